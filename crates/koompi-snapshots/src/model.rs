@@ -1,0 +1,74 @@
+//! The snapshot record as snapper stores it in `.snapshots/N/info.xml`.
+//!
+//! These types are pure data: parsing and writing live in [`crate::info`], and the
+//! retention planner in [`crate::retention`] works on them without touching a disk.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+/// snapper's snapshot types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotType {
+    Single,
+    Pre,
+    Post,
+}
+
+impl SnapshotType {
+    /// The word snapper writes in `<type>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotType::Single => "single",
+            SnapshotType::Pre => "pre",
+            SnapshotType::Post => "post",
+        }
+    }
+
+    /// Parses the word snapper writes in `<type>`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "single" => Some(SnapshotType::Single),
+            "pre" => Some(SnapshotType::Pre),
+            "post" => Some(SnapshotType::Post),
+            _ => None,
+        }
+    }
+}
+
+/// Everything `info.xml` holds about one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotInfo {
+    pub num: u32,
+    #[serde(rename = "type")]
+    pub kind: SnapshotType,
+    /// Creation time in UTC, to the second (snapper's `%F %T`).
+    pub date: NaiveDateTime,
+    /// Owner; snapper omits the element when it is 0 (root).
+    pub uid: u32,
+    /// Only for `post` snapshots: the number of the matching `pre`.
+    pub pre_num: Option<u32>,
+    pub description: String,
+    /// `number`, `timeline`, `empty-pre-post`, or empty (never cleaned up).
+    pub cleanup: String,
+    pub userdata: BTreeMap<String, String>,
+}
+
+/// Userdata key that holds a snapshot's KOOMPI name.
+pub const NAME_KEY: &str = "name";
+/// Userdata key snapper's number cleanup reads (`important=yes`).
+pub const IMPORTANT_KEY: &str = "important";
+
+impl SnapshotInfo {
+    /// The KOOMPI name (`userdata name=`), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.userdata.get(NAME_KEY).map(String::as_str)
+    }
+
+    /// `important=yes` in userdata, as snapper's number cleanup reads it.
+    pub fn is_important(&self) -> bool {
+        self.userdata.get(IMPORTANT_KEY).map(String::as_str) == Some("yes")
+    }
+}
