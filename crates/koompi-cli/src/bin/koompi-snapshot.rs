@@ -1,1 +1,5 @@
-fn main() {}
+//! `koompi-snapshot`: manage KOOMPI OS system snapshots.
+
+fn main() -> std::process::ExitCode {
+    koompi_cli::main_wrapper("koompi-snapshot", koompi_cli::snapshot::main)
+}

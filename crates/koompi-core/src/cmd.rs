@@ -1,0 +1,355 @@
+//! The command runner.
+//!
+//! Every external program a KOOMPI tool starts (btrfs, mount, grub-*, pacman, ...) goes
+//! through [`Cmd`]. It logs the full command line, puts the program's stderr into the error
+//! when it fails, keeps secrets out of logs and errors, and can record instead of run, which
+//! is how `--dry-run` and plan previews work.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// How much of a failing program's stderr an error keeps.
+const STDERR_KEEP: usize = 4000;
+
+/// Errors from running a program.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("cannot run `{cmdline}`: {source}")]
+    Spawn {
+        cmdline: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{cmdline}` failed ({status}){}", stderr_suffix(.stderr))]
+    Failed {
+        cmdline: String,
+        status: String,
+        /// The exit code, when the program exited (not killed by a signal).
+        code: Option<i32>,
+        stderr: String,
+    },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    let s = stderr.trim();
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(": {s}")
+    }
+}
+
+/// One argument: plain, or a secret that is passed to the program but never shown.
+#[derive(Clone)]
+enum Arg {
+    Plain(OsString),
+    Secret(OsString),
+}
+
+/// A program to run, with its arguments and an optional standard input.
+#[derive(Clone)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<Arg>,
+    stdin: Option<Vec<u8>>,
+    stdin_secret: bool,
+    envs: Vec<(OsString, OsString)>,
+}
+
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Cmd").field(&self.cmdline()).finish()
+    }
+}
+
+/// What a finished program printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Cmd {
+    /// A new command for `program`.
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            stdin: None,
+            stdin_secret: false,
+            envs: Vec::new(),
+        }
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(Arg::Plain(arg.as_ref().to_owned()));
+        self
+    }
+
+    /// Adds several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| Arg::Plain(a.as_ref().to_owned())));
+        self
+    }
+
+    /// Adds an argument that is passed but shown as `***` in logs, errors and recordings.
+    /// Prefer [`Cmd::stdin_secret`]: a command line is visible to every user in /proc.
+    pub fn secret_arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(Arg::Secret(arg.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable for the program.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.envs
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Feeds `data` to the program's standard input.
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self.stdin_secret = false;
+        self
+    }
+
+    /// Feeds a secret (a passphrase) on standard input; it never appears in logs.
+    pub fn stdin_secret(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self.stdin_secret = true;
+        self
+    }
+
+    /// The command line as shown to people: shell-quoted, secrets as `***`.
+    pub fn cmdline(&self) -> String {
+        let mut out = quote(&self.program.to_string_lossy());
+        for a in &self.args {
+            out.push(' ');
+            match a {
+                Arg::Plain(s) => out.push_str(&quote(&s.to_string_lossy())),
+                Arg::Secret(_) => out.push_str("***"),
+            }
+        }
+        if self.stdin.is_some() && self.stdin_secret {
+            out.push_str(" <<< ***");
+        }
+        out
+    }
+
+    fn to_command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        for a in &self.args {
+            match a {
+                Arg::Plain(s) | Arg::Secret(s) => c.arg(s),
+            };
+        }
+        for (k, v) in &self.envs {
+            c.env(k, v);
+        }
+        c.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        c.stdout(Stdio::piped());
+        c.stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs the program and waits for it. A non-zero exit is an error that carries the
+    /// command line and stderr.
+    pub fn run(&self, runner: &Runner) -> Result<Output, CmdError> {
+        runner.run(self)
+    }
+}
+
+/// Quotes one word for display the way a shell would need it.
+fn quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs commands for real, or records them (dry-run).
+#[derive(Debug, Clone, Default)]
+pub struct Runner {
+    recording: Option<Arc<Mutex<Vec<String>>>>,
+}
+
+impl Runner {
+    /// A runner that runs programs.
+    pub fn real() -> Self {
+        Runner { recording: None }
+    }
+
+    /// A runner that runs nothing and records each command line instead.
+    pub fn recording() -> Self {
+        Runner {
+            recording: Some(Arc::new(Mutex::new(Vec::new()))),
+        }
+    }
+
+    /// Whether this runner only records.
+    pub fn is_dry_run(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// The command lines recorded so far (empty for a real runner).
+    pub fn recorded(&self) -> Vec<String> {
+        match &self.recording {
+            Some(r) => r.lock().map(|v| v.clone()).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    fn run(&self, cmd: &Cmd) -> Result<Output, CmdError> {
+        let cmdline = cmd.cmdline();
+        if let Some(rec) = &self.recording {
+            tracing::info!(target: "koompi::cmd", "would run: {cmdline}");
+            if let Ok(mut v) = rec.lock() {
+                v.push(cmdline);
+            }
+            return Ok(Output::default());
+        }
+        tracing::debug!(target: "koompi::cmd", "running: {cmdline}");
+        let mut child = cmd.to_command().spawn().map_err(|source| CmdError::Spawn {
+            cmdline: cmdline.clone(),
+            source,
+        })?;
+        if let Some(data) = &cmd.stdin {
+            if let Some(mut pipe) = child.stdin.take() {
+                // A program that exits without reading its input is not our error here;
+                // its exit status says what happened.
+                let _ = pipe.write_all(data);
+            }
+        }
+        let out = child.wait_with_output().map_err(|source| CmdError::Spawn {
+            cmdline: cmdline.clone(),
+            source,
+        })?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() {
+            return Ok(Output { stdout, stderr });
+        }
+        if stderr.len() > STDERR_KEEP {
+            let mut cut = stderr.len() - STDERR_KEEP;
+            while !stderr.is_char_boundary(cut) {
+                cut += 1;
+            }
+            stderr = format!("...{}", &stderr[cut..]);
+        }
+        tracing::debug!(target: "koompi::cmd", "failed: {cmdline}: {}", out.status);
+        Err(CmdError::Failed {
+            cmdline,
+            status: out.status.to_string(),
+            code: out.status.code(),
+            stderr,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_captures_stdout() {
+        let out = Cmd::new("sh")
+            .args(["-c", "echo hello; echo warn >&2"])
+            .run(&Runner::real())
+            .unwrap();
+        assert_eq!(out.stdout, "hello\n");
+        assert_eq!(out.stderr, "warn\n");
+    }
+
+    #[test]
+    fn failure_carries_cmdline_status_and_stderr() {
+        let err = Cmd::new("sh")
+            .args(["-c", "echo 'disk on fire' >&2; exit 3"])
+            .run(&Runner::real())
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sh -c"), "{msg}");
+        assert!(msg.contains("disk on fire"), "{msg}");
+        match err {
+            CmdError::Failed { code, .. } => assert_eq!(code, Some(3)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let err = Cmd::new("/nonexistent/koompi-nothing")
+            .run(&Runner::real())
+            .unwrap_err();
+        assert!(matches!(err, CmdError::Spawn { .. }));
+        assert!(err.to_string().contains("/nonexistent/koompi-nothing"));
+    }
+
+    #[test]
+    fn secrets_never_shown() {
+        let c = Cmd::new("cryptsetup")
+            .arg("open")
+            .secret_arg("hunter2")
+            .stdin_secret("pass phrase");
+        let line = c.cmdline();
+        assert!(!line.contains("hunter2"));
+        assert!(!line.contains("pass phrase"));
+        assert_eq!(line, "cryptsetup open *** <<< ***");
+    }
+
+    #[test]
+    fn secret_reaches_program_but_not_error() {
+        let err = Cmd::new("sh")
+            .args(["-c", "test \"$1\" = s3cret && exit 7", "x"])
+            .secret_arg("s3cret")
+            .run(&Runner::real())
+            .unwrap_err();
+        match &err {
+            CmdError::Failed { code, .. } => assert_eq!(*code, Some(7)),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!err.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn stdin_is_fed() {
+        let out = Cmd::new("cat")
+            .stdin("from stdin")
+            .run(&Runner::real())
+            .unwrap();
+        assert_eq!(out.stdout, "from stdin");
+    }
+
+    #[test]
+    fn recording_runner_runs_nothing() {
+        let r = Runner::recording();
+        let dir = std::env::temp_dir().join(format!("koompi-rec-{}", std::process::id()));
+        Cmd::new("mkdir").arg(&dir).run(&r).unwrap();
+        assert!(!dir.exists());
+        assert_eq!(r.recorded(), vec![format!("mkdir {}", dir.display())]);
+        assert!(r.is_dry_run());
+    }
+
+    #[test]
+    fn quoting_for_display() {
+        let c = Cmd::new("echo").args(["a b", "it's", ""]);
+        assert_eq!(c.cmdline(), r"echo 'a b' 'it'\''s' ''");
+    }
+}

@@ -1,0 +1,220 @@
+//! Btrfs operations through the kernel's ioctl interface.
+//!
+//! snapper calls these ioctls through libbtrfsutil; bindings to that library break across
+//! distributions, and starting the `btrfs` program for each snapshot would cost a process per
+//! operation. The ioctl ABI is stable, so KOOMPI issues the few it needs itself: create a
+//! snapshot, delete a subvolume, read and set the read-only flag, and look up a subvolume's
+//! id. Everything else (usage, default subvolume) runs the `btrfs` program through the
+//! koompi-core runner.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// `BTRFS_SUPER_MAGIC` from statfs(2).
+const BTRFS_SUPER_MAGIC: i64 = 0x9123_683E;
+/// The inode number of every subvolume's root directory.
+const BTRFS_FIRST_FREE_OBJECTID: u64 = 256;
+const BTRFS_SUBVOL_RDONLY: u64 = 1 << 1;
+const BTRFS_IOCTL_MAGIC: u64 = 0x94;
+const BTRFS_PATH_NAME_MAX: usize = 4087;
+const BTRFS_SUBVOL_NAME_MAX: usize = 4039;
+const BTRFS_INO_LOOKUP_PATH_MAX: usize = 4080;
+
+const fn ioc(dir: u64, nr: u64, size: usize) -> u64 {
+    (dir << 30) | ((size as u64) << 16) | (BTRFS_IOCTL_MAGIC << 8) | nr
+}
+const IOC_WRITE: u64 = 1;
+const IOC_READ: u64 = 2;
+
+#[repr(C)]
+struct VolArgs {
+    fd: i64,
+    name: [u8; BTRFS_PATH_NAME_MAX + 1],
+}
+
+#[repr(C)]
+struct VolArgsV2 {
+    fd: i64,
+    transid: u64,
+    flags: u64,
+    unused: [u64; 4],
+    name: [u8; BTRFS_SUBVOL_NAME_MAX + 1],
+}
+
+#[repr(C)]
+struct InoLookupArgs {
+    treeid: u64,
+    objectid: u64,
+    name: [u8; BTRFS_INO_LOOKUP_PATH_MAX],
+}
+
+const IOC_SNAP_DESTROY: u64 = ioc(IOC_WRITE, 15, std::mem::size_of::<VolArgs>());
+const IOC_INO_LOOKUP: u64 = ioc(
+    IOC_READ | IOC_WRITE,
+    18,
+    std::mem::size_of::<InoLookupArgs>(),
+);
+const IOC_SNAP_CREATE_V2: u64 = ioc(IOC_WRITE, 23, std::mem::size_of::<VolArgsV2>());
+const IOC_SUBVOL_GETFLAGS: u64 = ioc(IOC_READ, 25, std::mem::size_of::<u64>());
+const IOC_SUBVOL_SETFLAGS: u64 = ioc(IOC_WRITE, 26, std::mem::size_of::<u64>());
+
+fn open_dir(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn copy_name(dst: &mut [u8], name: &str) -> io::Result<()> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= dst.len() || bytes.contains(&0) || name.contains('/') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid subvolume name {name:?}"),
+        ));
+    }
+    dst[..bytes.len()].copy_from_slice(bytes);
+    Ok(())
+}
+
+/// Whether `path` lies on a Btrfs filesystem.
+pub fn is_btrfs(path: &Path) -> io::Result<bool> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated string and `st` is a valid out-pointer.
+    check(unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: statfs succeeded, so it filled the struct.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.f_type as i64 == BTRFS_SUPER_MAGIC)
+}
+
+/// Whether `path` is the root directory of a Btrfs subvolume (inode 256).
+pub fn is_subvolume(path: &Path) -> io::Result<bool> {
+    let md = std::fs::symlink_metadata(path)?;
+    Ok(md.is_dir() && md.ino() == BTRFS_FIRST_FREE_OBJECTID && is_btrfs(path)?)
+}
+
+/// Same test on metadata already read (no extra system call).
+pub fn metadata_is_subvolume(md: &std::fs::Metadata) -> bool {
+    md.is_dir() && md.ino() == BTRFS_FIRST_FREE_OBJECTID
+}
+
+/// Creates a snapshot of the subvolume `source` named `name` inside directory `dest_dir`.
+pub fn snapshot(source: &Path, dest_dir: &Path, name: &str, read_only: bool) -> io::Result<()> {
+    let src = open_dir(source)?;
+    let dst = open_dir(dest_dir)?;
+    let mut args = VolArgsV2 {
+        fd: i64::from(src.as_raw_fd()),
+        transid: 0,
+        flags: if read_only { BTRFS_SUBVOL_RDONLY } else { 0 },
+        unused: [0; 4],
+        name: [0; BTRFS_SUBVOL_NAME_MAX + 1],
+    };
+    copy_name(&mut args.name, name)?;
+    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h).
+    check(unsafe { libc::ioctl(dst.as_raw_fd(), IOC_SNAP_CREATE_V2 as _, &mut args) })
+}
+
+/// Deletes the subvolume `name` inside directory `parent`.
+pub fn delete_subvolume(parent: &Path, name: &str) -> io::Result<()> {
+    let dir = open_dir(parent)?;
+    let mut args = VolArgs {
+        fd: 0,
+        name: [0; BTRFS_PATH_NAME_MAX + 1],
+    };
+    copy_name(&mut args.name, name)?;
+    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h).
+    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SNAP_DESTROY as _, &mut args) })
+}
+
+/// Whether the subvolume at `path` is read-only.
+pub fn is_read_only(path: &Path) -> io::Result<bool> {
+    let dir = open_dir(path)?;
+    let mut flags: u64 = 0;
+    // SAFETY: GETFLAGS writes one u64.
+    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SUBVOL_GETFLAGS as _, &mut flags) })?;
+    Ok(flags & BTRFS_SUBVOL_RDONLY != 0)
+}
+
+/// Sets or clears the read-only flag of the subvolume at `path`.
+pub fn set_read_only(path: &Path, read_only: bool) -> io::Result<()> {
+    let dir = open_dir(path)?;
+    let mut flags: u64 = 0;
+    // SAFETY: GETFLAGS writes one u64.
+    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SUBVOL_GETFLAGS as _, &mut flags) })?;
+    if read_only {
+        flags |= BTRFS_SUBVOL_RDONLY;
+    } else {
+        flags &= !BTRFS_SUBVOL_RDONLY;
+    }
+    // SAFETY: SETFLAGS reads one u64.
+    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SUBVOL_SETFLAGS as _, &flags) })
+}
+
+/// The id of the subvolume that contains `path`.
+pub fn subvolume_id(path: &Path) -> io::Result<u64> {
+    let dir = open_dir(path)?;
+    let mut args = InoLookupArgs {
+        treeid: 0,
+        objectid: BTRFS_FIRST_FREE_OBJECTID,
+        name: [0; BTRFS_INO_LOOKUP_PATH_MAX],
+    };
+    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h).
+    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_INO_LOOKUP as _, &mut args) })?;
+    Ok(args.treeid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_sizes_match_the_kernel_abi() {
+        assert_eq!(std::mem::size_of::<VolArgs>(), 4096);
+        assert_eq!(std::mem::size_of::<VolArgsV2>(), 4096);
+        assert_eq!(std::mem::size_of::<InoLookupArgs>(), 4096);
+    }
+
+    #[test]
+    fn request_numbers_match_linux_btrfs_h() {
+        // Values as the kernel headers compute them on x86_64.
+        assert_eq!(IOC_SNAP_CREATE_V2, 0x5000_9417);
+        assert_eq!(IOC_SNAP_DESTROY, 0x5000_940f);
+        assert_eq!(IOC_SUBVOL_GETFLAGS, 0x8008_9419);
+        assert_eq!(IOC_SUBVOL_SETFLAGS, 0x4008_941a);
+        assert_eq!(IOC_INO_LOOKUP, 0xd000_9412);
+    }
+
+    #[test]
+    fn tmp_is_not_a_subvolume_root() {
+        let d = std::env::temp_dir();
+        // /tmp may be on Btrfs on some hosts, but it is never inode 256 of a subvolume
+        // unless it is one; either way the call must not fail.
+        assert!(is_subvolume(&d).is_ok());
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_any_ioctl() {
+        let mut buf = [0u8; 16];
+        assert!(copy_name(&mut buf, "a/b").is_err());
+        assert!(copy_name(&mut buf, "").is_err());
+        assert!(copy_name(&mut buf, "0123456789abcdef").is_err());
+        assert!(copy_name(&mut buf, "ok").is_ok());
+    }
+}
