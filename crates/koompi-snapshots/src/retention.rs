@@ -568,16 +568,8 @@ impl Tier {
 /// snapper's timeline algorithm over the candidates `idx` (all with cleanup `timeline`):
 /// records the kept ones in `out` and returns the removal candidates with their reasons.
 ///
-/// "First of its period" is decided as: no older timeline candidate (lower number, anywhere in
-/// the full timeline list) falls in the same period (by `local`). snapper walks the list newest
-/// first and erases kept snapshots as it goes, then asks whether the snapshot is first among the
-/// entries from its position on; those are exactly all older ones (only newer entries have been
-/// erased), and snapper looks at the next older entry, stepping past same-period entries with
-/// the same timestamp and answering "not first" at a same-period entry with an earlier one. For
-/// snapshots whose dates increase with their numbers — what snapper produces — the two agree.
-/// They differ only when dates run against numbers (a clock set back), where snapper's answer
-/// depends on the order of entries, and for two same-period snapshots created within the same
-/// second, where snapper counts both as first and this planner only the lower-numbered one.
+/// "First of its period" follows snapper's `is_first` to the letter (see the comment inside),
+/// including its answers when dates run against numbers because a clock was set back.
 fn timeline_pass(
     policy: &Policy,
     candidates: &[Candidate],
@@ -587,11 +579,28 @@ fn timeline_pass(
     let mut oldest_first = idx.to_vec();
     oldest_first.sort_by_key(|&i| candidates[i].num);
 
+    // snapper's `is_first`, literally: walk from the snapshot towards older numbers; the
+    // first entry in another period means "first", an entry of the same period with an
+    // earlier time means "not first", equal times are stepped over. With a clock that was
+    // set back this can call two snapshots of one day "first", and snapper keeps both, so
+    // KOOMPI does too: both tools must agree on the same store.
     let mut first = vec![[false; TIERS.len()]; oldest_first.len()];
     for (t, tier) in TIERS.iter().enumerate() {
-        let mut seen = HashSet::new();
         for (pos, &i) in oldest_first.iter().enumerate() {
-            first[pos][t] = seen.insert(tier.period(candidates[i].local));
+            let me = &candidates[i];
+            let period = tier.period(me.local);
+            let mut is_first = true;
+            for &j in oldest_first[..pos].iter().rev() {
+                let other = &candidates[j];
+                if tier.period(other.local) != period {
+                    break;
+                }
+                if me.date > other.date {
+                    is_first = false;
+                    break;
+                }
+            }
+            first[pos][t] = is_first;
         }
     }
 
@@ -1848,6 +1857,26 @@ mod tests {
         /// literal port of snapper's cleanup.cc removes.
         #[test]
         fn prop_matches_literal_snapper_port((policy, cands) in arb_case(true)) {
+            let p = plan(&policy, &cands, now());
+            prop_assert_eq!(removed_set(&p), snapper_port::removed(&policy, &cands, now()));
+        }
+
+        /// The same with dates in any order against the numbers (a clock set back, equal
+        /// seconds): KOOMPI and snapper must still agree on the same store.
+        #[test]
+        fn prop_matches_literal_snapper_port_any_dates(
+            (policy, mut cands) in arb_case(false),
+            rotate in 0usize..40,
+        ) {
+            let n = cands.len();
+            if n > 1 {
+                let dates: Vec<_> = cands.iter().map(|c| (c.date, c.local)).collect();
+                for (i, c) in cands.iter_mut().enumerate() {
+                    let (d, l) = dates[(i * 7 + rotate) % n];
+                    c.date = d;
+                    c.local = l;
+                }
+            }
             let p = plan(&policy, &cands, now());
             prop_assert_eq!(removed_set(&p), snapper_port::removed(&policy, &cands, now()));
         }
