@@ -1,0 +1,186 @@
+//! A rollback stopped at every step, by an error and by a simulated power loss, on real
+//! Btrfs in a loop device: the disk must always hold a mountable `@` with either the old or
+//! the restored content, no snapshot may be lost, and the next rollback must finish or undo
+//! the interrupted one and leave nothing behind.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+
+use koompi_snapshots::config::SnapperConfig;
+use koompi_snapshots::rollback::{self, Control, Step};
+use koompi_snapshots::store::{CreateRequest, Entry, Store};
+use koompi_testutil::{require_root, write, LoopBtrfs};
+
+fn open(fx: &LoopBtrfs) -> Store {
+    Store::open(SnapperConfig::from_file(&fx.config_file).unwrap()).unwrap()
+}
+
+fn version(fx: &LoopBtrfs) -> String {
+    fs::read_to_string(fx.root.join("etc/version")).unwrap()
+}
+
+fn top_names(fx: &LoopBtrfs) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(&fx.top)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn case(step: Step, control: Control) {
+    let fx = LoopBtrfs::koompi();
+    write(&fx.root.join("etc/version"), "good");
+    write(&fx.root.join("var/lib/pacman/db.lck"), "");
+    let store = open(&fx);
+    let good = store
+        .create(&CreateRequest::default().with_name("good").unwrap())
+        .unwrap()
+        .info
+        .num;
+    write(&fx.root.join("etc/version"), "current");
+    let other = store
+        .create(&CreateRequest::default().with_name("other").unwrap())
+        .unwrap()
+        .info
+        .num;
+
+    let mut hook = |s: Step| {
+        if s == step {
+            control
+        } else {
+            Control::Continue
+        }
+    };
+    let err = rollback::rollback_with(&store, good, &mut hook).unwrap_err();
+    let label = format!("{step:?}/{control:?}");
+    assert!(
+        err.to_string().contains("rollback failed"),
+        "{label}: {err}"
+    );
+
+    // A "reboot": the root is mounted again by name, as rootflags=subvol=@ does.
+    fx.remount_root();
+    let after_exchange = Step::ALL.iter().position(|s| *s == step)
+        > Step::ALL.iter().position(|s| *s == Step::Exchange);
+    let expected = if after_exchange { "good" } else { "current" };
+    assert_eq!(
+        version(&fx),
+        expected,
+        "{label}: wrong root after interruption"
+    );
+    assert!(
+        !after_exchange || !fx.root.join("var/lib/pacman/db.lck").exists(),
+        "{label}"
+    );
+
+    // No snapshot lost: both originals still read fine, with their content.
+    let store = open(&fx);
+    for (num, v) in [(good, "good"), (other, "current")] {
+        let s = store
+            .get(num)
+            .unwrap_or_else(|e| panic!("{label}: {num}: {e}"));
+        assert_eq!(
+            fs::read_to_string(s.path.join("etc/version")).unwrap(),
+            v,
+            "{label}"
+        );
+    }
+
+    // The next rollback finishes or undoes the interrupted one, then does its own work.
+    let report = rollback::rollback(&store, good).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let left_something = !matches!(
+        (step, control),
+        (Step::Reserve, _) | (Step::CopyTarget, _) | (_, Control::Fail)
+    ) || after_exchange;
+    assert_eq!(
+        !report.recovered.is_empty(),
+        left_something,
+        "{label}: recovered {:?}",
+        report.recovered
+    );
+    fx.remount_root();
+    assert_eq!(version(&fx), "good", "{label}");
+    let store = open(&fx);
+    let entries = store.entries().unwrap();
+    assert!(
+        entries.iter().all(|e| matches!(e, Entry::Ok(_))),
+        "{label}: broken entries {entries:?}"
+    );
+    // The state that was running before the first rollback survives as a snapshot.
+    let kept_current = store.snapshots().unwrap().iter().any(|s| {
+        s.info.num != other
+            && s.info.is_important()
+            && fs::read_to_string(s.path.join("etc/version"))
+                .ok()
+                .as_deref()
+                == Some("current")
+    });
+    assert!(kept_current, "{label}: the pre-rollback state was lost");
+    assert_eq!(
+        top_names(&fx),
+        ["@", "@home", "@snapshots", "@var_log"],
+        "{label}"
+    );
+    for e in fs::read_dir(store.dir()).unwrap().flatten() {
+        assert!(
+            !e.path().join(rollback::JOURNAL_NAME).exists(),
+            "{label}: journal left in {}",
+            e.path().display()
+        );
+    }
+}
+
+#[test]
+fn rollback_interrupted_by_an_error_at_every_step() {
+    if !require_root("rollback_interrupted_by_an_error_at_every_step") {
+        return;
+    }
+    for step in Step::ALL {
+        case(step, Control::Fail);
+    }
+}
+
+#[test]
+fn rollback_interrupted_by_power_loss_at_every_step() {
+    if !require_root("rollback_interrupted_by_power_loss_at_every_step") {
+        return;
+    }
+    for step in Step::ALL {
+        case(step, Control::Crash);
+    }
+}
+
+#[test]
+fn rollback_of_a_running_root_keeps_writes_made_before_reboot() {
+    if !require_root("rollback_of_a_running_root_keeps_writes_made_before_reboot") {
+        return;
+    }
+    let fx = LoopBtrfs::koompi();
+    write(&fx.root.join("etc/version"), "good");
+    let store = open(&fx);
+    let good = store
+        .create(&CreateRequest::default().with_name("good").unwrap())
+        .unwrap()
+        .info
+        .num;
+    write(&fx.root.join("etc/version"), "current");
+    let report = rollback::rollback(&store, good).unwrap();
+    // The system keeps running on the old root, which is now the backup snapshot: what it
+    // writes before the reboot is kept there, and the backup is the running snapshot.
+    write(&fx.root.join("home-work.txt"), "saved before reboot");
+    let backup = store.get(report.backup).unwrap();
+    assert!(
+        backup.active,
+        "the running root is the backup snapshot until reboot"
+    );
+    assert_eq!(
+        fs::read_to_string(backup.path.join("home-work.txt")).unwrap(),
+        "saved before reboot"
+    );
+    // It is protected while it runs.
+    assert!(store.delete(report.backup, None).is_err());
+    fx.remount_root();
+    assert_eq!(version(&fx), "good");
+}
