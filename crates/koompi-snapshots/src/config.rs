@@ -164,3 +164,26 @@ mod tests {
         assert!(e.to_string().contains("/etc/x"), "{e}");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod shipped {
+    use super::*;
+
+    /// The config KOOMPI installs as /etc/snapper/configs/root carries the seed's tiers.
+    #[test]
+    fn shipped_root_config_has_koompi_tiers() {
+        let text = include_str!("../../../system/snapper/root");
+        let c = SnapperConfig::parse(Path::new("system/snapper/root"), text).unwrap();
+        assert_eq!(c.subvolume, PathBuf::from("/"));
+        assert_eq!(c.root_subvolume_name(), Some("@"));
+        let p = c.policy().unwrap();
+        assert_eq!(
+            (p.limit_hourly, p.limit_daily, p.limit_weekly, p.limit_monthly, p.limit_yearly),
+            (0, 5, 2, 1, 0)
+        );
+        assert_eq!((p.number_limit, p.number_limit_important), (10, 5));
+        assert_eq!((p.number_min_age, p.timeline_min_age), (1800, 1800));
+        assert!(p.number_cleanup && p.timeline_cleanup);
+    }
+}
