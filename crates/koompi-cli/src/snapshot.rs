@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use koompi_core::cmd::Runner;
 use koompi_core::output::{self, Format};
+use koompi_snapshots::btrfs;
 use koompi_snapshots::cleanup::{self, to_local};
 use koompi_snapshots::config::SnapperConfig;
 use koompi_snapshots::diff;
@@ -557,48 +558,11 @@ struct Counts {
 #[derive(Debug, Serialize)]
 struct StatusView<'a> {
     subvolume: &'a std::path::Path,
-    filesystem: FsUsage,
+    filesystem: btrfs::Usage,
     snapshots: Counts,
     last: Option<View<'a>>,
     running_snapshot: Option<u32>,
     interrupted_rollback: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct FsUsage {
-    size_bytes: u64,
-    used_bytes: u64,
-    free_bytes: u64,
-}
-
-fn fs_usage(path: &std::path::Path) -> Result<FsUsage> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
-    let mut st = std::mem::MaybeUninit::<libc_statvfs::Statvfs>::uninit();
-    libc_statvfs::statvfs(&c, &mut st).with_context(|| format!("statvfs {}", path.display()))?;
-    // SAFETY: statvfs succeeded and filled the struct.
-    let st = unsafe { st.assume_init() };
-    let frsize = st.f_frsize;
-    Ok(FsUsage {
-        size_bytes: st.f_blocks * frsize,
-        used_bytes: (st.f_blocks - st.f_bfree) * frsize,
-        free_bytes: st.f_bavail * frsize,
-    })
-}
-
-mod libc_statvfs {
-    //! A thin, checked wrapper over statvfs(3).
-    pub use libc::statvfs as Statvfs;
-
-    pub fn statvfs(
-        path: &std::ffi::CStr,
-        out: &mut std::mem::MaybeUninit<Statvfs>,
-    ) -> std::io::Result<()> {
-        // SAFETY: valid C string and out-pointer.
-        if unsafe { libc::statvfs(path.as_ptr(), out.as_mut_ptr()) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
 }
 
 fn status(store: &Store, fmt: Format) -> Result<()> {
@@ -638,7 +602,8 @@ fn status(store: &Store, fmt: Format) -> Result<()> {
             }
         }
     }
-    let usage = fs_usage(store.subvolume())?;
+    let usage = btrfs::usage(store.subvolume())
+        .with_context(|| format!("cannot read disk usage of {}", store.subvolume().display()))?;
     let v = StatusView {
         subvolume: store.subvolume(),
         filesystem: usage,

@@ -145,6 +145,24 @@ impl Cmd {
         out
     }
 
+    /// The secret values, to scrub from anything shown.
+    fn secrets(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                Arg::Secret(s) => Some(s.to_string_lossy().into_owned()),
+                Arg::Plain(_) => None,
+            })
+            .collect();
+        if let (true, Some(data)) = (self.stdin_secret, &self.stdin) {
+            let text = String::from_utf8_lossy(data);
+            v.extend(text.lines().map(str::to_string));
+        }
+        v.retain(|s| !s.is_empty());
+        v
+    }
+
     fn to_command(&self) -> Command {
         let mut c = Command::new(&self.program);
         for a in &self.args {
@@ -246,6 +264,9 @@ impl Runner {
         if out.status.success() {
             return Ok(Output { stdout, stderr });
         }
+        for secret in cmd.secrets() {
+            stderr = stderr.replace(secret.as_str(), "***");
+        }
         if stderr.len() > STDERR_KEEP {
             let mut cut = stderr.len() - STDERR_KEEP;
             while !stderr.is_char_boundary(cut) {
@@ -316,11 +337,19 @@ mod tests {
 
     #[test]
     fn secret_reaches_program_but_not_error() {
+        // The program checks the secret against the environment, then echoes it to stderr
+        // and fails: the error keeps the stderr, but never the secret.
         let err = Cmd::new("sh")
-            .args(["-c", "test \"$1\" = s3cret && exit 7", "x"])
+            .args([
+                "-c",
+                "test \"$1\" = \"$WANT\" && echo \"bad key $1\" >&2 && exit 7",
+                "x",
+            ])
             .secret_arg("s3cret")
+            .env("WANT", "s3cret")
             .run(&Runner::real())
             .unwrap_err();
+        assert!(err.to_string().contains("bad key ***"), "{err}");
         match &err {
             CmdError::Failed { code, .. } => assert_eq!(*code, Some(7)),
             other => panic!("unexpected {other:?}"),

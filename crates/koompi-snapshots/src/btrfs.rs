@@ -180,6 +180,31 @@ pub fn subvolume_id(path: &Path) -> io::Result<u64> {
     Ok(args.treeid)
 }
 
+/// Size and use of the filesystem holding a path, in bytes (from statvfs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+}
+
+/// Reads [`Usage`] for the filesystem holding `path`.
+pub fn usage(path: &Path) -> io::Result<Usage> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated string and `st` is a valid out-pointer.
+    check(unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: statvfs succeeded, so it filled the struct.
+    let st = unsafe { st.assume_init() };
+    let unit = st.f_frsize;
+    Ok(Usage {
+        size_bytes: st.f_blocks * unit,
+        used_bytes: st.f_blocks.saturating_sub(st.f_bfree) * unit,
+        free_bytes: st.f_bavail * unit,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +232,12 @@ mod tests {
         // /tmp may be on Btrfs on some hosts, but it is never inode 256 of a subvolume
         // unless it is one; either way the call must not fail.
         assert!(is_subvolume(&d).is_ok());
+    }
+
+    #[test]
+    fn usage_of_tmp_adds_up() {
+        let u = usage(&std::env::temp_dir()).expect("statvfs");
+        assert!(u.size_bytes > 0 && u.used_bytes <= u.size_bytes && u.free_bytes <= u.size_bytes);
     }
 
     #[test]

@@ -179,7 +179,13 @@ mod shipped {
         assert_eq!(c.root_subvolume_name(), Some("@"));
         let p = c.policy().unwrap();
         assert_eq!(
-            (p.limit_hourly, p.limit_daily, p.limit_weekly, p.limit_monthly, p.limit_yearly),
+            (
+                p.limit_hourly,
+                p.limit_daily,
+                p.limit_weekly,
+                p.limit_monthly,
+                p.limit_yearly
+            ),
             (0, 5, 2, 1, 0)
         );
         assert_eq!((p.number_limit, p.number_limit_important), (10, 5));
