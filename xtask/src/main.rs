@@ -3,6 +3,7 @@
 //! This file only parses the command line and dispatches; each task lives in its own module.
 
 mod bench;
+mod test;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// Run every test: unit, property and (as root) the real-Btrfs tests.
+    Test {
+        /// Arguments passed on to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Time koompi-snapshot against the real snapper on one loop-device Btrfs (needs root).
     BenchSnapshots(bench::Options),
 }
@@ -25,6 +32,7 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
+        Task::Test { args } => bench::workspace_root().and_then(|root| test::run(&root, &args)),
         Task::BenchSnapshots(opts) => bench::run(&opts),
     };
     match result {
