@@ -3,7 +3,8 @@
 //! The walk stays on one subvolume: nested subvolumes and mount points (such as the live
 //! root's `.snapshots`) are not entered. A file counts as changed when its type, mode,
 //! owner, size, link target or content differ; content is compared only when the size is
-//! equal and the modification time is not, since Btrfs snapshots share unchanged files.
+//! equal and the inode number or change time differ (a snapshot keeps both for a file it
+//! did not change, so unchanged files cost one stat each).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -79,7 +80,10 @@ fn same_file(a: &Path, am: &fs::Metadata, b: &Path, bm: &fs::Metadata) -> io::Re
     if am.size() != bm.size() || am.rdev() != bm.rdev() {
         return Ok(false);
     }
-    if am.mtime() == bm.mtime() && am.mtime_nsec() == bm.mtime_nsec() {
+    // A snapshot keeps the inode number and ctime of every file it did not change, and no
+    // one can set a ctime by hand: equal ones mean the same file. (Equal mtimes prove
+    // nothing: two writes within one clock tick have the same mtime.)
+    if am.ino() == bm.ino() && am.ctime() == bm.ctime() && am.ctime_nsec() == bm.ctime_nsec() {
         return Ok(true);
     }
     if !at.is_file() {
