@@ -7,26 +7,11 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use assert_cmd::Command;
 use chrono::{Duration, NaiveDateTime, Utc};
 use koompi_testutil::{require_root, LoopBtrfs};
-use serde_json::Value;
 
-fn ks(fx: &LoopBtrfs) -> Command {
-    let mut c = Command::cargo_bin("koompi-snapshot").unwrap();
-    c.arg("--config-file").arg(&fx.config_file);
-    c
-}
-
-fn ks_json(fx: &LoopBtrfs, args: &[&str]) -> Value {
-    let out = ks(fx).arg("--json").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::{ks, ks_json};
 
 fn listed(fx: &LoopBtrfs) -> BTreeSet<u64> {
     ks_json(fx, &["list"])
