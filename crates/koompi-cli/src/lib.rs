@@ -2,6 +2,7 @@
 //! a module here; the modules parse arguments, call the libraries and print.
 
 pub mod snapshot;
+pub mod watchdog;
 
 /// Runs a command's body and turns its outcome into the process exit code, printing an
 /// error as one line on stderr: `PROG: error: what went wrong: why`.

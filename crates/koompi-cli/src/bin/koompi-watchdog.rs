@@ -1,0 +1,5 @@
+//! `koompi-watchdog`: the boot watchdog of KOOMPI OS.
+
+fn main() -> std::process::ExitCode {
+    koompi_cli::main_wrapper("koompi-watchdog", koompi_cli::watchdog::main)
+}
