@@ -233,6 +233,16 @@ fn load_env(settings: &Settings) -> Result<GrubEnv> {
     Ok(grubenv::read(&p)?)
 }
 
+/// Like [`load_env`], but recreates a missing block when the ESP is there (a reformatted
+/// ESP must not stop the watchdog from counting again).
+fn load_or_init_env(settings: &Settings) -> Result<GrubEnv> {
+    if !settings.env_path().exists() && settings.esp.is_dir() {
+        tracing::warn!("{} was missing; creating it", settings.env_path().display());
+        init(settings, false)?;
+    }
+    load_env(settings)
+}
+
 /// Creates the environment block on the ESP (`force` resets an existing one).
 pub fn init(settings: &Settings, force: bool) -> Result<PathBuf> {
     let p = settings.env_path();
@@ -339,7 +349,7 @@ pub fn check(
 ) -> Result<CheckOutcome> {
     let mut history = load_history(settings)?;
     history.record_boot(&host.boot_id, host.boot_started, host.fallback());
-    let mut env = load_env(settings)?;
+    let mut env = load_or_init_env(settings)?;
     let tries = counting::parse_tries(env.get("koompi_tries"));
     let outcome = if let Some(target) = host.fallback() {
         let store = settings.store()?;
@@ -378,7 +388,7 @@ pub fn check(
 pub fn success(settings: &Settings, host: &Host) -> Result<Option<Fallback>> {
     let mut history = load_history(settings)?;
     history.confirm(&host.boot_id, host.boot_started, Utc::now());
-    let mut env = load_env(settings)?;
+    let mut env = load_or_init_env(settings)?;
     env.set("koompi_tries", &counting::confirm(0).to_string())?;
     grubenv::write(&settings.env_path(), &env)?;
     save_history(settings, &history)?;
@@ -596,5 +606,9 @@ mod tests {
         assert_eq!(grubenv::read(&p).unwrap().get("koompi_tries"), Some("2"));
         init(&s, true).unwrap();
         assert_eq!(grubenv::read(&p).unwrap().get("koompi_tries"), Some("0"));
+        // A lost block is recreated where the watchdog writes, not where it only reads.
+        std::fs::remove_file(&p).unwrap();
+        assert!(matches!(load_env(&s), Err(Error::NoEnv(_))));
+        assert_eq!(load_or_init_env(&s).unwrap().get("koompi_tries"), Some("0"));
     }
 }
