@@ -3,7 +3,9 @@
 //! This file only parses the command line and dispatches; each task lives in its own module.
 
 mod bench;
+mod iso_lint;
 mod test;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -19,21 +21,29 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run every test: unit, property and (as root) the real-Btrfs tests.
-    Test {
-        /// Arguments passed on to `cargo test` (e.g. a test name filter).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Run every test: unit, property, real Btrfs, ISO lint, packaging and VM scenarios.
+    Test(test::Options),
+    /// Check the archiso profile, branding and units statically.
+    IsoLint,
     /// Time koompi-snapshot against the real snapper on one loop-device Btrfs (needs root).
     BenchSnapshots(bench::Options),
+    /// Build (or reuse) the bootable KOOMPI test disk image (needs root); prints its path.
+    VmImage(vm::ImageOptions),
+    /// Boot the image in QEMU and run a test scenario over the serial console.
+    VmTest(vm::TestOptions),
+    /// Boot a throwaway copy of the image with the serial console on this terminal.
+    VmRun(vm::RunOptions),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
-        Task::Test { args } => bench::workspace_root().and_then(|root| test::run(&root, &args)),
+        Task::Test(opts) => bench::workspace_root().and_then(|root| test::run(&root, &opts)),
+        Task::IsoLint => bench::workspace_root().and_then(|root| iso_lint::run(&root)),
         Task::BenchSnapshots(opts) => bench::run(&opts),
+        Task::VmImage(opts) => vm::image(&opts),
+        Task::VmTest(opts) => vm::test(&opts),
+        Task::VmRun(opts) => vm::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

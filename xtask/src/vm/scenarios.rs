@@ -1,0 +1,687 @@
+//! The VM scenarios, each on a fresh overlay of the base image, driven over the serial
+//! console:
+//!
+//! - `boot`: the image boots to the autologin prompt and the boot gets confirmed
+//!   (`koompi-watchdog status`: confirmed, tries 0; the grubenv on the ESP says
+//!   `koompi_tries=0`; the factory snapshot is the fallback).
+//! - `watchdog-panic`: a known-good snapshot is marked, then `/usr/sbin/init` is pointed at
+//!   /bin/false so every boot ends in a kernel panic; with no input at all the machine must
+//!   come back on its own (3 failed boots, the fallback boot, the restored boot), with the
+//!   known-good state restored and the broken state kept as an important snapshot.
+//! - `watchdog-hang`: the same, but the break is a unit that blocks boot forever, so every
+//!   boot hangs in userspace until koompi-boot-deadline.timer reboots it.
+//! - `rollback-manual`: `koompi-snapshot rollback` plus a reboot restores `/` while /home
+//!   and /var/log (their own subvolumes) keep what was written after the snapshot.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+
+use super::console::{find, find_all, Console, BOOT_BANNER, PROMPT};
+use super::qemu::{self, Disk, Qemu, Serial};
+use super::{cmd, progress, Firmware};
+
+/// From QEMU's start to the first autologin prompt (software emulation; UEFI is slower).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
+/// From the prompt to `confirmed: true`.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(180);
+/// From the break to the recovered system's prompt, without any input.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Most boots a recovery may take: 3 failed, the fallback, the restored system.
+const MAX_RECOVERY_BOOTS: usize = 5;
+/// An ordinary guest command.
+const CMD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `SCENARIO` argument of `vm-test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    Boot,
+    WatchdogPanic,
+    WatchdogHang,
+    RollbackManual,
+    /// Every scenario.
+    All,
+}
+
+impl Choice {
+    /// The scenarios this choice stands for.
+    pub fn list(self) -> Vec<Scenario> {
+        match self {
+            Choice::Boot => vec![Scenario::Boot],
+            Choice::WatchdogPanic => vec![Scenario::Recovery(Break::Panic)],
+            Choice::WatchdogHang => vec![Scenario::Recovery(Break::Hang)],
+            Choice::RollbackManual => vec![Scenario::RollbackManual],
+            Choice::All => vec![
+                Scenario::Boot,
+                Scenario::RollbackManual,
+                Scenario::Recovery(Break::Panic),
+                Scenario::Recovery(Break::Hang),
+            ],
+        }
+    }
+}
+
+/// How a recovery scenario breaks the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Break {
+    /// PID 1 is /bin/false: a kernel panic at every boot (panic=10 reboots).
+    Panic,
+    /// A unit before multi-user.target that never finishes.
+    Hang,
+}
+
+/// One scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Boot,
+    Recovery(Break),
+    RollbackManual,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Boot => "boot",
+            Scenario::Recovery(Break::Panic) => "watchdog-panic",
+            Scenario::Recovery(Break::Hang) => "watchdog-hang",
+            Scenario::RollbackManual => "rollback-manual",
+        }
+    }
+
+    fn run(self, c: &mut Console) -> Result<Outcome> {
+        match self {
+            Scenario::Boot => boot(c),
+            Scenario::Recovery(b) => recovery(c, b),
+            Scenario::RollbackManual => rollback_manual(c),
+        }
+    }
+}
+
+/// What a passed scenario reports.
+#[derive(Debug)]
+struct Outcome {
+    /// Boots counted (for recoveries: from the break to the recovered system).
+    boots: usize,
+    /// What the boot count means, and anything skipped.
+    detail: String,
+}
+
+/// One run's result, for the summary.
+#[derive(Debug)]
+struct Row {
+    scenario: &'static str,
+    firmware: Firmware,
+    secs: u64,
+    result: std::result::Result<Outcome, String>,
+}
+
+/// Runs every scenario on every firmware; fails if any failed.
+pub fn run(
+    root: &Path,
+    image: &Path,
+    scenarios: Vec<Scenario>,
+    firmwares: &[Firmware],
+    keep: bool,
+) -> Result<()> {
+    let logs = root.join("target/vm-logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let mut rows = Vec::new();
+    for s in scenarios {
+        for &fw in firmwares {
+            let label = format!("{}/{}", s.name(), fw.name());
+            let log = logs.join(format!("{}-{}.log", s.name(), fw.name()));
+            progress(&format!("{label}: booting (console log {})", log.display()));
+            let start = Instant::now();
+            let result = run_one(root, image, s, fw, keep, &log);
+            let secs = start.elapsed().as_secs();
+            match &result {
+                Ok(o) => progress(&format!(
+                    "{label}: PASS in {secs} s, {} boot(s){}",
+                    o.boots, o.detail
+                )),
+                Err(e) => {
+                    progress(&format!("{label}: FAIL after {secs} s: {e:#}"));
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    let text = super::console::strip_escapes(&text.replace('\r', ""));
+                    eprintln!("---- last 60 lines of the console ----");
+                    eprintln!("{}", cmd::tail(&text, 60));
+                    eprintln!("---- full console log: {} ----", log.display());
+                }
+            }
+            rows.push(Row {
+                scenario: s.name(),
+                firmware: fw,
+                secs,
+                result: result.map_err(|e| format!("{e:#}")),
+            });
+        }
+    }
+    println!(
+        "{:<16} {:<8} {:<6} {:>7} {:>6}",
+        "scenario", "firmware", "result", "seconds", "boots"
+    );
+    for r in &rows {
+        let (res, boots) = match &r.result {
+            Ok(o) => ("PASS", o.boots.to_string()),
+            Err(_) => ("FAIL", "-".to_string()),
+        };
+        println!(
+            "{:<16} {:<8} {:<6} {:>7} {:>6}",
+            r.scenario,
+            r.firmware.name(),
+            res,
+            r.secs,
+            boots
+        );
+    }
+    let failed = rows.iter().filter(|r| r.result.is_err()).count();
+    if failed > 0 {
+        bail!("{failed} of {} VM test run(s) failed", rows.len());
+    }
+    Ok(())
+}
+
+fn run_one(
+    root: &Path,
+    image: &Path,
+    s: Scenario,
+    fw: Firmware,
+    keep: bool,
+    log: &Path,
+) -> Result<Outcome> {
+    let dir = root
+        .join("target/vm-runs")
+        .join(format!("{}-{}", s.name(), fw.name()));
+    let disk = Disk::create(image, &dir, fw, keep)?;
+    let sock_dir = tempfile::Builder::new()
+        .prefix("koompi-vm.")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let sock = sock_dir.path().join("console.sock");
+    let mut vm = Qemu::spawn(
+        qemu::command(&disk, fw, Serial::Socket(&sock))?,
+        &disk.dir.join("qemu.stderr"),
+    )?;
+    let result = Console::connect(&sock, log, Duration::from_secs(30))
+        .and_then(|mut console| s.run(&mut console));
+    match (result, vm.check_running()) {
+        (Err(e), Err(q)) => Err(e.context(format!("{q:#}"))),
+        (r, _) => r,
+    }
+}
+
+/// Waits for the autologin prompt, then [`settle`].
+fn login(c: &mut Console, timeout: Duration) -> Result<()> {
+    c.wait_for(PROMPT, timeout)
+        .context("no autologin prompt on the serial console")?;
+    progress(&format!("  autologin prompt at {} s", c.elapsed_secs()));
+    settle(c)
+}
+
+/// Prepares the shell at a fresh prompt and waits until the boot finished (so that no
+/// boot messages land in the middle of command output); notes failed units.
+fn settle(c: &mut Console) -> Result<()> {
+    c.prepare_shell()?;
+    let (code, state) = c.run(
+        "systemctl is-system-running --wait",
+        Duration::from_secs(300),
+    )?;
+    if code != 0 {
+        let failed = c
+            .run("systemctl --failed --no-legend --plain", CMD_TIMEOUT)
+            .map(|(_, o)| o)
+            .unwrap_or_default();
+        progress(&format!(
+            "note: the system is {} (failed units: {})",
+            state.trim(),
+            failed.trim().replace('\n', "; ")
+        ));
+    }
+    Ok(())
+}
+
+fn require_watchdog(c: &mut Console) -> Result<()> {
+    let (code, _) = c.run("command -v koompi-watchdog", CMD_TIMEOUT)?;
+    ensure!(
+        code == 0,
+        "koompi-watchdog is not in the image (target/release/koompi-watchdog was missing \
+         when the image was built)"
+    );
+    Ok(())
+}
+
+/// JSON from command output; tolerates console lines around it.
+fn parse_json(out: &str) -> Result<Value> {
+    if let Ok(v) = serde_json::from_str(out.trim()) {
+        return Ok(v);
+    }
+    let lines: Vec<&str> = out.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.starts_with('{') || l.starts_with('['));
+    let last = lines
+        .iter()
+        .rposition(|l| l.trim_end().ends_with('}') || l.trim_end().ends_with(']'));
+    if let (Some(a), Some(b)) = (first, last) {
+        if a <= b {
+            let body: Vec<&str> = lines[a..=b]
+                .iter()
+                .copied()
+                .filter(|l| !is_kernel_line(l))
+                .collect();
+            if let Ok(v) = serde_json::from_str(&body.join("\n")) {
+                return Ok(v);
+            }
+        }
+    }
+    bail!("not JSON: {}", out.trim())
+}
+
+/// A kernel message on the console: `[  12.345678] text`.
+fn is_kernel_line(l: &str) -> bool {
+    l.strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .is_some_and(|(t, _)| t.trim().parse::<f64>().is_ok())
+}
+
+/// `cmd` in the guest, exit 0, output parsed as JSON.
+fn json(c: &mut Console, cmd: &str) -> Result<Value> {
+    let out = c.run_ok(cmd, CMD_TIMEOUT)?;
+    parse_json(&out).with_context(|| format!("output of `{cmd}`"))
+}
+
+fn watchdog_status(c: &mut Console) -> Result<Value> {
+    json(c, "koompi-watchdog status --json")
+}
+
+/// Polls `koompi-watchdog status --json` until the boot is confirmed.
+fn wait_confirmed(c: &mut Console) -> Result<Value> {
+    let deadline = Instant::now() + CONFIRM_TIMEOUT;
+    let cmd = "koompi-watchdog status --json";
+    loop {
+        let (code, out) = c.run(cmd, CMD_TIMEOUT)?;
+        if code == 0 {
+            if let Ok(v) = parse_json(&out) {
+                if v["confirmed"] == Value::Bool(true) {
+                    return Ok(v);
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the boot was not confirmed within {} s; `{cmd}` (exit {code}) says: {}",
+                CONFIRM_TIMEOUT.as_secs(),
+                out.trim()
+            );
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+fn snapshots(c: &mut Console) -> Result<Vec<Value>> {
+    match json(c, "koompi-snapshot list --json")? {
+        Value::Array(a) => Ok(a),
+        other => bail!("`koompi-snapshot list --json` printed no array: {other}"),
+    }
+}
+
+fn number_of(list: &[Value], name: &str) -> Result<u64> {
+    list.iter()
+        .find(|s| s["name"] == name)
+        .and_then(|s| s["number"].as_u64())
+        .with_context(|| format!("no snapshot named {name} in `koompi-snapshot list --json`"))
+}
+
+/// `tries` of a status object.
+fn tries(status: &Value) -> Result<i64> {
+    status["tries"]
+        .as_i64()
+        .with_context(|| format!("no integer \"tries\" in the status: {status}"))
+}
+
+/// `cat FILE` in the guest, trimmed.
+fn cat(c: &mut Console, file: &str) -> Result<String> {
+    Ok(c.run_ok(&format!("cat {file}"), CMD_TIMEOUT)?
+        .trim()
+        .to_string())
+}
+
+fn boot(c: &mut Console) -> Result<Outcome> {
+    login(c, BOOT_TIMEOUT)?;
+    let boots = c.boots_since(0);
+    ensure!(
+        boots == 1,
+        "{boots} boots before the first prompt (expected 1)"
+    );
+    require_watchdog(c)?;
+    let status = wait_confirmed(c)?;
+    ensure!(
+        tries(&status)? == 0,
+        "confirmed, but tries is not 0: {status}"
+    );
+    let env = c.run_ok("grub-editenv /boot/efi/koompi/grubenv list", CMD_TIMEOUT)?;
+    ensure!(
+        env.lines().any(|l| l.trim() == "koompi_tries=0"),
+        "the grubenv on the ESP has no koompi_tries=0:\n{env}"
+    );
+    let list = snapshots(c)?;
+    let factory = list
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("factory-"))
+        })
+        .with_context(|| format!("no factory-* snapshot in the image: {list:?}"))?;
+    ensure!(
+        factory["important"] == Value::Bool(true),
+        "the factory snapshot is not important: {factory}"
+    );
+    ensure!(
+        status["fallback"]["number"] == factory["number"],
+        "the fallback is not the factory snapshot {}: {status}",
+        factory["number"]
+    );
+    Ok(Outcome {
+        boots,
+        detail: String::new(),
+    })
+}
+
+/// One boot in the console output, as the recovery wait sees it.
+#[derive(Debug)]
+struct BootSeen {
+    cmdline: String,
+    fallback: bool,
+    /// End of the first autologin prompt of this boot (absolute position).
+    prompt: Option<usize>,
+}
+
+/// Whether a kernel command line boots a snapshot instead of `@`.
+fn is_fallback(cmdline: &str) -> bool {
+    cmdline.contains("koompi.fallback=")
+        || cmdline.contains("@snapshots")
+        || cmdline.contains(".snapshots/")
+}
+
+/// The boots in `buf` from `from` on.
+fn boots_in(buf: &[u8], from: usize) -> Vec<BootSeen> {
+    let Some(seg) = buf.get(from..) else {
+        return Vec::new();
+    };
+    let starts = find_all(seg, BOOT_BANNER.as_bytes());
+    let mut out = Vec::new();
+    for (i, &s) in starts.iter().enumerate() {
+        let e = starts.get(i + 1).copied().unwrap_or(seg.len());
+        let text = &seg[s..e];
+        let cmdline = find(text, b"Command line: ")
+            .map(|p| {
+                let rest = &text[p + 14..];
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b'\n' || b == b'\r')
+                    .unwrap_or(rest.len());
+                String::from_utf8_lossy(&rest[..end]).trim().to_string()
+            })
+            .unwrap_or_default();
+        out.push(BootSeen {
+            fallback: is_fallback(&cmdline),
+            prompt: find(text, PROMPT.as_bytes()).map(|p| from + s + p + PROMPT.len()),
+            cmdline,
+        });
+    }
+    out
+}
+
+/// Waits, sending nothing, for the prompt of the first normal boot after a fallback boot;
+/// returns how many boots that took since `from`.
+fn wait_recovered(c: &mut Console, from: usize) -> Result<usize> {
+    let started = Instant::now();
+    let mut reported = 0;
+    let found = c.wait_until(
+        RECOVERY_TIMEOUT,
+        "the recovered system's autologin prompt",
+        |buf| {
+            let boots = boots_in(buf, from);
+            // Report a boot once its command line is known (or the next boot began).
+            while reported < boots.len()
+                && (!boots[reported].cmdline.is_empty() || reported + 1 < boots.len())
+            {
+                let b = &boots[reported];
+                reported += 1;
+                progress(&format!(
+                    "  boot {reported} since the break at {} s{}",
+                    started.elapsed().as_secs(),
+                    if b.fallback {
+                        " (fallback snapshot)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            let first_fallback = boots.iter().position(|b| b.fallback)?;
+            boots
+                .iter()
+                .enumerate()
+                .skip(first_fallback + 1)
+                .find_map(|(i, b)| match (b.fallback, b.prompt) {
+                    (false, Some(end)) => Some((i + 1, end)),
+                    _ => None,
+                })
+        },
+    );
+    found.with_context(|| {
+        let boots = c.inspect(|buf| boots_in(buf, from));
+        let list: Vec<String> = boots
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                format!(
+                    "boot {}: {}{} [{}]",
+                    i + 1,
+                    if b.fallback { "FALLBACK " } else { "" },
+                    if b.prompt.is_some() {
+                        "prompt"
+                    } else {
+                        "no prompt"
+                    },
+                    b.cmdline
+                )
+            })
+            .collect();
+        format!(
+            "{} boot(s) since the break, none of them a normal boot after a fallback boot: {}",
+            boots.len(),
+            list.join("; ")
+        )
+    })
+}
+
+const HANG_UNIT: &str = "[Unit]\\nDescription=hang\\nBefore=multi-user.target\\n\
+[Service]\\nType=oneshot\\nExecStart=/bin/sleep infinity\\nTimeoutStartSec=infinity\\n\
+[Install]\\nWantedBy=multi-user.target\\n";
+
+fn recovery(c: &mut Console, kind: Break) -> Result<Outcome> {
+    login(c, BOOT_TIMEOUT)?;
+    require_watchdog(c)?;
+    wait_confirmed(c)?;
+    c.run_ok("echo good > /etc/koompi-vm-marker", CMD_TIMEOUT)?;
+    c.run_ok(
+        "koompi-snapshot create known-good \"before break\" --important \
+         && koompi-watchdog mark-good known-good",
+        CMD_TIMEOUT,
+    )?;
+    let known_good = number_of(&snapshots(c)?, "known-good")?;
+    let status = watchdog_status(c)?;
+    ensure!(
+        status["fallback"]["number"].as_u64() == Some(known_good),
+        "after mark-good, the fallback is not the known-good snapshot {known_good}: {status}"
+    );
+    match kind {
+        Break::Panic => {
+            c.run_ok("ln -sfn /bin/false /usr/sbin/init", CMD_TIMEOUT)?;
+        }
+        Break::Hang => {
+            c.run_ok(
+                &format!("printf '{HANG_UNIT}' > /etc/systemd/system/koompi-vm-hang.service"),
+                CMD_TIMEOUT,
+            )?;
+            c.run_ok("systemctl enable koompi-vm-hang.service", CMD_TIMEOUT)?;
+        }
+    }
+    let brk = c.position();
+    c.seek(brk);
+    progress("broken; rebooting and sending nothing until the system has recovered");
+    c.send("sync; systemctl reboot --force\n")?;
+    let boots = wait_recovered(c, brk)?;
+    progress(&format!(
+        "  recovered system's autologin prompt at {} s, {boots} boot(s) since the break",
+        c.elapsed_secs()
+    ));
+    settle(c)?;
+    let status = wait_confirmed(c)?;
+    ensure!(
+        tries(&status)? == 0,
+        "recovered and confirmed, but tries is not 0: {status}"
+    );
+    let marker = cat(c, "/etc/koompi-vm-marker")?;
+    ensure!(
+        marker == "good",
+        "/etc/koompi-vm-marker is {marker:?}, not \"good\""
+    );
+    let rollbacks = status["rollbacks"]
+        .as_array()
+        .with_context(|| format!("no \"rollbacks\" array in the status: {status}"))?;
+    ensure!(
+        rollbacks.len() == 1,
+        "expected exactly 1 automatic rollback, the status has {}: {status}",
+        rollbacks.len()
+    );
+    let rb = &rollbacks[0];
+    ensure!(
+        rb["target"].as_u64() == Some(known_good),
+        "the rollback's target is not the known-good snapshot {known_good}: {rb}"
+    );
+    let backup = rb["backup"]
+        .as_u64()
+        .with_context(|| format!("the rollback has no backup number: {rb}"))?;
+    let list = snapshots(c)?;
+    let kept = list
+        .iter()
+        .find(|s| s["number"].as_u64() == Some(backup))
+        .with_context(|| format!("the rollback's backup snapshot {backup} is not listed"))?;
+    ensure!(
+        kept["important"] == Value::Bool(true),
+        "the backup snapshot {backup} is not important: {kept}"
+    );
+    let path = kept["path"]
+        .as_str()
+        .with_context(|| format!("the backup snapshot has no path: {kept}"))?
+        .to_string();
+    match kind {
+        Break::Panic => {
+            let init = c.run_ok("readlink /usr/sbin/init", CMD_TIMEOUT)?;
+            ensure!(
+                init.trim().ends_with("systemd"),
+                "/usr/sbin/init of the restored root points to {:?}",
+                init.trim()
+            );
+            let broken = c.run_ok(&format!("readlink {path}/usr/sbin/init"), CMD_TIMEOUT)?;
+            ensure!(
+                broken.trim() == "/bin/false",
+                "the backup {backup} does not hold the broken state: its /usr/sbin/init \
+                 points to {:?}",
+                broken.trim()
+            );
+        }
+        Break::Hang => {
+            let unit = "/etc/systemd/system/koompi-vm-hang.service";
+            let (code, _) = c.run(&format!("test -e {unit}"), CMD_TIMEOUT)?;
+            ensure!(code != 0, "the restored root still has {unit}");
+            c.run_ok(&format!("test -e {path}{unit}"), CMD_TIMEOUT)
+                .with_context(|| format!("the backup {backup} does not hold the broken state"))?;
+        }
+    }
+    ensure!(
+        boots <= MAX_RECOVERY_BOOTS,
+        "recovery took {boots} boots (at most {MAX_RECOVERY_BOOTS} expected)"
+    );
+    Ok(Outcome {
+        boots,
+        detail: format!(
+            " from the break to the recovered system (rolled back to {known_good}, \
+             broken state kept as {backup})"
+        ),
+    })
+}
+
+fn rollback_manual(c: &mut Console) -> Result<Outcome> {
+    login(c, BOOT_TIMEOUT)?;
+    require_watchdog(c)?;
+    wait_confirmed(c)?;
+    let t = CMD_TIMEOUT;
+    c.run_ok("echo one > /etc/koompi-vm-marker", t)?;
+    c.run_ok("koompi-snapshot create manual-one", t)?;
+    c.run_ok("echo two > /etc/koompi-vm-marker", t)?;
+    c.run_ok("echo h > /home/koompi-vm-home", t)?;
+    c.run_ok("echo l > /var/log/koompi-vm-log", t)?;
+    c.run_ok("koompi-snapshot rollback manual-one", t)?;
+    let brk = c.position();
+    c.seek(brk);
+    c.send("sync; systemctl reboot\n")?;
+    c.wait_for(BOOT_BANNER, Duration::from_secs(300))
+        .context("the guest did not reboot")?;
+    login(c, BOOT_TIMEOUT)?;
+    let boots = c.boots_since(brk);
+    let marker = cat(c, "/etc/koompi-vm-marker")?;
+    ensure!(
+        marker == "one",
+        "/etc/koompi-vm-marker is {marker:?} after the rollback, not \"one\""
+    );
+    let home = cat(c, "/home/koompi-vm-home")?;
+    ensure!(
+        home == "h",
+        "/home/koompi-vm-home is {home:?}, not \"h\" (/home was rolled back?)"
+    );
+    let log = cat(c, "/var/log/koompi-vm-log")?;
+    ensure!(
+        log == "l",
+        "/var/log/koompi-vm-log is {log:?}, not \"l\" (/var/log was rolled back?)"
+    );
+    let status = wait_confirmed(c)?;
+    ensure!(
+        tries(&status)? == 0,
+        "confirmed, but tries is not 0: {status}"
+    );
+    ensure!(boots == 1, "{boots} boots after the reboot (expected 1)");
+    Ok(Outcome {
+        boots,
+        detail: " after the rollback".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_survives_kernel_lines() {
+        let out = "{\n  \"tries\": 0,\n[   12.5] random: crng init done\n  \"confirmed\": true\n}";
+        let v = parse_json(out).expect("json");
+        assert_eq!(v["confirmed"], Value::Bool(true));
+    }
+
+    #[test]
+    fn boots_are_split_and_classified() {
+        let buf = b"old koompi-vm# \nLinux version 6\nCommand line: root=UUID=x rootflags=subvol=@ panic=10\n\
+koompi-vm# Linux version 6\nCommand line: rootflags=subvol=@snapshots/4/snapshot ro koompi.fallback=4\n\
+koompi-vm# Linux version 6\r\nCommand line: rootflags=subvol=@\r\nkoompi-vm# ";
+        let boots = boots_in(buf, 0);
+        assert_eq!(boots.len(), 3);
+        assert!(!boots[0].fallback && boots[1].fallback && !boots[2].fallback);
+        assert_eq!(boots[2].cmdline, "rootflags=subvol=@");
+        assert_eq!(boots[2].prompt, Some(buf.len()));
+    }
+}
