@@ -169,7 +169,7 @@ fn first_line(s: &str) -> &str {
 /// Fails with one line naming everything missing: root, tools.
 fn preflight() -> Result<()> {
     let mut missing = Vec::new();
-    if !is_root()? {
+    if !crate::vm::host::is_root()? {
         missing.push("root (run it as root, e.g. sudo -E cargo xtask bench-snapshots)".into());
     }
     let tools = [
@@ -181,7 +181,7 @@ fn preflight() -> Result<()> {
         ("umount", "util-linux"),
     ];
     for (prog, package) in tools {
-        if which(prog).is_none() {
+        if crate::vm::host::which(prog).is_none() {
             missing.push(format!("{prog} (package {package})"));
         }
     }
@@ -189,30 +189,6 @@ fn preflight() -> Result<()> {
         bail!("bench-snapshots needs {}", missing.join(", "));
     }
     Ok(())
-}
-
-/// Whether the effective uid is 0 (the second field of `Uid:` in /proc/self/status).
-fn is_root() -> Result<bool> {
-    let status =
-        fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|rest| rest.split_whitespace().nth(1))
-        .context("no Uid: line in /proc/self/status")?;
-    Ok(euid == "0")
-}
-
-/// Finds a program on PATH or in the sbin directories.
-fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-        .map(|d| Path::new(d).join(prog))
-        .find(|p| p.is_file());
-    found
 }
 
 /// The workspace root: the parent of xtask's manifest directory.

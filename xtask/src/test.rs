@@ -32,19 +32,10 @@ pub struct Options {
     pub args: Vec<String>,
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { geteuid() == 0 }
-}
-
-extern "C" {
-    fn geteuid() -> u32;
-}
-
 /// Runs everything from the workspace root.
 pub fn run(root: &Path, opts: &Options) -> Result<()> {
     let required = std::env::var("KOOMPI_PRIVILEGED_TESTS").is_ok_and(|v| v == "1");
-    let root_user = is_root();
+    let root_user = crate::vm::host::is_root()?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
         .args(["test", "--workspace"])

@@ -13,7 +13,7 @@
 mod cmd;
 mod console;
 mod disk;
-mod host;
+pub mod host;
 mod image;
 mod interrupt;
 mod qemu;
