@@ -30,13 +30,24 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Runs `cmd` to completion with stdin from /dev/null; fails unless it exits 0.
+/// Runs `cmd` to completion with stdin from /dev/null; fails unless it exits 0, or when
+/// Ctrl-C arrived meanwhile.
 pub fn run(cmd: &mut Command) -> Result<Output> {
-    run_input(cmd, None)
+    exec(cmd, None, true)
 }
 
-/// Runs `cmd` to completion, feeding it `input` on stdin; fails unless it exits 0.
+/// Runs `cmd` to completion, feeding it `input` on stdin; fails unless it exits 0, or when
+/// Ctrl-C arrived meanwhile.
 pub fn run_input(cmd: &mut Command, input: Option<&[u8]>) -> Result<Output> {
+    exec(cmd, input, true)
+}
+
+/// [`run`] for cleanup: also runs, and succeeds, after Ctrl-C.
+pub fn run_cleanup(cmd: &mut Command) -> Result<Output> {
+    exec(cmd, None, false)
+}
+
+fn exec(cmd: &mut Command, input: Option<&[u8]>, interruptible: bool) -> Result<Output> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if input.is_some() {
         Stdio::piped()
@@ -55,7 +66,9 @@ pub fn run_input(cmd: &mut Command, input: Option<&[u8]>) -> Result<Output> {
     let out = child
         .wait_with_output()
         .with_context(|| format!("cannot wait for `{}`", describe(cmd)))?;
-    super::interrupt::check().with_context(|| format!("`{}`", describe(cmd)))?;
+    if interruptible {
+        super::interrupt::check().with_context(|| format!("`{}`", describe(cmd)))?;
+    }
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let text = if stderr.trim().is_empty() {

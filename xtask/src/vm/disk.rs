@@ -83,12 +83,12 @@ impl LoopDevice {
     fn release(&mut self) -> Result<()> {
         if self.partitions {
             // Best effort: losetup -d removes the partitions of a detached device anyway.
-            let _ = cmd::run(Command::new("partx").args(["-d", &self.dev]));
+            let _ = cmd::run_cleanup(Command::new("partx").args(["-d", &self.dev]));
             self.partitions = false;
         }
         if self.attached {
             self.attached = false;
-            cmd::run(Command::new("losetup").args(["-d", &self.dev]))?;
+            cmd::run_cleanup(Command::new("losetup").args(["-d", &self.dev]))?;
         }
         Ok(())
     }
@@ -144,9 +144,9 @@ impl Mounts {
             let Some(target) = self.stack.pop() else {
                 break;
             };
-            if let Err(e) = cmd::run(Command::new("umount").arg(&target)) {
+            if let Err(e) = cmd::run_cleanup(Command::new("umount").arg(&target)) {
                 // Never leave a mount behind: detach it lazily, still report the failure.
-                let _ = cmd::run(Command::new("umount").arg("--lazy").arg(&target));
+                let _ = cmd::run_cleanup(Command::new("umount").arg("--lazy").arg(&target));
                 first_err.get_or_insert(e);
             }
         }

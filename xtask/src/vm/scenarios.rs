@@ -252,12 +252,22 @@ fn require_watchdog(c: &mut Console) -> Result<()> {
     Ok(())
 }
 
-/// JSON from command output; tolerates console lines around it.
+/// JSON from command output; tolerates console lines and stray prompts around it.
 fn parse_json(out: &str) -> Result<Value> {
     if let Ok(v) = serde_json::from_str(out.trim()) {
         return Ok(v);
     }
-    let lines: Vec<&str> = out.lines().collect();
+    // A prompt printed late by an earlier command can stand in front of the output.
+    let lines: Vec<&str> = out
+        .lines()
+        .map(|l| {
+            let mut l = l;
+            while let Some(rest) = l.strip_prefix(super::console::PROMPT) {
+                l = rest;
+            }
+            l
+        })
+        .collect();
     let first = lines
         .iter()
         .position(|l| l.starts_with('{') || l.starts_with('['));
@@ -665,6 +675,13 @@ fn rollback_manual(c: &mut Console) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_survives_a_stray_prompt_in_front() {
+        let out = "koompi-vm# [\n  {\n    \"number\": 1\n  }\n]";
+        let v = parse_json(out).expect("json");
+        assert_eq!(v[0]["number"], 1);
+    }
 
     #[test]
     fn json_survives_kernel_lines() {
