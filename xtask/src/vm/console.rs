@@ -25,6 +25,9 @@ pub const PROMPT: &str = "koompi-vm# ";
 /// The kernel's first line at every boot.
 pub const BOOT_BANNER: &str = "Linux version ";
 
+/// How long [`Console::run`] waits for the prompt after a command's marker.
+const PROMPT_AFTER_MARKER: Duration = Duration::from_secs(5);
+
 /// How often a waiting driver looks at the buffer again.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -148,6 +151,7 @@ impl Console {
                     bail!("{reason} while waiting for {what}");
                 }
             }
+            super::interrupt::check()?;
             if Instant::now() >= deadline {
                 bail!("timed out after {} s waiting for {what}", timeout.as_secs());
             }
@@ -202,6 +206,13 @@ impl Console {
             let st = lock(&self.state);
             String::from_utf8_lossy(&st.buf[from..out_end]).into_owned()
         };
+        // Consume the prompt bash prints after the marker, so that it cannot arrive after
+        // the next command was sent and stand in front of that command's output.
+        let after = self.cursor;
+        let _ = self.wait_until(PROMPT_AFTER_MARKER, "the prompt", |buf| {
+            let p = find(buf.get(after..)?, PROMPT.as_bytes())?;
+            Some(((), after + p + PROMPT.len()))
+        });
         Ok((code, clean_output(&raw, &format!("__KVM_{id}_$?__"))))
     }
 
@@ -255,10 +266,14 @@ fn find_marker(buf: &[u8], from: usize, marker: &[u8]) -> Option<(i32, usize, us
 /// Removes carriage returns, terminal escape sequences and the echoed command line.
 fn clean_output(raw: &str, echo_marker: &str) -> String {
     let text = strip_escapes(&raw.replace('\r', ""));
-    let body = match text.find(echo_marker) {
+    let mut body = match text.find(echo_marker) {
         Some(p) => text[p..].split_once('\n').map_or("", |(_, rest)| rest),
         None => &text,
     };
+    // A prompt that came late (after the command was sent) stands in front of the output.
+    while let Some(rest) = body.strip_prefix(PROMPT) {
+        body = rest;
+    }
     body.trim_end_matches('\n').to_string()
 }
 
@@ -327,6 +342,11 @@ mod tests {
         assert_eq!(&buf[end..end + 2], b"\r\n");
         let raw = String::from_utf8_lossy(&buf[..start]);
         assert_eq!(clean_output(&raw, "__KVM_3_$?__"), "file");
+    }
+
+    #[test]
+    fn a_late_prompt_is_not_output() {
+        assert_eq!(clean_output("koompi-vm# good\r\n", "__KVM_5_$?__"), "good");
     }
 
     #[test]

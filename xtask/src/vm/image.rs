@@ -27,6 +27,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use super::console::PROMPT;
 use super::disk::{LoopDevice, Mounts};
 use super::{cmd, host, path_str, progress, ImageOptions};
 
@@ -93,11 +94,13 @@ ExecStart=
 ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200 %I vt220
 ";
 
-/// The prompt the console driver waits for (see console::PROMPT).
-const BASHRC: &str = "
-# Written by cargo xtask vm-image: a prompt the rig's console driver recognises.
-PS1='koompi-vm# '
-";
+/// Root's prompt: the one the console driver waits for.
+fn bashrc() -> String {
+    format!(
+        "\n# Written by cargo xtask vm-image: a prompt the rig's console driver recognises.\n\
+         PS1='{PROMPT}'\n"
+    )
+}
 
 /// Test-speed override: a boot is confirmed 5 s after it reached its target (default 300).
 const WATCHDOG_OVERRIDE: &str = "
@@ -728,7 +731,7 @@ fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan) -> Result<()> {
         AUTOLOGIN,
         0o644,
     )?;
-    append(r, "/root/.bashrc", BASHRC)?;
+    append(r, "/root/.bashrc", &bashrc())?;
     append(r, "/etc/initramfs-tools/modules", "btrfs\n")?;
     write(
         r,
@@ -797,4 +800,14 @@ fn factory_snapshot(r: &Path, work: &Path, plan: &Plan) -> Result<()> {
             .args(["--userdata", "koompi-known-good=yes"]),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bashrc_sets_the_prompt_the_driver_waits_for() {
+        assert!(bashrc().contains("\nPS1='koompi-vm# '\n"));
+    }
 }

@@ -78,7 +78,7 @@ pub struct ImageOptions {
 /// Options of `cargo xtask vm-test`.
 #[derive(Debug, clap::Args)]
 pub struct TestOptions {
-    /// The scenario to run, or `all` (every scenario on both firmwares).
+    /// The scenario to run, or `all` (every scenario).
     #[arg(value_enum)]
     scenario: scenarios::Choice,
     /// Firmware to boot with; `both` runs BIOS then UEFI.
@@ -114,10 +114,7 @@ pub fn image(opts: &ImageOptions) -> Result<()> {
 pub fn test(opts: &TestOptions) -> Result<()> {
     interrupt::install();
     let root = workspace_root()?;
-    let firmwares = match opts.scenario {
-        scenarios::Choice::All => FirmwareChoice::Both.list(),
-        _ => opts.firmware.list(),
-    };
+    let firmwares = opts.firmware.list();
     host::ensure_qemu(&firmwares)?;
     let img = image::ensure(&root, &opts.image)?;
     scenarios::run(&root, &img, opts.scenario.list(), &firmwares, opts.keep)
@@ -125,10 +122,11 @@ pub fn test(opts: &TestOptions) -> Result<()> {
 
 /// `cargo xtask vm-run`: boots a throwaway overlay with the console on this terminal.
 pub fn run(opts: &RunOptions) -> Result<()> {
+    // While QEMU runs, the terminal is raw and Ctrl-C goes to the guest, not to us.
+    interrupt::install();
     let root = workspace_root()?;
     host::ensure_qemu(&[opts.firmware])?;
     let img = image::ensure(&root, &opts.image)?;
-    // No Ctrl-C handler here: QEMU owns the terminal in raw mode and passes Ctrl-C on.
     qemu::interactive(&img, opts.firmware)
 }
 

@@ -128,8 +128,13 @@ pub fn run(
     let logs = root.join("target/vm-logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let mut rows = Vec::new();
-    for s in scenarios {
+    let mut interrupted = false;
+    'runs: for s in scenarios {
         for &fw in firmwares {
+            if super::interrupt::check().is_err() {
+                interrupted = true;
+                break 'runs;
+            }
             let label = format!("{}/{}", s.name(), fw.name());
             let log = logs.join(format!("{}-{}.log", s.name(), fw.name()));
             progress(&format!("{label}: booting (console log {})", log.display()));
@@ -175,6 +180,9 @@ pub fn run(
             r.secs,
             boots
         );
+    }
+    if interrupted {
+        bail!("interrupted; the remaining runs were not started");
     }
     let failed = rows.iter().filter(|r| r.result.is_err()).count();
     if failed > 0 {
