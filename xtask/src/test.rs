@@ -4,7 +4,7 @@
 //!    `KOOMPI_PRIVILEGED_TESTS=1`) the tests on real Btrfs loop devices;
 //! 2. the ISO profile lint;
 //! 3. the packaging test (makepkg, repo-add, pacman into a throwaway root), as root;
-//! 4. the VM scenarios on BIOS and UEFI, two QEMU guests at a time (one per core).
+//! 4. the VM scenarios on BIOS and UEFI (one QEMU guest at a time unless `--vm-jobs`).
 //!
 //! Without root the privileged parts are skipped with a message; with
 //! `KOOMPI_PRIVILEGED_TESTS=1` a part that cannot run fails instead.
@@ -24,8 +24,8 @@ pub struct Options {
     /// Skip the VM scenarios (they take about half an hour under software emulation).
     #[arg(long)]
     pub no_vm: bool,
-    /// How many VM guests run at once.
-    #[arg(long, default_value_t = 2)]
+    /// How many VM guests run at once (2 halves the time on 2 cores, but see docs/vm-rig.md).
+    #[arg(long, default_value_t = 1)]
     pub vm_jobs: usize,
     /// Arguments passed on to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
