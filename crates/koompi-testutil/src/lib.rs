@@ -210,10 +210,11 @@ impl LoopBtrfs {
     }
 
     fn umount_root(&self) {
-        let _ = Command::new("umount")
-            .arg(self.root.join(".snapshots"))
-            .status();
-        let _ = Command::new("umount").arg(&self.root).status();
+        // Lazy: under load a plain umount can fail with EBUSY for a moment, and the mount
+        // that follows would then find the old one still there.
+        let snaps = self.root.join(".snapshots");
+        let _ = Command::new("umount").arg("-l").arg(&snaps).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.root).status();
     }
 
     /// `.snapshots` of the managed subvolume.
