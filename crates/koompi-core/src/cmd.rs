@@ -188,6 +188,15 @@ impl Cmd {
     pub fn run(&self, runner: &Runner) -> Result<Output, CmdError> {
         runner.run(self)
     }
+
+    /// Runs the program attached to this terminal (stdin, stdout and stderr inherited, so
+    /// it can ask questions and show progress) and returns its exit code; a program killed
+    /// by a signal gives 128 + the signal number, as a shell reports it. Only a failure to
+    /// start is an error: the caller decides what a non-zero exit means. A recording
+    /// runner records the command line and returns 0.
+    pub fn run_interactive(&self, runner: &Runner) -> Result<i32, CmdError> {
+        runner.run_interactive(self)
+    }
 }
 
 /// Quotes one word for display the way a shell would need it.
@@ -234,13 +243,56 @@ impl Runner {
         }
     }
 
+    /// Records `cmdline` when this runner only records; true if it did.
+    fn record(&self, cmdline: &str) -> bool {
+        let Some(rec) = &self.recording else {
+            return false;
+        };
+        tracing::info!(target: "koompi::cmd", "would run: {cmdline}");
+        if let Ok(mut v) = rec.lock() {
+            v.push(cmdline.to_string());
+        }
+        true
+    }
+
+    fn run_interactive(&self, cmd: &Cmd) -> Result<i32, CmdError> {
+        let cmdline = cmd.cmdline();
+        if self.record(&cmdline) {
+            return Ok(0);
+        }
+        tracing::debug!(target: "koompi::cmd", "running: {cmdline}");
+        let mut c = cmd.to_command();
+        c.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        if cmd.stdin.is_none() {
+            c.stdin(Stdio::inherit());
+        }
+        let mut child = c.spawn().map_err(|source| CmdError::Spawn {
+            cmdline: cmdline.clone(),
+            source,
+        })?;
+        if let Some(data) = &cmd.stdin {
+            if let Some(mut pipe) = child.stdin.take() {
+                let _ = pipe.write_all(data);
+            }
+        }
+        let status = child.wait().map_err(|source| CmdError::Spawn {
+            cmdline: cmdline.clone(),
+            source,
+        })?;
+        let code = match status.code() {
+            Some(code) => code,
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                128 + status.signal().unwrap_or(0)
+            }
+        };
+        tracing::debug!(target: "koompi::cmd", "exited {code}: {cmdline}");
+        Ok(code)
+    }
+
     fn run(&self, cmd: &Cmd) -> Result<Output, CmdError> {
         let cmdline = cmd.cmdline();
-        if let Some(rec) = &self.recording {
-            tracing::info!(target: "koompi::cmd", "would run: {cmdline}");
-            if let Ok(mut v) = rec.lock() {
-                v.push(cmdline);
-            }
+        if self.record(&cmdline) {
             return Ok(Output::default());
         }
         tracing::debug!(target: "koompi::cmd", "running: {cmdline}");
@@ -288,6 +340,22 @@ impl Runner {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interactive_keeps_the_exit_code() {
+        let r = Runner::real();
+        assert_eq!(Cmd::new("sh").args(["-c", "exit 3"]).run_interactive(&r).unwrap(), 3);
+        assert_eq!(Cmd::new("true").run_interactive(&r).unwrap(), 0);
+        let killed = Cmd::new("sh").args(["-c", "kill -TERM $$"]);
+        assert_eq!(killed.run_interactive(&r).unwrap(), 128 + 15);
+        assert!(matches!(
+            Cmd::new("/nonexistent/prog").run_interactive(&r),
+            Err(CmdError::Spawn { .. })
+        ));
+        let rec = Runner::recording();
+        assert_eq!(Cmd::new("false").run_interactive(&rec).unwrap(), 0);
+        assert_eq!(rec.recorded(), vec!["false".to_string()]);
+    }
 
     #[test]
     fn runs_and_captures_stdout() {

@@ -158,6 +158,11 @@ pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Co
             opt_path(vars)?
         ));
     }
+    // For investigating the rig itself (e.g. `-d cpu_reset -D /tmp/q.log`): extra
+    // arguments, split on whitespace, appended last.
+    if let Ok(extra) = std::env::var("KOOMPI_VM_QEMU_ARGS") {
+        c.args(extra.split_whitespace());
+    }
     Ok(c)
 }
 
