@@ -5,6 +5,9 @@
 //! missing privilege or tool fails the test loudly instead of skipping it.
 #![allow(clippy::unwrap_used)]
 
+pub mod aur;
+pub mod pkgrepo;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
