@@ -1,0 +1,244 @@
+//! What must hold before pacman changes a system, and the snapshot taken first.
+//!
+//! - pacman's database lock: a held `db.lck` means another package manager is running, or
+//!   one died. Deleting it under a running pacman corrupts the database, so KOOMPI never
+//!   removes it: it says who holds it (if anyone runs) and how to remove it when no one does.
+//! - A snapshot before every install, remove and upgrade, so any change can be undone with
+//!   `koompi-snapshot rollback`. snap-pac takes its own pre/post pair from a pacman hook;
+//!   when it is installed KOOMPI takes none (two snapshots per change would halve how far
+//!   back the retention reaches). A target root without a snapper config, or not on Btrfs,
+//!   gets no snapshot, and the caller says so in one line and goes on.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use koompi_snapshots::config::SnapperConfig;
+use koompi_snapshots::store::{CreateRequest, Store};
+
+/// The snapper config KOOMPI snapshots the root with.
+pub const ROOT_CONFIG: &str = "root";
+
+/// Package managers whose running process explains a held lock.
+const LOCK_HOLDERS: &[&str] = &[
+    "pacman",
+    "paru",
+    "yay",
+    "pamac",
+    "pamac-daemon",
+    "packagekitd",
+    "koompi",
+];
+
+/// Why a change cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error(
+        "pacman's database is locked ({}): {}",
+        .path.display(),
+        lock_advice(.path, .holders)
+    )]
+    Locked {
+        path: PathBuf,
+        /// Running package managers: (pid, name).
+        holders: Vec<(u32, String)>,
+    },
+    #[error("cannot take a snapshot of {}: {source}", .root.display())]
+    Snapshot {
+        root: PathBuf,
+        #[source]
+        source: koompi_snapshots::Error,
+    },
+}
+
+fn lock_advice(path: &Path, holders: &[(u32, String)]) -> String {
+    if holders.is_empty() {
+        format!(
+            "no package manager is running, so an earlier one was interrupted; \
+             remove the lock with `sudo rm {}` and try again",
+            path.display()
+        )
+    } else {
+        let list: Vec<String> = holders.iter().map(|(p, n)| format!("{n} (pid {p})")).collect();
+        format!(
+            "{} is running; wait for it to finish and try again",
+            list.join(", ")
+        )
+    }
+}
+
+/// Fails if `dbpath/db.lck` exists.
+pub fn check_lock(dbpath: &Path) -> Result<(), GuardError> {
+    let path = dbpath.join("db.lck");
+    if path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    Err(GuardError::Locked {
+        path,
+        holders: running_package_managers(Path::new("/proc")),
+    })
+}
+
+/// Running processes whose name is a known package manager, from a procfs at `proc`.
+pub fn running_package_managers(proc: &Path) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(proc) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(comm) = fs::read_to_string(e.path().join("comm")) else {
+            continue;
+        };
+        let comm = comm.trim();
+        if LOCK_HOLDERS.contains(&comm) {
+            out.push((pid, comm.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// How the snapshot before a change will be taken.
+#[derive(Debug)]
+pub enum SnapshotPlan {
+    /// snap-pac is installed in the target: its hook takes the snapshots.
+    SnapPac { hook: PathBuf },
+    /// KOOMPI takes one with this config.
+    Take(Box<SnapperConfig>),
+    /// No snapshot is possible; the reason is one line for the user.
+    Skip(String),
+}
+
+/// Decides how the target `root` gets its snapshot before a change.
+pub fn snapshot_plan(root: &Path) -> SnapshotPlan {
+    for dir in ["usr/share/libalpm/hooks", "etc/pacman.d/hooks"] {
+        if let Ok(entries) = fs::read_dir(root.join(dir)) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().contains("snap-pac") {
+                    return SnapshotPlan::SnapPac { hook: e.path() };
+                }
+            }
+        }
+    }
+    let configs = root.join("etc/snapper/configs");
+    let mut config = match SnapperConfig::by_name_in(&configs, ROOT_CONFIG) {
+        Ok(c) => c,
+        Err(koompi_snapshots::Error::ConfigNotFound { .. }) => {
+            return SnapshotPlan::Skip(format!(
+                "no snapshot taken: {} has no snapper config `{ROOT_CONFIG}`",
+                root.display()
+            ))
+        }
+        Err(e) => return SnapshotPlan::Skip(format!("no snapshot taken: {e}")),
+    };
+    // The config names the subvolume as the target system sees it.
+    let rel = config
+        .subvolume
+        .strip_prefix("/")
+        .unwrap_or(&config.subvolume)
+        .to_path_buf();
+    config.subvolume = root.join(rel);
+    match koompi_snapshots::btrfs::is_btrfs(&config.subvolume) {
+        Ok(true) => SnapshotPlan::Take(Box::new(config)),
+        Ok(false) => SnapshotPlan::Skip(format!(
+            "no snapshot taken: {} is not on Btrfs",
+            config.subvolume.display()
+        )),
+        Err(e) => SnapshotPlan::Skip(format!(
+            "no snapshot taken: cannot check {}: {e}",
+            config.subvolume.display()
+        )),
+    }
+}
+
+/// Takes the snapshot of `config`'s subvolume with `req`; returns its number.
+pub fn take(config: &SnapperConfig, req: &CreateRequest) -> Result<u32, GuardError> {
+    let err = |source| GuardError::Snapshot {
+        root: config.subvolume.clone(),
+        source,
+    };
+    let store = Store::open(config.clone()).map_err(err)?;
+    let snap = store.create(req).map_err(err)?;
+    Ok(snap.info.num)
+}
+
+/// The description of the snapshot before `verb` (install, remove) of `targets`, cut to a
+/// length that fits `koompi-snapshot list`.
+pub fn describe(verb: &str, targets: &[String]) -> String {
+    let mut s = format!("koompi {verb}: {}", targets.join(" "));
+    if s.chars().count() > 120 {
+        s = s.chars().take(117).collect::<String>() + "...";
+    }
+    s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_database_passes_and_a_held_one_explains() {
+        let t = tempfile::tempdir().unwrap();
+        check_lock(t.path()).unwrap();
+        fs::write(t.path().join("db.lck"), "").unwrap();
+        let e = check_lock(t.path()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("db.lck"), "{msg}");
+        // The lock is never removed by the check.
+        assert!(t.path().join("db.lck").exists());
+        assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn names_running_package_managers_from_proc() {
+        let t = tempfile::tempdir().unwrap();
+        for (pid, comm) in [("10", "pacman\n"), ("11", "bash\n"), ("12", "paru\n")] {
+            fs::create_dir(t.path().join(pid)).unwrap();
+            fs::write(t.path().join(pid).join("comm"), comm).unwrap();
+        }
+        fs::create_dir(t.path().join("self")).unwrap();
+        let found = running_package_managers(t.path());
+        assert_eq!(found, vec![(10, "pacman".into()), (12, "paru".into())]);
+        let advice = lock_advice(Path::new("/x/db.lck"), &found);
+        assert!(advice.contains("pacman (pid 10)"), "{advice}");
+        let none = lock_advice(Path::new("/x/db.lck"), &[]);
+        assert!(none.contains("sudo rm /x/db.lck"), "{none}");
+    }
+
+    #[test]
+    fn snap_pac_means_no_second_snapshot() {
+        let t = tempfile::tempdir().unwrap();
+        let hooks = t.path().join("usr/share/libalpm/hooks");
+        fs::create_dir_all(&hooks).unwrap();
+        assert!(matches!(snapshot_plan(t.path()), SnapshotPlan::Skip(_)));
+        fs::write(hooks.join("05-snap-pac-pre.hook"), "").unwrap();
+        assert!(matches!(
+            snapshot_plan(t.path()),
+            SnapshotPlan::SnapPac { .. }
+        ));
+    }
+
+    #[test]
+    fn a_root_without_a_config_is_skipped_with_a_reason() {
+        let t = tempfile::tempdir().unwrap();
+        match snapshot_plan(t.path()) {
+            SnapshotPlan::Skip(why) => assert!(why.contains("no snapper config"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn descriptions_stay_short() {
+        let many: Vec<String> = (0..50).map(|i| format!("package-{i}")).collect();
+        let d = describe("install", &many);
+        assert!(d.chars().count() <= 120);
+        assert!(d.starts_with("koompi install: package-0"));
+    }
+}

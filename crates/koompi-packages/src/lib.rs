@@ -1,0 +1,30 @@
+//! The pure, testable parts of the `koompi` package command.
+//!
+//! `koompi install firefox` has to decide what the user meant (a pacman package, an AUR
+//! package, a Flatpak application), refuse anything that could be mistaken for an option or
+//! shell syntax before it reaches pacman, paru or flatpak, know which mirrors pacman will use,
+//! tell "the network is down" apart from "the package does not exist" before downloading, and
+//! read what pacman, the AUR and flatpak answer. All of that lives here, mostly as functions
+//! over strings, so it is tested without a network, a package database or root:
+//!
+//! - [`name`]: what a user types as a package target, validated and classified;
+//! - [`pacman_conf`]: `pacman.conf` and its mirrorlists, parsed and resolved;
+//! - [`url`]: mirror URLs split into scheme, host, port and path;
+//! - [`network`]: can each repository be reached, checked with TCP connects (not ping);
+//! - [`parse`]: `pacman -Ss/-Q/-Si/-Qi`, `flatpak search` and AUR RPC v5 answers;
+//! - [`model`]: the [`Package`] every search result becomes (this is what `--json` prints).
+//!
+//! Running the programs themselves (through `koompi_core::cmd`) and the install and upgrade
+//! logic belong to the layer above.
+
+pub mod model;
+pub mod name;
+pub mod network;
+pub mod pacman_conf;
+pub mod parse;
+pub mod url;
+
+pub use model::{mark_installed, Installed, Package, Source};
+pub use name::{classify, NameError, Target};
+pub use network::{NetworkReport, ProbeStatus};
+pub use pacman_conf::{PacmanConfig, Repo};
