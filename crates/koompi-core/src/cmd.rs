@@ -344,7 +344,13 @@ mod tests {
     #[test]
     fn interactive_keeps_the_exit_code() {
         let r = Runner::real();
-        assert_eq!(Cmd::new("sh").args(["-c", "exit 3"]).run_interactive(&r).unwrap(), 3);
+        assert_eq!(
+            Cmd::new("sh")
+                .args(["-c", "exit 3"])
+                .run_interactive(&r)
+                .unwrap(),
+            3
+        );
         assert_eq!(Cmd::new("true").run_interactive(&r).unwrap(), 0);
         let killed = Cmd::new("sh").args(["-c", "kill -TERM $$"]);
         assert_eq!(killed.run_interactive(&r).unwrap(), 128 + 15);

@@ -49,7 +49,10 @@ pub enum ChannelError {
     #[error(transparent)]
     Unknown(#[from] UnknownChannel),
     #[error("{}: {msg}", .path.display())]
-    Io { path: std::path::PathBuf, msg: String },
+    Io {
+        path: std::path::PathBuf,
+        msg: String,
+    },
 }
 
 impl Channel {
@@ -216,7 +219,7 @@ mod tests {
     fn the_fragment_is_what_pacman_reads() {
         let text = Channel::Beta.render();
         let conf = pacman_conf::parse(&text).unwrap();
-        let names: Vec<&str> = conf.repos.iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = conf.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["koompi-beta", "koompi"]);
     }
 
@@ -233,7 +236,10 @@ mod tests {
         set(t.path(), Channel::Development).unwrap();
         assert_eq!(current(t.path()).unwrap(), Channel::Development);
         let conf = std::fs::read_to_string(t.path().join(UPDATE_CONF)).unwrap();
-        assert_eq!(conf, "# mine\nTRANSACTIONAL=\"yes\"\nCHANNEL=\"development\"\n");
+        assert_eq!(
+            conf,
+            "# mine\nTRANSACTIONAL=\"yes\"\nCHANNEL=\"development\"\n"
+        );
         let frag = std::fs::read_to_string(t.path().join(CHANNEL_CONF)).unwrap();
         assert!(frag.contains("[koompi-development]"));
         std::fs::write(t.path().join(UPDATE_CONF), "CHANNEL=\"lts\"\n").unwrap();

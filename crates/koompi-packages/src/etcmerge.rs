@@ -289,9 +289,7 @@ mod tests {
             Just(Some(file("a"))),
             Just(Some(file("b"))),
             Just(Some(file("c"))),
-            Just(Some(Node::Symlink {
-                target: "a".into()
-            })),
+            Just(Some(Node::Symlink { target: "a".into() })),
             Just(Some(Node::Dir {
                 mode: 0o755,
                 uid: 0,
@@ -364,7 +362,10 @@ mod tests {
         let mode = fs::metadata(n.join("newdir/wifi")).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(!n.join("gone").exists());
-        assert_eq!(fs::read_link(n.join("sub/link")).unwrap(), Path::new("same"));
+        assert_eq!(
+            fs::read_link(n.join("sub/link")).unwrap(),
+            Path::new("same")
+        );
         assert_eq!(rep.conflicts, vec![PathBuf::from("both")]);
         assert_eq!(rep.removed, vec![PathBuf::from("gone")]);
         assert!(rep.taken.contains(&PathBuf::from("newdir/wifi")));

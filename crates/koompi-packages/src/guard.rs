@@ -58,7 +58,10 @@ fn lock_advice(path: &Path, holders: &[(u32, String)]) -> String {
             path.display()
         )
     } else {
-        let list: Vec<String> = holders.iter().map(|(p, n)| format!("{n} (pid {p})")).collect();
+        let list: Vec<String> = holders
+            .iter()
+            .map(|(p, n)| format!("{n} (pid {p})"))
+            .collect();
         format!(
             "{} is running; wait for it to finish and try again",
             list.join(", ")

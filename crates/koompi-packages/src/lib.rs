@@ -17,6 +17,9 @@
 //! Running the programs themselves (through `koompi_core::cmd`) and the install and upgrade
 //! logic belong to the layer above.
 
+pub mod channel;
+pub mod etcmerge;
+pub mod guard;
 pub mod model;
 pub mod name;
 pub mod network;
