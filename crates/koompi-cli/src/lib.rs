@@ -1,6 +1,7 @@
 //! The KOOMPI OS command-line tools. Each binary in `src/bin` is a few lines that call into
 //! a module here; the modules parse arguments, call the libraries and print.
 
+pub mod package;
 pub mod snapshot;
 pub mod watchdog;
 
@@ -12,6 +13,20 @@ pub fn main_wrapper(
 ) -> std::process::ExitCode {
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{prog}: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Like [`main_wrapper`] for commands that pass on another program's exit code.
+pub fn main_with_code(
+    prog: &str,
+    body: impl FnOnce() -> anyhow::Result<i32>,
+) -> std::process::ExitCode {
+    match body() {
+        Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("{prog}: error: {e:#}");
             std::process::ExitCode::FAILURE

@@ -129,16 +129,25 @@ pub fn snapshot_plan(root: &Path) -> SnapshotPlan {
             }
         }
     }
+    match root_config(root) {
+        Ok(config) => SnapshotPlan::Take(Box::new(config)),
+        Err(why) => SnapshotPlan::Skip(why),
+    }
+}
+
+/// The target's `root` snapper config, its subvolume seen from here, checked to be on
+/// Btrfs; or the one-line reason why there is none.
+pub fn root_config(root: &Path) -> Result<SnapperConfig, String> {
     let configs = root.join("etc/snapper/configs");
     let mut config = match SnapperConfig::by_name_in(&configs, ROOT_CONFIG) {
         Ok(c) => c,
         Err(koompi_snapshots::Error::ConfigNotFound { .. }) => {
-            return SnapshotPlan::Skip(format!(
+            return Err(format!(
                 "no snapshot taken: {} has no snapper config `{ROOT_CONFIG}`",
                 root.display()
             ))
         }
-        Err(e) => return SnapshotPlan::Skip(format!("no snapshot taken: {e}")),
+        Err(e) => return Err(format!("no snapshot taken: {e}")),
     };
     // The config names the subvolume as the target system sees it.
     let rel = config
@@ -148,12 +157,12 @@ pub fn snapshot_plan(root: &Path) -> SnapshotPlan {
         .to_path_buf();
     config.subvolume = root.join(rel);
     match koompi_snapshots::btrfs::is_btrfs(&config.subvolume) {
-        Ok(true) => SnapshotPlan::Take(Box::new(config)),
-        Ok(false) => SnapshotPlan::Skip(format!(
+        Ok(true) => Ok(config),
+        Ok(false) => Err(format!(
             "no snapshot taken: {} is not on Btrfs",
             config.subvolume.display()
         )),
-        Err(e) => SnapshotPlan::Skip(format!(
+        Err(e) => Err(format!(
             "no snapshot taken: cannot check {}: {e}",
             config.subvolume.display()
         )),

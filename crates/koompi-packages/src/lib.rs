@@ -17,6 +17,7 @@
 //! Running the programs themselves (through `koompi_core::cmd`) and the install and upgrade
 //! logic belong to the layer above.
 
+pub mod backend;
 pub mod channel;
 pub mod etcmerge;
 pub mod guard;
@@ -25,6 +26,8 @@ pub mod name;
 pub mod network;
 pub mod pacman_conf;
 pub mod parse;
+pub mod plan;
+pub mod upgrade;
 pub mod url;
 
 pub use model::{mark_installed, Installed, Package, Source};

@@ -1,0 +1,1031 @@
+//! `koompi`: one command to install, remove, search and upgrade software, and `koompi-update`.
+//!
+//! Students and teachers type `koompi install NAME` and never need to know whether NAME
+//! comes from the Arch repositories, the AUR or Flathub. pacman's short forms work too
+//! (`-S`, `-R`, `-U`, `-Ss`, `-Si`, `-Q`, `-Sc`), and any other pacman/paru operation is
+//! passed to paru (or pacman when paru is absent) unchanged, with its exit code.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use koompi_core::cmd::{Cmd, Runner};
+use koompi_core::output::{self, Format};
+use koompi_packages::backend::{Backends, PacmanOpts};
+use koompi_packages::channel::{self, Channel};
+use koompi_packages::guard::{self, SnapshotPlan};
+use koompi_packages::network::{self, CheckTarget};
+use koompi_packages::plan::{self, Found, InstallPlan, MissingReason, Only};
+use koompi_packages::upgrade::{self, TxOptions, UpgradeCommand};
+use koompi_packages::{classify, Package, Source, Target};
+use koompi_snapshots::store::{CreateRequest, Store};
+
+const AFTER_HELP: &str = "\
+Sources: the official repositories first, then the AUR (built with paru as your own user,
+never as root), Flathub for application IDs (org.gnome.Calculator) or with --flatpak.
+
+pacman's short forms work: -S install, -R remove, -U upgrade, -Ss search, -Si info,
+-Q list, -Sc clean. Anything else (koompi -Syu, koompi -Qdt) goes to paru, or pacman
+when paru is not installed, unchanged.
+
+A snapshot is taken before every install, remove and upgrade (none when snap-pac is
+installed: it takes its own), so `koompi-snapshot rollback` can undo any change.
+
+Examples:
+  koompi install firefox               from the repositories
+  koompi install koompi-cli            from the AUR when the repositories lack it
+  koompi install org.gnome.Calculator  from Flathub
+  koompi search editor --json
+  koompi upgrade                       snapshot, upgrade, GRUB menu, retention
+  koompi upgrade --transactional       upgrade a copy; it becomes the system at the next boot
+  koompi channel set beta              take KOOMPI's packages from the beta channel";
+
+/// Install, remove, search and upgrade software on KOOMPI OS.
+#[derive(Debug, Parser)]
+#[command(name = "koompi", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pacman: PacmanArgs,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// pacman's options, passed to every pacman call.
+#[derive(Debug, Args, Clone)]
+struct PacmanArgs {
+    /// Act on the system mounted at DIR (pacman --root).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// pacman's configuration file (pacman --config).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// pacman's database directory (pacman --dbpath).
+    #[arg(long, global = true, value_name = "DIR")]
+    dbpath: Option<PathBuf>,
+    /// pacman's package cache (pacman --cachedir).
+    #[arg(long, global = true, value_name = "DIR")]
+    cachedir: Option<PathBuf>,
+    /// Ask nothing; take the defaults (pacman --noconfirm).
+    #[arg(long, global = true)]
+    noconfirm: bool,
+}
+
+impl PacmanArgs {
+    fn opts(&self, needed: bool) -> PacmanOpts {
+        PacmanOpts {
+            root: self.root.clone(),
+            config: self.config.clone(),
+            dbpath: self.dbpath.clone(),
+            cachedir: self.cachedir.clone(),
+            noconfirm: self.noconfirm,
+            needed,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install packages or applications (-S).
+    Install {
+        /// Package names, repo/name, or Flatpak application IDs.
+        #[arg(required = true, value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Only the official repositories.
+        #[arg(long, conflicts_with_all = ["aur", "flatpak"])]
+        repo: bool,
+        /// Only the AUR.
+        #[arg(long, conflicts_with = "flatpak")]
+        aur: bool,
+        /// Only Flathub.
+        #[arg(long)]
+        flatpak: bool,
+        /// Skip targets that are already installed and up to date (pacman --needed).
+        #[arg(long)]
+        needed: bool,
+        /// Show where each target would come from, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove packages with what they alone needed and their saved configs (-R, as -Rns).
+    Remove {
+        #[arg(required = true, value_name = "TARGET")]
+        targets: Vec<String>,
+    },
+    /// Upgrade the whole system safely (-U): snapshot first, GRUB menu and retention after.
+    Upgrade {
+        /// Upgrade a snapshot of the system instead; it becomes the system at the next boot
+        /// and the boot watchdog guards that boot.
+        #[arg(long)]
+        transactional: bool,
+    },
+    /// Search the repositories, the AUR and Flathub in one list (-Ss).
+    Search {
+        #[arg(required = true, value_name = "TERM")]
+        terms: Vec<String>,
+    },
+    /// Show a package's details (-Si).
+    Info {
+        #[arg(value_name = "TARGET")]
+        target: String,
+    },
+    /// List installed packages (-Q).
+    List {
+        /// Only these packages.
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Remove old packages from the package cache (-Sc).
+    Clean,
+    /// Show or set the update channel (stable, beta, development).
+    Channel {
+        #[command(subcommand)]
+        action: Option<ChannelAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ChannelAction {
+    /// Show the current channel.
+    Show,
+    /// Switch to a channel.
+    Set {
+        #[arg(value_name = "CHANNEL")]
+        channel: String,
+    },
+}
+
+/// How the first arguments are read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// koompi's own command line (short forms replaced by subcommand names).
+    Koompi(Vec<OsString>),
+    /// Everything goes to paru or pacman as given.
+    PassThrough(Vec<OsString>),
+}
+
+/// pacman's short forms and the subcommands they mean.
+const SHORT_FORMS: &[(&str, &str)] = &[
+    ("-S", "install"),
+    ("-R", "remove"),
+    ("-Rns", "remove"),
+    ("-U", "upgrade"),
+    ("-Ss", "search"),
+    ("-Si", "info"),
+    ("-Q", "list"),
+    ("-Sc", "clean"),
+];
+
+/// Global options that take a value.
+const VALUE_OPTIONS: &[&str] = &["--root", "--config", "--dbpath", "--cachedir"];
+/// Global flags.
+const FLAG_OPTIONS: &[&str] = &["--noconfirm", "--json", "-v", "-vv", "-vvv", "--verbose"];
+
+/// Reads the arguments after the program name: a short form becomes its subcommand, an
+/// unknown option before any subcommand means pass-through.
+pub fn dispatch(args: Vec<OsString>) -> Dispatch {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if VALUE_OPTIONS.contains(&a.as_ref()) {
+            i += 2;
+            continue;
+        }
+        if FLAG_OPTIONS.contains(&a.as_ref())
+            || VALUE_OPTIONS
+                .iter()
+                .any(|o| a.starts_with(&format!("{o}=")))
+        {
+            i += 1;
+            continue;
+        }
+        if let Some((_, sub)) = SHORT_FORMS.iter().find(|(s, _)| *s == a) {
+            let mut v = args.clone();
+            v[i] = OsString::from(sub);
+            return Dispatch::Koompi(v);
+        }
+        let help = ["-h", "--help", "-V", "--version"].contains(&a.as_ref());
+        if a.starts_with('-') && !help {
+            return Dispatch::PassThrough(args);
+        }
+        break;
+    }
+    Dispatch::Koompi(args)
+}
+
+/// `koompi`'s entry point: the exit code to leave with.
+pub fn main() -> Result<i32> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    run_args("koompi", args)
+}
+
+/// `koompi-update`: `koompi upgrade` with the same options.
+pub fn update_main() -> Result<i32> {
+    let mut args: Vec<OsString> = vec!["upgrade".into()];
+    args.extend(std::env::args_os().skip(1));
+    let cli =
+        match Cli::try_parse_from(std::iter::once(OsString::from("koompi-update")).chain(args)) {
+            Ok(c) => c,
+            Err(e) => e.exit(),
+        };
+    koompi_core::logging::init(cli.verbose);
+    run(cli)
+}
+
+fn run_args(prog: &str, args: Vec<OsString>) -> Result<i32> {
+    match dispatch(args) {
+        Dispatch::PassThrough(args) => pass_through(&args),
+        Dispatch::Koompi(args) => {
+            let cli = Cli::parse_from(std::iter::once(OsString::from(prog)).chain(args));
+            koompi_core::logging::init(cli.verbose);
+            run(cli)
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The user who ran `sudo koompi`, who builds AUR packages.
+fn invoking_user() -> Option<String> {
+    std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u != "root")
+}
+
+/// Changes need root: run this same command again through sudo.
+fn become_root() -> Result<i32> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    if backend_which("sudo").is_none() {
+        bail!("this needs root: run it as root (sudo is not installed)");
+    }
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    Ok(Cmd::new("sudo")
+        .arg("--")
+        .arg(exe)
+        .args(args)
+        .run_interactive(&Runner::real())?)
+}
+
+fn backend_which(p: &str) -> Option<PathBuf> {
+    koompi_packages::backend::which(p)
+}
+
+/// paru as the invoking user when run by root through sudo, else as is.
+fn paru_cmd(paru: &std::path::Path) -> Result<Cmd> {
+    if is_root() {
+        match invoking_user() {
+            Some(user) => Ok(Cmd::new("runuser").args(["-u", &user, "--"]).arg(paru)),
+            None => bail!(
+                "AUR packages are built as a normal user, never as root: run \
+                 `sudo koompi ...` from your own account"
+            ),
+        }
+    } else {
+        Ok(Cmd::new(paru))
+    }
+}
+
+fn pass_through(args: &[OsString]) -> Result<i32> {
+    let b = Backends::detect(Runner::real(), PacmanOpts::default());
+    let cmd = match &b.paru {
+        Some(paru) if !is_root() || invoking_user().is_some() => paru_cmd(paru)?,
+        _ => Cmd::new(&b.pacman),
+    };
+    Ok(cmd.args(args).run_interactive(&Runner::real())?)
+}
+
+/// Runs a parsed command line; the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let fmt = Format::from_flag(cli.json);
+    let needed = matches!(cli.command, Command::Install { needed: true, .. });
+    let b = Backends::detect(Runner::real(), cli.pacman.opts(needed));
+    match cli.command {
+        Command::Install {
+            targets,
+            repo,
+            aur,
+            flatpak,
+            needed,
+            dry_run,
+        } => {
+            let only = if repo {
+                Only::Repo
+            } else if aur {
+                Only::Aur
+            } else if flatpak {
+                Only::Flatpak
+            } else {
+                Only::Any
+            };
+            install(&b, &targets, only, needed, dry_run, fmt)
+        }
+        Command::Remove { targets } => remove(&b, &targets),
+        Command::Upgrade { transactional } => upgrade_cmd(&b, transactional, fmt),
+        Command::Search { terms } => search(&b, &terms, fmt),
+        Command::Info { target } => info(&b, &target, fmt),
+        Command::List { names } => list(&b, &names, fmt),
+        Command::Clean => {
+            if !is_root() {
+                return become_root();
+            }
+            guard::check_lock(&b.opts.db_path(None))?;
+            let mut args: Vec<OsString> = vec!["-Sc".into()];
+            args.extend(b.opts.change_args());
+            Ok(Cmd::new(&b.pacman).args(args).run_interactive(&b.runner)?)
+        }
+        Command::Channel { action } => channel_cmd(&b, action, fmt),
+    }
+}
+
+/// Validates every target before anything runs.
+fn classify_all(targets: &[String]) -> Result<Vec<Target>> {
+    targets
+        .iter()
+        .map(|t| classify(t).map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// The repositories pacman.conf names (for messages).
+fn repo_names(b: &Backends) -> Vec<String> {
+    b.opts
+        .load_config()
+        .map(|c| c.repos.iter().map(|r| r.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Fails with one line if the mirrors of pacman's repositories cannot be reached.
+fn require_network(b: &Backends, with_aur: bool) -> Result<()> {
+    let conf = b
+        .opts
+        .load_config()
+        .with_context(|| format!("cannot read {}", b.opts.config_path().display()))?;
+    let mut targets = network::targets_from_config(&conf);
+    if with_aur {
+        targets.push(CheckTarget::new("aur", vec![b.aur_url.clone()]));
+    }
+    let report = network::check(&targets, network::DEFAULT_TIMEOUT);
+    if let Some(why) = report.failure_summary() {
+        bail!("no network: {why}; nothing was changed");
+    }
+    Ok(())
+}
+
+/// Takes the snapshot before a change (or says why none is taken).
+fn snapshot_before(b: &Backends, verb: &str, targets: &[String]) -> Result<Option<u32>> {
+    match guard::snapshot_plan(&b.opts.target_root()) {
+        SnapshotPlan::SnapPac { hook } => {
+            tracing::info!("snap-pac takes the snapshots ({})", hook.display());
+            Ok(None)
+        }
+        SnapshotPlan::Skip(why) => {
+            eprintln!("koompi: note: {why}");
+            Ok(None)
+        }
+        SnapshotPlan::Take(config) => {
+            let mut req = CreateRequest {
+                description: guard::describe(verb, targets),
+                cleanup: "number".into(),
+                ..CreateRequest::default()
+            };
+            req.userdata.insert("koompi-op".into(), verb.into());
+            let n = guard::take(&config, &req)?;
+            eprintln!("koompi: snapshot {n} taken before the {verb}");
+            Ok(Some(n))
+        }
+    }
+}
+
+fn install(
+    b: &Backends,
+    targets: &[String],
+    only: Only,
+    needed: bool,
+    dry_run: bool,
+    fmt: Format,
+) -> Result<i32> {
+    let parsed = classify_all(targets)?;
+    let mut found = Found::default();
+    let mut aur_error = None;
+    for name in plan::names_to_look_up(&parsed) {
+        if only != Only::Aur && only != Only::Flatpak && b.in_repos(&name)? {
+            found.repo.insert(name);
+        }
+    }
+    let need_aur: Vec<String> = plan::names_to_look_up(&parsed)
+        .into_iter()
+        .filter(|n| !found.repo.contains(n))
+        .collect();
+    if !need_aur.is_empty() && only != Only::Repo && only != Only::Flatpak {
+        match b.aur_info(&need_aur) {
+            Ok(pkgs) => found.aur = Some(pkgs.into_iter().map(|p| p.name).collect()),
+            Err(e) => aur_error = Some(e.to_string()),
+        }
+    } else {
+        found.aur = Some(BTreeSet::new());
+    }
+    let p = plan::plan(&parsed, only, &found);
+    if dry_run {
+        print_plan(&p, fmt)?;
+        return Ok(if p.missing.is_empty() { 0 } else { 1 });
+    }
+    if !p.missing.is_empty() {
+        bail!("{}", missing_message(b, &p, aur_error.as_deref()));
+    }
+    if !is_root() {
+        return become_root();
+    }
+    guard::check_lock(&b.opts.db_path(None))?;
+    if !p.repo.is_empty() || !p.aur.is_empty() {
+        require_network(b, p.needs_aur())?;
+    }
+    let all: Vec<String> = targets.to_vec();
+    snapshot_before(b, "install", &all)?;
+    let pkgs: Vec<String> = p.repo.iter().chain(&p.aur).cloned().collect();
+    if !pkgs.is_empty() {
+        let mut change = b.opts.change_args();
+        if needed {
+            change.push("--needed".into());
+        }
+        let cmd = if p.needs_aur() {
+            let Some(paru) = &b.paru else {
+                bail!(
+                    "{} {} only in the AUR, and paru is not installed: `koompi install paru` first",
+                    p.aur.join(", "),
+                    if p.aur.len() == 1 { "is" } else { "are" }
+                );
+            };
+            paru_cmd(paru)?.arg("-S").args(change).arg("--").args(&pkgs)
+        } else {
+            Cmd::new(&b.pacman)
+                .arg("-S")
+                .args(change)
+                .arg("--")
+                .args(&pkgs)
+        };
+        let code = cmd.run_interactive(&b.runner)?;
+        if code != 0 {
+            return Ok(code);
+        }
+    }
+    if !p.flatpak.is_empty() {
+        let Some(flatpak) = &b.flatpak else {
+            bail!(
+                "{} needs Flatpak: `koompi install flatpak` first",
+                p.flatpak.join(", ")
+            );
+        };
+        let mut cmd = Cmd::new(flatpak).arg("install");
+        if b.opts.noconfirm {
+            cmd = cmd.arg("--noninteractive");
+        }
+        return Ok(cmd
+            .arg("flathub")
+            .arg("--")
+            .args(&p.flatpak)
+            .run_interactive(&b.runner)?);
+    }
+    Ok(0)
+}
+
+fn print_plan(p: &InstallPlan, fmt: Format) -> Result<()> {
+    if fmt == Format::Json {
+        print!("{}", output::to_json(p));
+        return Ok(());
+    }
+    let mut t = output::table(["TARGET", "SOURCE"]);
+    for (list, src) in [
+        (&p.repo, "repositories"),
+        (&p.aur, "AUR"),
+        (&p.flatpak, "Flathub"),
+    ] {
+        for n in list {
+            t.add_row([n.as_str(), src]);
+        }
+    }
+    for m in &p.missing {
+        let why = match m.reason {
+            MissingReason::NotFound => "not found",
+            MissingReason::AurUnreachable => "not in the repositories; AUR unreachable",
+        };
+        t.add_row([m.name.as_str(), why]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// "package `x` was not found in ...; similar: ..." for the first missing target.
+fn missing_message(b: &Backends, p: &InstallPlan, aur_error: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    for m in &p.missing {
+        let mut searched = repo_names(b);
+        searched.push("the AUR".into());
+        let s = match m.reason {
+            MissingReason::AurUnreachable => format!(
+                "`{}` is not in the repositories ({}) and the AUR could not be asked ({})",
+                m.name,
+                repo_names(b).join(", "),
+                aur_error.unwrap_or("no answer")
+            ),
+            MissingReason::NotFound => {
+                let mut s = format!(
+                    "package `{}` was not found in {}",
+                    m.name,
+                    searched.join(", ")
+                );
+                let mut similar = b.similar(&m.name);
+                if let Ok(aur) = b.aur_search(&m.name) {
+                    similar.extend(aur.into_iter().take(3).map(|p| p.name));
+                }
+                similar.retain(|n| n != &m.name);
+                similar.dedup();
+                if !similar.is_empty() {
+                    s.push_str(&format!("; did you mean: {}?", similar.join(", ")));
+                } else {
+                    s.push_str("; try `koompi search` with part of the name");
+                }
+                s
+            }
+        };
+        parts.push(s);
+    }
+    parts.join("; ")
+}
+
+fn remove(b: &Backends, targets: &[String]) -> Result<i32> {
+    let parsed = classify_all(targets)?;
+    if !is_root() {
+        return become_root();
+    }
+    let (apps, pkgs): (Vec<&Target>, Vec<&Target>) = parsed
+        .iter()
+        .partition(|t| matches!(t, Target::FlatpakApp { .. }));
+    let pkgs: Vec<String> = pkgs.iter().map(|t| t.to_string()).collect();
+    if !pkgs.is_empty() {
+        guard::check_lock(&b.opts.db_path(None))?;
+        let installed = b.installed(&[])?;
+        let names: BTreeSet<&str> = installed.iter().map(|i| i.name.as_str()).collect();
+        let absent: Vec<&String> = pkgs
+            .iter()
+            .filter(|p| !names.contains(p.as_str()))
+            .collect();
+        if !absent.is_empty() {
+            bail!(
+                "not installed: {} (see `koompi list`)",
+                absent
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        snapshot_before(b, "remove", targets)?;
+        let code = Cmd::new(&b.pacman)
+            .arg("-Rns")
+            .args(b.opts.change_args())
+            .arg("--")
+            .args(&pkgs)
+            .run_interactive(&b.runner)?;
+        if code != 0 {
+            return Ok(code);
+        }
+    }
+    if !apps.is_empty() {
+        let Some(flatpak) = &b.flatpak else {
+            bail!("Flatpak is not installed, so there are no Flatpak applications to remove");
+        };
+        let ids: Vec<String> = apps.iter().map(|t| t.to_string()).collect();
+        let mut cmd = Cmd::new(flatpak).arg("uninstall");
+        if b.opts.noconfirm {
+            cmd = cmd.arg("--noninteractive");
+        }
+        return Ok(cmd.arg("--").args(ids).run_interactive(&b.runner)?);
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Serialize)]
+struct SearchOutput {
+    results: Vec<Package>,
+    /// Sources that could not be asked, with why.
+    unreachable: Vec<(String, String)>,
+}
+
+fn search(b: &Backends, terms: &[String], fmt: Format) -> Result<i32> {
+    for t in terms {
+        if t.starts_with('-') {
+            bail!("search terms cannot start with `-`: {t}");
+        }
+    }
+    let mut results = b.repo_search(terms)?;
+    let mut unreachable = Vec::new();
+    // The AUR searches one term; the longest is the most selective, the rest filter.
+    if let Some(main) = terms.iter().max_by_key(|t| t.len()) {
+        if main.chars().count() >= 2 {
+            match b.aur_search(main) {
+                Ok(mut aur) => {
+                    let lower: Vec<String> = terms.iter().map(|t| t.to_lowercase()).collect();
+                    aur.retain(|p| {
+                        let hay = format!("{} {}", p.name, p.description).to_lowercase();
+                        lower.iter().all(|t| hay.contains(t))
+                    });
+                    aur.sort_by(|a, b| {
+                        b.popularity
+                            .partial_cmp(&a.popularity)
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    });
+                    let installed = b.installed(&[]).unwrap_or_default();
+                    koompi_packages::model::mark_installed(&mut aur, &installed);
+                    results.extend(aur);
+                }
+                Err(e) => unreachable.push(("aur".to_string(), e.to_string())),
+            }
+        }
+        match b.flatpak_search(main) {
+            Ok(f) => results.extend(f),
+            Err(e) => unreachable.push(("flathub".to_string(), e.to_string())),
+        }
+    }
+    for (src, why) in &unreachable {
+        eprintln!("koompi: note: {src} not searched: {why}");
+    }
+    let code = if results.is_empty() { 1 } else { 0 };
+    if fmt == Format::Json {
+        print!(
+            "{}",
+            output::to_json(&SearchOutput {
+                results,
+                unreachable
+            })
+        );
+        return Ok(code);
+    }
+    if results.is_empty() {
+        eprintln!("koompi: nothing found for `{}`", terms.join(" "));
+        return Ok(1);
+    }
+    let mut t = output::table(["SOURCE", "NAME", "VERSION", "DESCRIPTION"]);
+    for p in &results {
+        let mut version = p.version.clone();
+        if let Some(i) = &p.installed {
+            version.push_str(if i == &p.version {
+                " [installed]"
+            } else {
+                " [older installed]"
+            });
+        }
+        t.add_row([
+            source_label(&p.source),
+            p.name.clone(),
+            version,
+            p.description.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(code)
+}
+
+fn source_label(s: &Source) -> String {
+    match s {
+        Source::Repo(r) => r.clone(),
+        Source::Aur => "aur".into(),
+        Source::Flathub => "flathub".into(),
+    }
+}
+
+fn info(b: &Backends, target: &str, fmt: Format) -> Result<i32> {
+    let t = classify(target)?;
+    let name = t.name().to_string();
+    if let Target::Package { .. } = t {
+        let found = match b.repo_info(target)? {
+            Some(i) => Some(i),
+            None => b.local_info(&name)?,
+        };
+        if let Some(i) = found {
+            if fmt == Format::Json {
+                print!("{}", output::to_json(&i));
+            } else {
+                print_info(&i);
+            }
+            return Ok(0);
+        }
+        if let Ok(mut aur) = b.aur_info(std::slice::from_ref(&name)) {
+            if let Some(p) = aur.pop() {
+                if fmt == Format::Json {
+                    print!("{}", output::to_json(&p));
+                } else {
+                    println!("Source          : aur");
+                    println!("Name            : {}", p.name);
+                    println!("Version         : {}", p.version);
+                    println!("Description     : {}", p.description);
+                    if let Some(m) = &p.maintainer {
+                        println!("Maintainer      : {m}");
+                    }
+                    if let Some(v) = p.votes {
+                        println!("Votes           : {v}");
+                    }
+                    if p.out_of_date.is_some() {
+                        println!("Out of date     : yes");
+                    }
+                }
+                return Ok(0);
+            }
+        }
+    }
+    if let Some(flatpak) = &b.flatpak {
+        let code = Cmd::new(flatpak)
+            .args(["remote-info", "flathub", "--"])
+            .arg(&name)
+            .run_interactive(&b.runner)?;
+        return Ok(code);
+    }
+    bail!(
+        "`{target}` was not found in {} or the AUR",
+        repo_names(b).join(", ")
+    )
+}
+
+fn print_info(i: &koompi_packages::parse::PackageInfo) {
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "Repository".into(),
+            i.repository.clone().unwrap_or_else(|| "installed".into()),
+        ),
+        ("Name".into(), i.name.clone()),
+        ("Version".into(), i.version.clone()),
+        ("Description".into(), i.description.clone()),
+    ];
+    if let Some(u) = &i.url {
+        rows.push(("URL".into(), u.clone()));
+    }
+    rows.push((
+        "Depends On".into(),
+        if i.depends_on.is_empty() {
+            "None".into()
+        } else {
+            i.depends_on.join("  ")
+        },
+    ));
+    if let Some(s) = &i.installed_size {
+        rows.push(("Installed Size".into(), s.clone()));
+    }
+    for (k, v) in rows {
+        println!("{k:<16}: {v}");
+    }
+}
+
+fn list(b: &Backends, names: &[String], fmt: Format) -> Result<i32> {
+    for n in names {
+        classify(n)?;
+    }
+    let installed = b.installed(names)?;
+    if !names.is_empty() {
+        let have: BTreeSet<&str> = installed.iter().map(|i| i.name.as_str()).collect();
+        let absent: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !have.contains(n))
+            .collect();
+        if !absent.is_empty() {
+            eprintln!("koompi: not installed: {}", absent.join(", "));
+        }
+    }
+    if fmt == Format::Json {
+        print!("{}", output::to_json(&installed));
+    } else {
+        let interactive = std::io::stdout().is_terminal();
+        if interactive {
+            let mut t = output::table(["NAME", "VERSION"]);
+            for i in &installed {
+                t.add_row([i.name.as_str(), i.version.as_str()]);
+            }
+            println!("{t}");
+        } else {
+            // Like pacman -Q: one `name version` per line, for pipes.
+            for i in &installed {
+                println!("{} {}", i.name, i.version);
+            }
+        }
+    }
+    Ok(if names.len() > installed.len() { 1 } else { 0 })
+}
+
+fn upgrade_cmd(b: &Backends, transactional: bool, fmt: Format) -> Result<i32> {
+    if !is_root() {
+        return become_root();
+    }
+    let dbpath = b.opts.db_path(None);
+    guard::check_lock(&dbpath)?;
+    require_network(b, false)?;
+    let runner = &b.runner;
+    let program: Vec<OsString> = match (&b.paru, invoking_user()) {
+        // paru builds AUR updates, so it runs as the user who ran sudo; a transactional
+        // upgrade stays with pacman (AUR builds inside a snapshot are not supported yet).
+        (Some(paru), Some(user)) if !transactional => vec![
+            "runuser".into(),
+            "-u".into(),
+            user.into(),
+            "--".into(),
+            paru.clone().into_os_string(),
+        ],
+        _ => vec![b.pacman.clone().into_os_string()],
+    };
+    let mut options = b.opts.change_args();
+    if transactional {
+        // The work snapshot has its own root and database; the caller's --root/--dbpath
+        // would point pacman back at the running system.
+        options.clear();
+        if let Some(c) = &b.opts.config {
+            options.push("--config".into());
+            options.push(c.clone().into_os_string());
+        }
+        if let Some(c) = &b.opts.cachedir {
+            options.push("--cachedir".into());
+            options.push(c.clone().into_os_string());
+        }
+        if b.opts.noconfirm {
+            options.push("--noconfirm".into());
+        }
+    }
+    let cmd = UpgradeCommand { program, options };
+    let store = match guard::snapshot_plan(&b.opts.target_root()) {
+        SnapshotPlan::Take(cfg) => Some(Store::open(*cfg)?),
+        // The named pre-update snapshot is taken even with snap-pac: it is the one the
+        // user is told to go back to.
+        SnapshotPlan::SnapPac { .. } => match guard::root_config(&b.opts.target_root()) {
+            Ok(cfg) => Some(Store::open(cfg)?),
+            Err(_) => None,
+        },
+        SnapshotPlan::Skip(why) => {
+            if transactional {
+                bail!("a transactional upgrade needs snapshots: {why}");
+            }
+            eprintln!("koompi: note: {why}");
+            None
+        }
+    };
+    if transactional {
+        let store = store.context("a transactional upgrade needs the root's snapshot store")?;
+        let logfile = b.opts.target_root().join("var/log/pacman.log");
+        let refresh = || -> std::result::Result<(), String> { refresh_watchdog() };
+        let opts = TxOptions {
+            upgrade: cmd,
+            logfile,
+            grub: true,
+            refresh_fallback: Some(&refresh),
+        };
+        let report = upgrade::transactional(&store, &opts, runner, &mut |_| {
+            koompi_snapshots::rollback::Control::Continue
+        })?;
+        if fmt == Format::Json {
+            print!("{}", output::to_json(&report));
+        } else {
+            for c in &report.etc.conflicts {
+                eprintln!(
+                    "koompi: note: /etc/{} was changed here and by the upgrade; the upgrade's \
+                     version is used, yours is kept as /etc/{}{}",
+                    c.display(),
+                    c.display(),
+                    koompi_packages::etcmerge::CONFLICT_SUFFIX
+                );
+            }
+            println!(
+                "The upgraded system (snapshot {}) starts at the next boot; the system as it \
+                 is now is kept as snapshot {} ({}). If the new one fails to start three \
+                 times, the machine goes back by itself.",
+                report.work, report.base.0, report.base.1
+            );
+        }
+        return Ok(0);
+    }
+    match upgrade::upgrade(store.as_ref(), &cmd, runner, b.opts.root.is_none()) {
+        Ok(report) => {
+            if fmt == Format::Json {
+                print!("{}", output::to_json(&report));
+            } else if let Some((n, name)) = &report.snapshot {
+                println!("Upgrade done. The system before it is snapshot {n} ({name}).");
+            } else {
+                println!("Upgrade done.");
+            }
+            Ok(0)
+        }
+        Err(e @ upgrade::UpgradeError::Failed { code, .. }) => {
+            eprintln!("koompi: error: {e}");
+            Ok(code)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Points the watchdog's fallback at the newest known-good snapshot.
+fn refresh_watchdog() -> std::result::Result<(), String> {
+    use koompi_boot::watchdog;
+    let path = std::path::Path::new(watchdog::SETTINGS_PATH);
+    let settings = watchdog::Settings::load(path).map_err(|e| e.to_string())?;
+    if !settings.env_path().exists() {
+        return Ok(());
+    }
+    let host = watchdog::Host::read().map_err(|e| e.to_string())?;
+    let history = watchdog::load_history(&settings).map_err(|e| e.to_string())?;
+    watchdog::refresh(&settings, &host, &history)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn channel_cmd(b: &Backends, action: Option<ChannelAction>, fmt: Format) -> Result<i32> {
+    let root = b.opts.target_root();
+    match action {
+        None | Some(ChannelAction::Show) => {
+            let c = channel::current(&root)?;
+            if fmt == Format::Json {
+                print!(
+                    "{}",
+                    output::to_json(&serde_json::json!({
+                        "channel": c,
+                        "repositories": c.repositories(),
+                    }))
+                );
+            } else {
+                println!("{c}");
+            }
+            Ok(0)
+        }
+        Some(ChannelAction::Set { channel: name }) => {
+            let c: Channel = name.parse()?;
+            if !is_root() {
+                return become_root();
+            }
+            channel::set(&root, c)?;
+            eprintln!(
+                "koompi: update channel is now {c}; the next `koompi upgrade` uses {}",
+                c.repositories().join(", ")
+            );
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn short_forms_become_subcommands() {
+        assert_eq!(
+            dispatch(os(&["-S", "vim"])),
+            Dispatch::Koompi(os(&["install", "vim"]))
+        );
+        assert_eq!(
+            dispatch(os(&["-Rns", "vim"])),
+            Dispatch::Koompi(os(&["remove", "vim"]))
+        );
+        assert_eq!(
+            dispatch(os(&["--root", "/mnt", "-Ss", "vim"])),
+            Dispatch::Koompi(os(&["--root", "/mnt", "search", "vim"]))
+        );
+        assert_eq!(
+            dispatch(os(&["--json", "-Q"])),
+            Dispatch::Koompi(os(&["--json", "list"]))
+        );
+    }
+
+    #[test]
+    fn other_options_pass_through_unchanged() {
+        assert_eq!(
+            dispatch(os(&["-Syu"])),
+            Dispatch::PassThrough(os(&["-Syu"]))
+        );
+        assert_eq!(
+            dispatch(os(&["--noconfirm", "-Qdt"])),
+            Dispatch::PassThrough(os(&["--noconfirm", "-Qdt"]))
+        );
+        assert_eq!(dispatch(os(&["--help"])), Dispatch::Koompi(os(&["--help"])));
+        assert_eq!(
+            dispatch(os(&["install", "-S"])),
+            Dispatch::Koompi(os(&["install", "-S"]))
+        );
+    }
+
+    #[test]
+    fn the_command_line_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
