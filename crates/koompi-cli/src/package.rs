@@ -341,7 +341,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             if !is_root() {
                 return become_root();
             }
-            guard::check_lock(&b.opts.db_path(None))?;
+            guard::check_lock(&b.opts.db_path())?;
             let mut args: Vec<OsString> = vec!["-Sc".into()];
             args.extend(b.opts.change_args());
             Ok(Cmd::new(&b.pacman).args(args).run_interactive(&b.runner)?)
@@ -447,7 +447,7 @@ fn install(
     if !is_root() {
         return become_root();
     }
-    guard::check_lock(&b.opts.db_path(None))?;
+    guard::check_lock(&b.opts.db_path())?;
     if !p.repo.is_empty() || !p.aur.is_empty() {
         require_network(b, p.needs_aur())?;
     }
@@ -574,7 +574,7 @@ fn remove(b: &Backends, targets: &[String]) -> Result<i32> {
         .partition(|t| matches!(t, Target::FlatpakApp { .. }));
     let pkgs: Vec<String> = pkgs.iter().map(|t| t.to_string()).collect();
     if !pkgs.is_empty() {
-        guard::check_lock(&b.opts.db_path(None))?;
+        guard::check_lock(&b.opts.db_path())?;
         let installed = b.installed(&[])?;
         let names: BTreeSet<&str> = installed.iter().map(|i| i.name.as_str()).collect();
         let absent: Vec<&String> = pkgs
@@ -826,7 +826,7 @@ fn upgrade_cmd(b: &Backends, transactional: bool, fmt: Format) -> Result<i32> {
     if !is_root() {
         return become_root();
     }
-    let dbpath = b.opts.db_path(None);
+    let dbpath = b.opts.db_path();
     guard::check_lock(&dbpath)?;
     require_network(b, false)?;
     let runner = &b.runner;
@@ -859,7 +859,11 @@ fn upgrade_cmd(b: &Backends, transactional: bool, fmt: Format) -> Result<i32> {
             options.push("--noconfirm".into());
         }
     }
-    let cmd = UpgradeCommand { program, options };
+    let cmd = UpgradeCommand {
+        program,
+        options,
+        quiet_stdout: fmt == Format::Json,
+    };
     let store = match guard::snapshot_plan(&b.opts.target_root()) {
         SnapshotPlan::Take(cfg) => Some(Store::open(*cfg)?),
         // The named pre-update snapshot is taken even with snap-pac: it is the one the

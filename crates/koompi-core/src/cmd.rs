@@ -57,6 +57,7 @@ pub struct Cmd {
     stdin: Option<Vec<u8>>,
     stdin_secret: bool,
     envs: Vec<(OsString, OsString)>,
+    stdout_to_stderr: bool,
 }
 
 impl fmt::Debug for Cmd {
@@ -81,6 +82,7 @@ impl Cmd {
             stdin: None,
             stdin_secret: false,
             envs: Vec::new(),
+            stdout_to_stderr: false,
         }
     }
 
@@ -112,6 +114,13 @@ impl Cmd {
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.envs
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// For [`Cmd::run_interactive`]: the program's stdout goes to our stderr, so a
+    /// `--json` document on our stdout stays clean.
+    pub fn stdout_to_stderr(mut self) -> Self {
+        self.stdout_to_stderr = true;
         self
     }
 
@@ -262,7 +271,12 @@ impl Runner {
         }
         tracing::debug!(target: "koompi::cmd", "running: {cmdline}");
         let mut c = cmd.to_command();
-        c.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        c.stderr(Stdio::inherit());
+        if cmd.stdout_to_stderr {
+            c.stdout(Stdio::from(std::io::stderr()));
+        } else {
+            c.stdout(Stdio::inherit());
+        }
         if cmd.stdin.is_none() {
             c.stdin(Stdio::inherit());
         }

@@ -84,9 +84,15 @@ impl PacmanOpts {
         v
     }
 
-    /// The root pacman acts on.
+    /// The root pacman acts on: `--root`, else pacman.conf's `RootDir`, else `/`.
     pub fn target_root(&self) -> PathBuf {
-        self.root.clone().unwrap_or_else(|| PathBuf::from("/"))
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        self.load_config()
+            .ok()
+            .and_then(|c| c.root_dir)
+            .unwrap_or_else(|| PathBuf::from("/"))
     }
 
     /// The pacman.conf pacman reads.
@@ -104,12 +110,12 @@ impl PacmanOpts {
 
     /// The database directory: `--dbpath`, else pacman.conf's `DBPath`, else
     /// `ROOT/var/lib/pacman`.
-    pub fn db_path(&self, conf: Option<&PacmanConfig>) -> PathBuf {
+    pub fn db_path(&self) -> PathBuf {
         if let Some(p) = &self.dbpath {
             return p.clone();
         }
         if self.root.is_none() {
-            if let Some(p) = conf.and_then(|c| c.db_path.clone()) {
+            if let Some(p) = self.load_config().ok().and_then(|c| c.db_path) {
                 return p;
             }
         }
@@ -367,8 +373,16 @@ mod tests {
                 "--noconfirm"
             ]
         );
-        assert_eq!(o.db_path(None), Path::new("/mnt/var/lib/pacman"));
-        assert_eq!(PacmanOpts::default().target_root(), Path::new("/"));
+        assert_eq!(o.db_path(), Path::new("/mnt/var/lib/pacman"));
+        let t = tempfile::tempdir().unwrap();
+        let conf = t.path().join("pacman.conf");
+        std::fs::write(&conf, "[options]\nRootDir = /srv/r/\nDBPath = /srv/db/\n").unwrap();
+        let o = PacmanOpts {
+            config: Some(conf),
+            ..PacmanOpts::default()
+        };
+        assert_eq!(o.target_root(), Path::new("/srv/r/"));
+        assert_eq!(o.db_path(), Path::new("/srv/db/"));
     }
 
     #[test]

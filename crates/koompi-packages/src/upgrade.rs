@@ -109,6 +109,8 @@ pub struct UpgradeCommand {
     pub program: Vec<OsString>,
     /// Options after `-Syu` (system options, `--noconfirm`).
     pub options: Vec<OsString>,
+    /// Send the program's output to stderr (our stdout carries `--json`).
+    pub quiet_stdout: bool,
 }
 
 impl UpgradeCommand {
@@ -117,11 +119,16 @@ impl UpgradeCommand {
             .program
             .split_first()
             .ok_or_else(|| UpgradeError::Io("no upgrade program".into()))?;
-        Ok(Cmd::new(prog)
+        let c = Cmd::new(prog)
             .args(pre)
             .arg("-Syu")
             .args(&self.options)
-            .args(extra))
+            .args(extra);
+        Ok(if self.quiet_stdout {
+            c.stdout_to_stderr()
+        } else {
+            c
+        })
     }
 }
 
