@@ -532,3 +532,205 @@ fn channels_select_the_koompi_repositories() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("stable, beta or development"));
 }
+
+mod transactional {
+    use super::*;
+    use koompi_core::cmd::Runner;
+    use koompi_packages::upgrade::{self, TxOptions, TxStep, UpgradeCommand};
+    use koompi_snapshots::config::SnapperConfig;
+    use koompi_snapshots::rollback::Control;
+    use koompi_snapshots::store::Store;
+
+    fn v2() -> TestPkg {
+        TestPkg::new("demo-app", "2.0-1")
+            .description("Demo application for KOOMPI")
+            .depends(&["libdemo"])
+            .file("usr/bin/demo-app", "#!/bin/sh\necho demo 2\n", 0o755)
+    }
+
+    /// A Btrfs root with demo-app 1.0 installed and 2.0 waiting in the repository.
+    fn prepared(test: &str) -> Option<(PkgRepo, PacmanRoot, BtrfsRoot)> {
+        let (repo, root) = setup(test)?;
+        let b = btrfs_root(&root);
+        ok(&mut koompi_on(&b), &["-Sy"]);
+        ok(&mut koompi_on(&b), &["install", "demo-app"]);
+        repo.build(&[v2()]);
+        fs::create_dir_all(b.fx.root.join("etc")).unwrap();
+        fs::write(b.fx.root.join("etc/school.conf"), "room=1\n").unwrap();
+        Some((repo, root, b))
+    }
+
+    fn store(b: &BtrfsRoot) -> Store {
+        Store::open(SnapperConfig::from_file(&b.fx.config_file).unwrap()).unwrap()
+    }
+
+    fn options(b: &BtrfsRoot) -> TxOptions<'static> {
+        TxOptions {
+            upgrade: UpgradeCommand {
+                program: vec!["pacman".into()],
+                options: vec![
+                    "--config".into(),
+                    b.conf.clone().into_os_string(),
+                    "--noconfirm".into(),
+                ],
+                quiet_stdout: true,
+            },
+            logfile: b.fx.root.join("var/log/pacman.log"),
+            grub: false,
+            refresh_fallback: None,
+        }
+    }
+
+    fn mounted_below(dir: &Path) -> Vec<String> {
+        let table = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let d = format!("{}/", dir.to_str().unwrap());
+        table
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&d))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_upgrade_goes_into_a_snapshot_that_is_the_root_at_the_next_boot() {
+        let Some((_repo, _root, mut b)) = prepared("transactional_upgrade") else {
+            return;
+        };
+        let st = store(&b);
+        let report = upgrade::transactional(&st, &options(&b), &Runner::real(), &mut |s| {
+            if s == TxStep::MergeEtc {
+                // A teacher changes a setting while the upgrade runs.
+                fs::write(b.fx.root.join("etc/school.conf"), "room=2\n").unwrap();
+            }
+            Control::Continue
+        })
+        .unwrap();
+        // The running system is untouched.
+        assert_eq!(pacman_q(&b, "demo-app"), "demo-app 1.0-1");
+        assert!(mounted_below(&b.fx.snapshots()).is_empty());
+        let snaps = snapshots(&b);
+        let by_num = |n: u32| {
+            snaps
+                .iter()
+                .find(|s| s["number"].as_u64() == Some(u64::from(n)))
+                .cloned()
+                .unwrap()
+        };
+        let base = by_num(report.base.0);
+        assert_eq!(base["userdata"]["important"], "yes");
+        assert!(base["name"].as_str().unwrap().starts_with("pre-update-"));
+        let work = by_num(report.work);
+        assert_eq!(work["userdata"]["koompi-transaction"], "applied");
+        assert_eq!(work["userdata"]["koompi-known-good"], "no");
+        let backup = by_num(report.backup);
+        assert_eq!(backup["userdata"]["important"], "yes");
+
+        // The next boot (a fresh mount of @) is the upgraded system, with the change made
+        // to /etc during the upgrade.
+        b.fx.remount_root();
+        assert_eq!(pacman_q(&b, "demo-app"), "demo-app 2.0-1");
+        assert_eq!(
+            fs::read_to_string(b.fx.root.join("etc/school.conf")).unwrap(),
+            "room=2\n"
+        );
+        assert_eq!(
+            report.etc.taken,
+            vec![std::path::PathBuf::from("school.conf")]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_transaction_changes_nothing_and_is_cleaned_up_next_time() {
+        let Some((_repo, _root, mut b)) = prepared("interrupted_transaction") else {
+            return;
+        };
+        let st = store(&b);
+        let steps = [
+            TxStep::CleanLeftovers,
+            TxStep::Base,
+            TxStep::Work,
+            TxStep::Mount,
+            TxStep::Pacman,
+            TxStep::Unmount,
+            TxStep::MergeEtc,
+            TxStep::Seal,
+            TxStep::Switch,
+        ];
+        for stop in steps {
+            for control in [Control::Fail, Control::Crash] {
+                let r = upgrade::transactional(&st, &options(&b), &Runner::real(), &mut |s| {
+                    if s == stop {
+                        control
+                    } else {
+                        Control::Continue
+                    }
+                });
+                assert!(r.is_err(), "{stop:?}/{control:?} went through");
+                // The next boot is still the old system.
+                b.fx.remount_root();
+                assert_eq!(
+                    pacman_q(&b, "demo-app"),
+                    "demo-app 1.0-1",
+                    "after {stop:?}/{control:?}"
+                );
+                if control == Control::Fail {
+                    assert!(
+                        upgrade::leftovers(&st).unwrap().is_empty(),
+                        "{stop:?}: a failed run cleans up after itself"
+                    );
+                    assert!(mounted_below(&b.fx.snapshots()).is_empty(), "{stop:?}");
+                }
+            }
+        }
+        // A crash mid-upgrade leaves the marked work snapshot and its mounts; the next run
+        // removes them and goes through.
+        let r = upgrade::transactional(&st, &options(&b), &Runner::real(), &mut |s| {
+            if s == TxStep::Unmount {
+                Control::Crash
+            } else {
+                Control::Continue
+            }
+        });
+        let e = r.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                upgrade::UpgradeError::Interrupted {
+                    step: TxStep::Unmount,
+                    crash: true
+                }
+            ),
+            "{e}"
+        );
+        let left = upgrade::leftovers(&st).unwrap();
+        assert!(!left.is_empty());
+        assert!(!mounted_below(&b.fx.snapshots()).is_empty());
+        let report = upgrade::transactional(&st, &options(&b), &Runner::real(), &mut |_| {
+            Control::Continue
+        })
+        .unwrap();
+        for n in &left {
+            assert!(report.removed_leftovers.contains(n), "{n} not cleaned");
+        }
+        assert!(upgrade::leftovers(&st).unwrap().is_empty());
+        b.fx.remount_root();
+        assert_eq!(pacman_q(&b, "demo-app"), "demo-app 2.0-1");
+    }
+
+    #[test]
+    fn koompi_upgrade_transactional_from_the_command_line() {
+        let Some((_repo, _root, mut b)) = prepared("koompi_upgrade_transactional") else {
+            return;
+        };
+        let out = ok(
+            &mut koompi_on(&b),
+            &["--json", "upgrade", "--transactional"],
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["work"].as_u64().is_some(), "{report}");
+        assert_eq!(pacman_q(&b, "demo-app"), "demo-app 1.0-1");
+        b.fx.remount_root();
+        assert_eq!(pacman_q(&b, "demo-app"), "demo-app 2.0-1");
+    }
+}

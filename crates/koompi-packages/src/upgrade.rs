@@ -102,6 +102,24 @@ pub fn pre_update_request(now: NaiveDateTime) -> Result<CreateRequest, UpgradeEr
     .important())
 }
 
+/// Takes the pre-update snapshot; a second one in the same second gets `-2`, `-3`, ...
+pub fn create_pre_update(
+    store: &Store,
+    now: NaiveDateTime,
+) -> Result<(koompi_snapshots::store::Snapshot, String), UpgradeError> {
+    let base = pre_update_name(now);
+    let mut name = base.clone();
+    for i in 2..100 {
+        if store.find_name(&name)?.is_none() {
+            break;
+        }
+        name = format!("{base}-{i}");
+    }
+    let req = pre_update_request(now)?.with_name(&name)?;
+    let snap = store.create(&req)?;
+    Ok((snap, name))
+}
+
 /// How pacman (or paru) is run for the upgrade.
 #[derive(Debug, Clone)]
 pub struct UpgradeCommand {
@@ -198,9 +216,7 @@ pub fn upgrade(
     let now = Utc::now().naive_utc();
     let snapshot = match store {
         Some(store) => {
-            let req = pre_update_request(now)?;
-            let name = pre_update_name(now);
-            let snap = store.create(&req)?;
+            let (snap, name) = create_pre_update(store, now)?;
             Some((snap.info.num, name))
         }
         None => None,
@@ -375,8 +391,7 @@ pub fn transactional(
 
     at!(TxStep::Base);
     let now = Utc::now().naive_utc();
-    let base_name = pre_update_name(now);
-    let base = store.create(&pre_update_request(now)?)?;
+    let (base, base_name) = create_pre_update(store, now)?;
 
     at!(TxStep::Work);
     let mut req = CreateRequest {
@@ -392,7 +407,7 @@ pub fn transactional(
     let work_root = work.path.clone();
 
     // From here a failure removes the work snapshot (and what is mounted in it).
-    let result = (|| -> Result<(etcmerge::Report, bool), UpgradeError> {
+    let result = (|| -> Result<etcmerge::Report, UpgradeError> {
         at!(TxStep::Mount);
         mount_api(&work_root, runner)?;
         at!(TxStep::Pacman);
@@ -422,10 +437,19 @@ pub fn transactional(
             &store.subvolume().join("etc"),
             &work_root.join("etc"),
         )?;
-        Ok((etc, true))
+        at!(TxStep::Seal);
+        let mut info = store.get(work.info.num)?.info;
+        info.userdata.insert(TRANSACTION_KEY.into(), APPLIED.into());
+        koompi_snapshots::btrfs::set_read_only(&work_root, true)
+            .map_err(|e| UpgradeError::Io(format!("cannot seal {}: {e}", work_root.display())))?;
+        // Sealed first, then unmarked: a crash in between leaves a read-only marked
+        // snapshot, which the next run deletes like any leftover.
+        store.write_info(&info)?;
+        at!(TxStep::Switch);
+        Ok(etc)
     })();
     let etc = match result {
-        Ok((etc, _)) => etc,
+        Ok(etc) => etc,
         Err(e @ UpgradeError::Interrupted { crash: true, .. }) => return Err(e),
         Err(e) => {
             let _ = unmount_below(&work_root, runner);
@@ -434,16 +458,8 @@ pub fn transactional(
         }
     };
 
-    at!(TxStep::Seal);
-    let mut info = store.get(work.info.num)?.info;
-    info.userdata.insert(TRANSACTION_KEY.into(), APPLIED.into());
-    koompi_snapshots::btrfs::set_read_only(&work_root, true)
-        .map_err(|e| UpgradeError::Io(format!("cannot seal {}: {e}", work_root.display())))?;
-    // Sealed first, then unmarked: a crash in between leaves a read-only marked snapshot,
-    // which the next run deletes like any leftover.
-    store.write_info(&info)?;
-
-    at!(TxStep::Switch);
+    // The switch is the rollback engine's, safe against power loss at every step; from
+    // here the work snapshot is referenced by its journal and stays.
     let switched = rollback::rollback(store, work.info.num)?;
 
     at!(TxStep::Grub);
