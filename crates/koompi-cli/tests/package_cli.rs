@@ -594,7 +594,7 @@ mod transactional {
 
     #[test]
     fn the_upgrade_goes_into_a_snapshot_that_is_the_root_at_the_next_boot() {
-        let Some((_repo, _root, mut b)) = prepared("transactional_upgrade") else {
+        let Some((_repo, _root, b)) = prepared("transactional_upgrade") else {
             return;
         };
         let st = store(&b);
@@ -642,7 +642,7 @@ mod transactional {
 
     #[test]
     fn an_interrupted_transaction_changes_nothing_and_is_cleaned_up_next_time() {
-        let Some((_repo, _root, mut b)) = prepared("interrupted_transaction") else {
+        let Some((_repo, _root, b)) = prepared("interrupted_transaction") else {
             return;
         };
         let st = store(&b);
@@ -720,7 +720,7 @@ mod transactional {
 
     #[test]
     fn koompi_upgrade_transactional_from_the_command_line() {
-        let Some((_repo, _root, mut b)) = prepared("koompi_upgrade_transactional") else {
+        let Some((_repo, _root, b)) = prepared("koompi_upgrade_transactional") else {
             return;
         };
         let out = ok(
