@@ -133,6 +133,9 @@ enum Command {
     Search {
         #[arg(required = true, value_name = "TERM")]
         terms: Vec<String>,
+        /// Only the repositories' databases (no network at all).
+        #[arg(long)]
+        repo: bool,
     },
     /// Show a package's details (-Si).
     Info {
@@ -334,7 +337,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Remove { targets } => remove(&b, &targets),
         Command::Upgrade { transactional } => upgrade_cmd(&b, transactional, fmt),
-        Command::Search { terms } => search(&b, &terms, fmt),
+        Command::Search { terms, repo } => search(&b, &terms, repo, fmt),
         Command::Info { target } => info(&b, &target, fmt),
         Command::List { names } => list(&b, &names, fmt),
         Command::Clean => {
@@ -623,7 +626,7 @@ struct SearchOutput {
     unreachable: Vec<(String, String)>,
 }
 
-fn search(b: &Backends, terms: &[String], fmt: Format) -> Result<i32> {
+fn search(b: &Backends, terms: &[String], repo_only: bool, fmt: Format) -> Result<i32> {
     for t in terms {
         if t.starts_with('-') {
             bail!("search terms cannot start with `-`: {t}");
@@ -632,7 +635,8 @@ fn search(b: &Backends, terms: &[String], fmt: Format) -> Result<i32> {
     let mut results = b.repo_search(terms)?;
     let mut unreachable = Vec::new();
     // The AUR searches one term; the longest is the most selective, the rest filter.
-    if let Some(main) = terms.iter().max_by_key(|t| t.len()) {
+    let main = terms.iter().max_by_key(|t| t.len()).filter(|_| !repo_only);
+    if let Some(main) = main {
         if main.chars().count() >= 2 {
             match b.aur_search(main) {
                 Ok(mut aur) => {
