@@ -105,13 +105,16 @@ pub struct SnapshotFacts {
     pub date: DateTime<Utc>,
     /// Userdata `koompi-known-good=yes`.
     pub marked: bool,
+    /// Userdata `koompi-known-good=no`: a system that has not booted yet (a transactional
+    /// upgrade's result), never a fallback even if taken during a confirmed session.
+    pub refused: bool,
 }
 
 /// The known-good snapshots (marked, or taken in a confirmed session), ascending.
 pub fn known_good(history: &History, snapshots: &[SnapshotFacts]) -> Vec<u32> {
     let mut v: Vec<u32> = snapshots
         .iter()
-        .filter(|s| s.marked || history.in_confirmed_session(s.date))
+        .filter(|s| !s.refused && (s.marked || history.in_confirmed_session(s.date)))
         .map(|s| s.num)
         .collect();
     v.sort_unstable();
@@ -139,7 +142,21 @@ mod tests {
             num,
             date: t(h),
             marked: false,
+            refused: false,
         }
+    }
+
+    #[test]
+    fn a_refused_snapshot_is_never_known_good() {
+        let mut h = History::default();
+        h.record_boot("a", t(0), None);
+        h.confirm("a", t(0), t(1));
+        let mut work = snap(2, 3);
+        work.refused = true;
+        let snaps = [snap(1, 2), work.clone()];
+        assert_eq!(known_good(&h, &snaps), vec![1]);
+        work.marked = true;
+        assert_eq!(known_good(&h, &[snap(1, 2), work]), vec![1]);
     }
 
     #[test]
@@ -197,7 +214,7 @@ mod tests {
                 if *c { h.confirm(&format!("b{i}"), start, start); }
             }
             let facts: Vec<SnapshotFacts> = snaps.iter().enumerate().map(|(n, (hr, m))| SnapshotFacts {
-                num: n as u32 + 1, date: t(*hr), marked: *m,
+                num: n as u32 + 1, date: t(*hr), marked: *m, refused: false,
             }).collect();
             if let Some(target) = fallback_target(&h, &facts) {
                 let s = &facts[target as usize - 1];

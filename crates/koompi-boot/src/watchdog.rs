@@ -277,6 +277,7 @@ pub fn refresh(settings: &Settings, host: &Host, history: &History) -> Result<Op
             num: s.info.num,
             date: s.info.date.and_utc(),
             marked: s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) == Some("yes"),
+            refused: s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) == Some("no"),
         })
         .collect();
     let good = history::known_good(history, &facts);

@@ -47,7 +47,7 @@ pub const IN_PROGRESS: &str = "in-progress";
 /// Its value once the snapshot became the next root.
 pub const APPLIED: &str = "applied";
 /// The watchdog's known-good marker; "no" keeps an unbooted system out of the fallback.
-pub const KNOWN_GOOD_KEY: &str = "koompi-known-good";
+pub use koompi_boot::watchdog::KNOWN_GOOD_KEY;
 
 /// Errors of an upgrade.
 #[derive(Debug, thiserror::Error)]
