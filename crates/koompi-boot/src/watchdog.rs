@@ -256,6 +256,46 @@ pub fn init(settings: &Settings, force: bool) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// At install time: points the new environment block's fallback at the newest snapshot
+/// marked known-good (the factory snapshot), so that even a first boot that fails before
+/// `check` runs has somewhere to go back to. No boot history exists yet, so only marks
+/// count, and the kernel is chosen by name (no running kernel to match).
+pub fn init_fallback(settings: &Settings, store: &Store) -> Result<Option<Fallback>> {
+    let mut chosen = None;
+    let mut snaps = store.snapshots()?;
+    snaps.sort_by_key(|s| std::cmp::Reverse(s.info.num));
+    for s in snaps {
+        if s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) != Some("yes") {
+            continue;
+        }
+        let names: Vec<String> = fs::read_dir(s.path.join("boot"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(files) = kernel::choose(&names, None) {
+            chosen = Some(Fallback {
+                number: s.info.num,
+                name: s.info.name().map(str::to_string),
+                date: s.info.date.and_utc(),
+                kernel: files.kernel,
+                initrd: files.initrd,
+            });
+            break;
+        }
+    }
+    if let Some(f) = &chosen {
+        let mut env = load_env(settings)?;
+        env.set("koompi_good", &f.number.to_string())?;
+        env.set("koompi_kernel", &f.kernel)?;
+        env.set("koompi_initrd", &f.initrd)?;
+        grubenv::write(&settings.env_path(), &env)?;
+    }
+    Ok(chosen)
+}
+
 /// The known-good snapshot GRUB falls back to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fallback {

@@ -217,3 +217,33 @@ fn unconfirmed_boots_cannot_mark_and_the_deadline_reboots_them() {
     let f = watchdog::mark_good(&r.settings, &h, bare, false).unwrap();
     assert_ne!(f.map(|f| f.number), Some(bare));
 }
+
+#[test]
+fn install_time_init_points_the_fallback_at_the_factory_snapshot() {
+    if !require_root("install_time_init_points_the_fallback_at_the_factory_snapshot") {
+        return;
+    }
+    let r = rig();
+    let s = store(&r);
+    // Nothing marked yet: no fallback, and the block keeps only the counter.
+    assert!(watchdog::init_fallback(&r.settings, &s).unwrap().is_none());
+    assert!(env(&r).get("koompi_good").is_none());
+    let mut req = CreateRequest::default()
+        .with_name("factory-20260101")
+        .unwrap();
+    req.userdata
+        .insert(watchdog::KNOWN_GOOD_KEY.into(), "yes".into());
+    let factory = s.create(&req).unwrap();
+    // A newer, unmarked snapshot is not a fallback before any boot was confirmed.
+    s.create(&CreateRequest::default()).unwrap();
+    let f = watchdog::init_fallback(&r.settings, &s).unwrap().unwrap();
+    assert_eq!(f.number, factory.info.num);
+    let e = env(&r);
+    assert_eq!(
+        e.get("koompi_good"),
+        Some(factory.info.num.to_string().as_str())
+    );
+    assert_eq!(e.get("koompi_kernel"), Some("/boot/vmlinuz-6.1.0-test"));
+    assert_eq!(e.get("koompi_initrd"), Some("/boot/initrd.img-6.1.0-test"));
+    assert_eq!(e.get("koompi_tries"), Some("0"));
+}

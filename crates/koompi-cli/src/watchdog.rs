@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use koompi_boot::watchdog::{self, CheckOutcome, Host, Settings};
 use koompi_core::cmd::Runner;
 use koompi_core::output::{self, Format};
+use koompi_snapshots::config::SnapperConfig;
+use koompi_snapshots::store::Store;
 
 const AFTER_HELP: &str = "\
 How it works: GRUB counts every boot that was not confirmed (in /boot/efi/koompi/grubenv).
@@ -70,6 +72,10 @@ enum Command {
         /// Reset an existing block.
         #[arg(long)]
         force: bool,
+        /// The installed system's snapshot config (snapper format, for a root mounted
+        /// elsewhere): the fallback is set to its newest snapshot marked known-good.
+        #[arg(long, value_name = "PATH")]
+        config_file: Option<PathBuf>,
     },
     /// Print the GRUB code for grub-mkconfig (/etc/grub.d/42_koompi_watchdog runs this).
     GrubScript,
@@ -86,9 +92,26 @@ pub fn main() -> Result<()> {
     let fmt = Format::from_flag(cli.json);
     let runner = Runner::real();
     match cli.command {
-        Command::Init { force } => {
+        Command::Init { force, config_file } => {
             let p = watchdog::init(&settings, force)?;
+            let store = match config_file {
+                Some(f) => Some(Store::open(SnapperConfig::from_file(&f)?)?),
+                None => settings.store().ok(),
+            };
+            let fallback = match &store {
+                Some(store) => watchdog::init_fallback(&settings, store)?,
+                None => None,
+            };
             println!("Boot environment ready: {}", p.display());
+            match fallback {
+                Some(f) => println!(
+                    "Fallback: snapshot {}{} ({})",
+                    f.number,
+                    f.name.map(|n| format!(" {n}")).unwrap_or_default(),
+                    f.kernel
+                ),
+                None => println!("Fallback: none yet (no snapshot marked known-good)"),
+            }
         }
         Command::GrubScript => print!("{}", watchdog::grub_script(&settings, &runner)?),
         Command::Check { no_reboot } => {
