@@ -46,6 +46,8 @@ pub const TRANSACTION_KEY: &str = "koompi-transaction";
 pub const IN_PROGRESS: &str = "in-progress";
 /// Its value once the snapshot became the next root.
 pub const APPLIED: &str = "applied";
+/// Where the EFI system partition is mounted (DESIGN.md's layout).
+pub const ESP: &str = "/boot/efi";
 /// The watchdog's known-good marker; "no" keeps an unbooted system out of the fallback.
 pub use koompi_boot::watchdog::KNOWN_GOOD_KEY;
 
@@ -518,7 +520,22 @@ fn regenerate_grub_in_root(
             return Ok(GrubOutcome::NotUsed);
         };
         mount_api(&mnt, runner)?;
+        // The watchdog's GRUB snippet asks grub-probe for the ESP's UUID.
+        let esp = Path::new(ESP);
+        let table = koompi_core::mounts::read().unwrap_or_default();
+        let esp_bound = koompi_core::mounts::mount_at(&table, esp).is_some()
+            && mnt.join("boot/efi").is_dir();
+        if esp_bound {
+            Cmd::new("mount")
+                .arg("--bind")
+                .arg(esp)
+                .arg(mnt.join("boot/efi"))
+                .run(runner)?;
+        }
         let r = Cmd::new("chroot").arg(&mnt).args(&argv).run(runner);
+        if esp_bound {
+            unmount_below(&mnt.join("boot/efi"), runner)?;
+        }
         unmount_below(&mnt.join("proc"), runner)?;
         unmount_below(&mnt.join("sys"), runner)?;
         unmount_below(&mnt.join("dev"), runner)?;
