@@ -3,6 +3,7 @@
 //! This file only parses the command line and dispatches; each task lives in its own module.
 
 mod bench;
+mod bench_packages;
 mod iso_lint;
 mod test;
 mod vm;
@@ -27,6 +28,8 @@ enum Task {
     IsoLint,
     /// Time koompi-snapshot against the real snapper on one loop-device Btrfs (needs root).
     BenchSnapshots(bench::Options),
+    /// Time koompi search/list against pacman -Ss/-Q on one generated database (no root).
+    BenchPackages(bench_packages::Options),
     /// Build (or reuse) the bootable KOOMPI test disk image (needs root); prints its path.
     VmImage(vm::ImageOptions),
     /// Boot the image in QEMU and run a test scenario over the serial console.
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Task::Test(opts) => bench::workspace_root().and_then(|root| test::run(&root, &opts)),
         Task::IsoLint => bench::workspace_root().and_then(|root| iso_lint::run(&root)),
         Task::BenchSnapshots(opts) => bench::run(&opts),
+        Task::BenchPackages(opts) => bench_packages::run(&opts),
         Task::VmImage(opts) => vm::image(&opts),
         Task::VmTest(opts) => vm::test(&opts),
         Task::VmRun(opts) => vm::run(&opts),
