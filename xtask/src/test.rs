@@ -15,7 +15,13 @@ use std::process::{Child, Command};
 use anyhow::{bail, Context, Result};
 
 /// The VM scenarios `test` runs, on each firmware.
-const SCENARIOS: [&str; 4] = ["boot", "rollback-manual", "watchdog-panic", "watchdog-hang"];
+const SCENARIOS: [&str; 5] = [
+    "boot",
+    "live-session",
+    "rollback-manual",
+    "watchdog-panic",
+    "watchdog-hang",
+];
 const FIRMWARES: [&str; 2] = ["bios", "uefi"];
 
 /// Options of `cargo xtask test`.
@@ -78,7 +84,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<()> {
     run_vm(opts.vm_jobs.max(1))
 }
 
-/// Builds the image once, then runs every scenario on both firmwares, `jobs` at a time.
+/// Builds the images once, then runs every scenario on both firmwares, `jobs` at a time.
 fn run_vm(jobs: usize) -> Result<()> {
     let me = std::env::current_exe().context("cannot find the xtask binary")?;
     eprintln!("== VM image");

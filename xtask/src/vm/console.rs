@@ -47,6 +47,9 @@ pub struct Console {
     next_id: u32,
     reader: Option<JoinHandle<()>>,
     started: Instant,
+    /// The shell prompt [`Console::run`] consumes after each command ([`PROMPT`] unless
+    /// [`Console::set_prompt`] changed it).
+    prompt: String,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -113,7 +116,30 @@ impl Console {
             next_id: 0,
             reader: Some(handle),
             started: Instant::now(),
+            prompt: PROMPT.to_string(),
         })
+    }
+
+    /// The shell prompt of later commands, for a shell other than the image's root shell.
+    pub fn set_prompt(&mut self, prompt: &str) {
+        self.prompt = prompt.to_string();
+    }
+
+    /// Waits until the guest has printed nothing for `quiet` (boot messages are over);
+    /// fails if that does not happen within `timeout`. Moves the cursor to the end.
+    pub fn wait_quiet(&mut self, quiet: Duration, timeout: Duration) -> Result<()> {
+        let mut seen = (usize::MAX, Instant::now());
+        self.wait_until(
+            timeout,
+            &format!("{} s without console output", quiet.as_secs()),
+            |buf| {
+                if buf.len() != seen.0 {
+                    seen = (buf.len(), Instant::now());
+                    return None;
+                }
+                (seen.1.elapsed() >= quiet).then_some(((), buf.len()))
+            },
+        )
     }
 
     /// Seconds since the console was connected (about when QEMU started).
@@ -209,11 +235,15 @@ impl Console {
         // Consume the prompt bash prints after the marker, so that it cannot arrive after
         // the next command was sent and stand in front of that command's output.
         let after = self.cursor;
+        let prompt = self.prompt.clone();
         let _ = self.wait_until(PROMPT_AFTER_MARKER, "the prompt", |buf| {
-            let p = find(buf.get(after..)?, PROMPT.as_bytes())?;
-            Some(((), after + p + PROMPT.len()))
+            let p = find(buf.get(after..)?, prompt.as_bytes())?;
+            Some(((), after + p + prompt.len()))
         });
-        Ok((code, clean_output(&raw, &format!("__KVM_{id}_$?__"))))
+        Ok((
+            code,
+            clean_output(&raw, &format!("__KVM_{id}_$?__"), &self.prompt),
+        ))
     }
 
     /// [`Console::run`], failing unless the command exits 0.
@@ -264,14 +294,14 @@ fn find_marker(buf: &[u8], from: usize, marker: &[u8]) -> Option<(i32, usize, us
 }
 
 /// Removes carriage returns, terminal escape sequences and the echoed command line.
-fn clean_output(raw: &str, echo_marker: &str) -> String {
+fn clean_output(raw: &str, echo_marker: &str, prompt: &str) -> String {
     let text = strip_escapes(&raw.replace('\r', ""));
     let mut body = match text.find(echo_marker) {
         Some(p) => text[p..].split_once('\n').map_or("", |(_, rest)| rest),
         None => &text,
     };
     // A prompt that came late (after the command was sent) stands in front of the output.
-    while let Some(rest) = body.strip_prefix(PROMPT) {
+    while let Some(rest) = body.strip_prefix(prompt) {
         body = rest;
     }
     body.trim_end_matches('\n').to_string()
@@ -341,12 +371,15 @@ mod tests {
         assert_eq!(code, 2);
         assert_eq!(&buf[end..end + 2], b"\r\n");
         let raw = String::from_utf8_lossy(&buf[..start]);
-        assert_eq!(clean_output(&raw, "__KVM_3_$?__"), "file");
+        assert_eq!(clean_output(&raw, "__KVM_3_$?__", PROMPT), "file");
     }
 
     #[test]
     fn a_late_prompt_is_not_output() {
-        assert_eq!(clean_output("koompi-vm# good\r\n", "__KVM_5_$?__"), "good");
+        assert_eq!(
+            clean_output("koompi-vm# good\r\n", "__KVM_5_$?__", PROMPT),
+            "good"
+        );
     }
 
     #[test]

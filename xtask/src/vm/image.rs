@@ -18,6 +18,10 @@
 //! The finished image is cached as `.vm-cache/koompi-<hash>.img`, keyed by the rootfs hash,
 //! every installed file and [`RIG_VERSION`]; with nothing changed a second run takes
 //! seconds. Bump [`RIG_VERSION`] whenever this module changes what goes into the image.
+//!
+//! [`Variant::Live`] is the same recipe plus the ISO's live-session overlay and KOOMPI's
+//! branding, without the root autologin ([`super::live`]), cached as
+//! `.vm-cache/koompi-live-<hash>.img`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -29,10 +33,31 @@ use anyhow::{bail, Context, Result};
 
 use super::console::PROMPT;
 use super::disk::{LoopDevice, Mounts};
+use super::live::Overlay;
 use super::{cmd, host, path_str, progress, ImageOptions};
 
 /// Part of the image's cache key: change it when the image recipe changes.
-pub const RIG_VERSION: &str = "koompi-vm-rig 2";
+pub const RIG_VERSION: &str = "koompi-vm-rig 3";
+
+/// Which image to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The installed system: root logged in on the serial console.
+    Installed,
+    /// The installed system with the ISO's live-session overlay and the branding applied,
+    /// and a real login on the serial console ([`super::live`]).
+    Live,
+}
+
+impl Variant {
+    /// The start of the image's file name in `.vm-cache/`.
+    fn prefix(self) -> &'static str {
+        match self {
+            Variant::Installed => "koompi",
+            Variant::Live => "koompi-live",
+        }
+    }
+}
 
 const SUITE_VARIANT: &str = "minbase";
 
@@ -54,6 +79,8 @@ const PACKAGES: &[&str] = &[
     "mount",
     "iproute2",
     "procps",
+    // The live user's shell (iso/airootfs/etc/passwd).
+    "zsh",
 ];
 
 /// Size of the sparse raw disk.
@@ -74,18 +101,25 @@ const SUBVOLUMES: [(&str, &str); 4] = [
     ("@var_log", "/var/log"),
 ];
 
-const GRUB_DEFAULTS: &str = "\
+/// `/etc/default/grub`; `extra` goes in front of the kernel arguments (the live variant's).
+fn grub_defaults(extra: &str) -> String {
+    let args = format!("{extra} console=ttyS0,115200 panic=10");
+    format!(
+        "\
 # Written by cargo xtask vm-image: serial console, short timeout, panic reboots.
 GRUB_DEFAULT=0
 GRUB_TIMEOUT=1
 GRUB_DISTRIBUTOR=KOOMPI
 GRUB_CMDLINE_LINUX_DEFAULT=\"\"
-GRUB_CMDLINE_LINUX=\"console=ttyS0,115200 panic=10\"
+GRUB_CMDLINE_LINUX=\"{}\"
 GRUB_TERMINAL=\"serial console\"
 GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"
 GRUB_DISABLE_OS_PROBER=true
 GRUB_DISABLE_RECOVERY=true
-";
+",
+        args.trim()
+    )
+}
 
 const AUTOLOGIN: &str = "\
 # Written by cargo xtask vm-image: root is logged in on the serial console.
@@ -116,8 +150,12 @@ OnBootSec=
 OnBootSec=120
 ";
 
-/// Builds the image unless a cached one matches; returns its path.
-pub fn ensure(root: &Path, opts: &ImageOptions) -> Result<PathBuf> {
+/// Builds each image of `variants` unless a cached one matches; returns their paths.
+pub fn ensure(
+    root: &Path,
+    opts: &ImageOptions,
+    variants: &[Variant],
+) -> Result<Vec<(Variant, PathBuf)>> {
     if !opts.no_build {
         build_tools(root)?;
     }
@@ -126,32 +164,50 @@ pub fn ensure(root: &Path, opts: &ImageOptions) -> Result<PathBuf> {
     let suite = host::debian_suite();
     let rootfs_key = rootfs_key(&suite)?;
     let plan = Plan::collect(root, &target)?;
-    let key = image_key(&rootfs_key, &plan)?;
-    let image = cache.join(format!("koompi-{key}.img"));
+    let installed_key = image_key(&rootfs_key, &plan)?;
     for note in &plan.notes {
         progress(note);
     }
-    if image.is_file() && !opts.rebuild {
-        progress(&format!("image up to date: {}", image.display()));
-        return Ok(image);
+    let mut images = Vec::new();
+    for &variant in variants {
+        let (key, overlay) = match variant {
+            Variant::Installed => (installed_key.clone(), None),
+            Variant::Live => {
+                let overlay = Overlay::collect(root)?;
+                let spec = format!("installed={installed_key}\n{}", overlay.key_spec()?);
+                (sha256_hex(spec.as_bytes())?, Some(overlay))
+            }
+        };
+        let prefix = variant.prefix();
+        let image = cache.join(format!("{prefix}-{key}.img"));
+        if image.is_file() && !opts.rebuild {
+            progress(&format!("image up to date: {}", image.display()));
+            images.push((variant, image));
+            continue;
+        }
+        host::ensure_image()?;
+        fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+        let started = Instant::now();
+        let tar = rootfs(&cache, &suite, &rootfs_key)?;
+        if let Some(o) = &overlay {
+            progress(&o.summary());
+        }
+        let partial = cache.join(format!("{prefix}-{key}.partial.img"));
+        let guard = RemoveOnDrop(Some(partial.clone()));
+        build(&partial, &tar, &plan, overlay.as_ref())?;
+        fs::rename(&partial, &image).with_context(|| {
+            format!("cannot rename {} to {}", partial.display(), image.display())
+        })?;
+        drop(guard.disarm());
+        remove_stale(&cache, prefix, &image);
+        progress(&format!(
+            "image built in {} s: {}",
+            started.elapsed().as_secs(),
+            image.display()
+        ));
+        images.push((variant, image));
     }
-    host::ensure_image()?;
-    fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
-    let started = Instant::now();
-    let tar = rootfs(&cache, &suite, &rootfs_key)?;
-    let partial = cache.join(format!("koompi-{key}.partial.img"));
-    let guard = RemoveOnDrop(Some(partial.clone()));
-    build(&partial, &tar, &plan)?;
-    fs::rename(&partial, &image)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), image.display()))?;
-    drop(guard.disarm());
-    remove_stale(&cache, &image);
-    progress(&format!(
-        "image built in {} s: {}",
-        started.elapsed().as_secs(),
-        image.display()
-    ));
-    Ok(image)
+    Ok(images)
 }
 
 /// Removes a half-built file unless disarmed.
@@ -173,19 +229,31 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Older images in the cache (each several hundred MB on disk); rootfs tarballs stay.
-fn remove_stale(cache: &Path, keep: &Path) {
+/// Older images of one variant (`PREFIX-<16 hex>.img`, each several hundred MB on disk);
+/// rootfs tarballs and the other variant's images stay.
+fn remove_stale(cache: &Path, prefix: &str, keep: &Path) {
     let Ok(rd) = fs::read_dir(cache) else {
         return;
     };
     for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = name.unwrap_or_default();
-        if p != keep && name.starts_with("koompi-") && name.ends_with(".img") {
+        if p != keep && is_image_of(&name, prefix) {
             progress(&format!("removing the outdated image {}", p.display()));
             let _ = fs::remove_file(&p);
         }
     }
+}
+
+/// Whether `name` is an image (or a half-built one) of the variant with `prefix`.
+fn is_image_of(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let hash = rest
+        .strip_suffix(".partial.img")
+        .or_else(|| rest.strip_suffix(".img"));
+    hash.is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `cargo build --release -p koompi-cli`, its output on stderr.
@@ -219,7 +287,7 @@ fn sha256_hex(data: &[u8]) -> Result<String> {
 }
 
 /// The SHA-256 of each file, in order.
-fn sha256_files(files: &[&Path]) -> Result<Vec<String>> {
+pub(super) fn sha256_files(files: &[&Path]) -> Result<Vec<String>> {
     if files.is_empty() {
         return Ok(Vec::new());
     }
@@ -460,8 +528,8 @@ fn image_key(rootfs_key: &str, plan: &Plan) -> Result<String> {
     sha256_hex(spec.as_bytes())
 }
 
-/// Builds the disk at `image` (a new file).
-fn build(image: &Path, tar: &Path, plan: &Plan) -> Result<()> {
+/// Builds the disk at `image` (a new file); with `live`, the live-session variant.
+fn build(image: &Path, tar: &Path, plan: &Plan, live: Option<&Overlay>) -> Result<()> {
     progress(&format!("creating the disk {}", image.display()));
     let _ = fs::remove_file(image);
     let f =
@@ -526,7 +594,11 @@ fn build(image: &Path, tar: &Path, plan: &Plan) -> Result<()> {
     )?;
 
     progress("configuring the system and installing KOOMPI's files");
-    configure(&r, &btrfs_uuid, &esp_uuid, plan)?;
+    configure(&r, &btrfs_uuid, &esp_uuid, plan, live)?;
+    if let Some(overlay) = live {
+        progress("applying the live-session overlay (iso/airootfs) and the branding");
+        overlay.apply(&r)?;
+    }
 
     let depth = mounts.depth();
     mounts.mount("proc", &r.join("proc"), Some("proc"), None)?;
@@ -537,7 +609,16 @@ fn build(image: &Path, tar: &Path, plan: &Plan) -> Result<()> {
         &lo,
         &[(btrfs_uuid.as_str(), 3), (esp_uuid.as_str(), 2)],
     )?;
-    cmd::run(&mut chroot(&r, &["passwd", "--delete", "root"]))?;
+    match live {
+        None => {
+            cmd::run(&mut chroot(&r, &["passwd", "--delete", "root"]))?;
+        }
+        // Root stays locked as the overlay's shadow says; sysusers.d/koompi-live.conf puts
+        // the live user in its groups (on Arch, systemd's pacman hook runs this).
+        Some(_) => {
+            cmd::run(&mut chroot(&r, &["systemd-sysusers"]))?;
+        }
+    }
     progress("update-initramfs -u -k all (in the image)");
     cmd::run(&mut chroot(&r, &["update-initramfs", "-u", "-k", "all"]))?;
     progress("grub-install for BIOS and UEFI, grub-mkconfig (in the image)");
@@ -710,7 +791,7 @@ fn append(root: &Path, rel: &str, text: &str) -> Result<()> {
     write(root, rel, &(old + text), mode)
 }
 
-fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan) -> Result<()> {
+fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan, live: Option<&Overlay>) -> Result<()> {
     let mut fstab = String::from("# Written by cargo xtask vm-image: KOOMPI's layout.\n");
     for (name, at) in SUBVOLUMES {
         fstab.push_str(&format!("UUID={btrfs} {at} btrfs subvol={name} 0 0\n"));
@@ -724,13 +805,16 @@ fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan) -> Result<()> {
         "127.0.0.1 localhost\n127.0.1.1 koompi\n::1 localhost ip6-localhost ip6-loopback\n",
         0o644,
     )?;
-    write(r, "/etc/default/grub", GRUB_DEFAULTS, 0o644)?;
-    write(
-        r,
-        "/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf",
-        AUTOLOGIN,
-        0o644,
-    )?;
+    let extra_args = live.map(Overlay::kernel_args).unwrap_or_default();
+    write(r, "/etc/default/grub", &grub_defaults(&extra_args), 0o644)?;
+    if live.is_none() {
+        write(
+            r,
+            "/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf",
+            AUTOLOGIN,
+            0o644,
+        )?;
+    }
     append(r, "/root/.bashrc", &bashrc())?;
     append(r, "/etc/initramfs-tools/modules", "btrfs\n")?;
     write(
@@ -809,5 +893,30 @@ mod tests {
     #[test]
     fn bashrc_sets_the_prompt_the_driver_waits_for() {
         assert!(bashrc().contains("\nPS1='koompi-vm# '\n"));
+    }
+
+    #[test]
+    fn the_kernel_command_line_takes_the_extra_arguments_first() {
+        assert!(
+            grub_defaults("").contains("GRUB_CMDLINE_LINUX=\"console=ttyS0,115200 panic=10\"\n")
+        );
+        assert!(
+            grub_defaults("archisobasedir=koompi console=tty0").contains(
+                "GRUB_CMDLINE_LINUX=\"archisobasedir=koompi console=tty0 console=ttyS0,115200 \
+             panic=10\"\n"
+            )
+        );
+    }
+
+    #[test]
+    fn stale_images_are_told_apart_by_variant() {
+        assert!(is_image_of("koompi-0123456789abcdef.img", "koompi"));
+        assert!(is_image_of("koompi-0123456789abcdef.partial.img", "koompi"));
+        assert!(!is_image_of("koompi-live-0123456789abcdef.img", "koompi"));
+        assert!(is_image_of(
+            "koompi-live-0123456789abcdef.img",
+            "koompi-live"
+        ));
+        assert!(!is_image_of("rootfs-0123456789abcdef.tar", "koompi"));
     }
 }

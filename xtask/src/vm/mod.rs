@@ -6,7 +6,9 @@
 //! configs installed where the packages install them ([`image`]). `vm-test` boots fresh
 //! copy-on-write overlays of that image in QEMU (software emulation, BIOS and UEFI,
 //! [`qemu`]) and drives the serial console ([`console`]) through the scenarios
-//! ([`scenarios`]). `vm-run` boots an overlay with the console on the terminal.
+//! ([`scenarios`]). `vm-run` boots an overlay with the console on the terminal. A second
+//! image variant carries the ISO's live-session overlay and the branding ([`live`]), for the
+//! `live-session` scenario.
 //!
 //! See docs/vm-rig.md for how to use it and what each scenario proves.
 
@@ -16,12 +18,13 @@ mod disk;
 pub mod host;
 mod image;
 mod interrupt;
+mod live;
 mod qemu;
 mod scenarios;
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::bench::workspace_root;
 
@@ -97,16 +100,23 @@ pub struct RunOptions {
     /// Firmware to boot with.
     #[arg(long, value_enum, default_value = "bios")]
     firmware: Firmware,
+    /// Boot the live-session variant (log in as koompi/koompi) instead of the installed
+    /// system.
+    #[arg(long)]
+    live: bool,
     #[command(flatten)]
     image: ImageOptions,
 }
 
-/// `cargo xtask vm-image`: builds (or reuses) the image and prints its path on stdout.
+/// `cargo xtask vm-image`: builds (or reuses) both images and prints their paths on stdout,
+/// the installed system's first, then the live-session variant's.
 pub fn image(opts: &ImageOptions) -> Result<()> {
     interrupt::install();
     let root = workspace_root()?;
-    let img = image::ensure(&root, opts)?;
-    println!("{}", img.display());
+    let variants = [image::Variant::Installed, image::Variant::Live];
+    for (_, img) in image::ensure(&root, opts, &variants)? {
+        println!("{}", img.display());
+    }
     Ok(())
 }
 
@@ -116,8 +126,15 @@ pub fn test(opts: &TestOptions) -> Result<()> {
     let root = workspace_root()?;
     let firmwares = opts.firmware.list();
     host::ensure_qemu(&firmwares)?;
-    let img = image::ensure(&root, &opts.image)?;
-    scenarios::run(&root, &img, opts.scenario.list(), &firmwares, opts.keep)
+    let list = opts.scenario.list();
+    let mut variants: Vec<image::Variant> = Vec::new();
+    for s in &list {
+        if !variants.contains(&s.variant()) {
+            variants.push(s.variant());
+        }
+    }
+    let images = image::ensure(&root, &opts.image, &variants)?;
+    scenarios::run(&root, &images, list, &firmwares, opts.keep)
 }
 
 /// `cargo xtask vm-run`: boots a throwaway overlay with the console on this terminal.
@@ -126,8 +143,14 @@ pub fn run(opts: &RunOptions) -> Result<()> {
     interrupt::install();
     let root = workspace_root()?;
     host::ensure_qemu(&[opts.firmware])?;
-    let img = image::ensure(&root, &opts.image)?;
-    qemu::interactive(&img, opts.firmware)
+    let variant = if opts.live {
+        image::Variant::Live
+    } else {
+        image::Variant::Installed
+    };
+    let images = image::ensure(&root, &opts.image, &[variant])?;
+    let (_, img) = images.first().context("no image was built")?;
+    qemu::interactive(img, opts.firmware, opts.live)
 }
 
 /// One progress line on stderr.
@@ -137,7 +160,6 @@ pub fn progress(msg: &str) {
 
 /// `path` as UTF-8, for command lines and config files.
 pub fn path_str(p: &Path) -> Result<&str> {
-    use anyhow::Context;
     p.to_str()
         .with_context(|| format!("path is not UTF-8: {}", p.display()))
 }

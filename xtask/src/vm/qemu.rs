@@ -215,7 +215,7 @@ impl Drop for Qemu {
 }
 
 /// `vm-run`: boots a throwaway overlay of `image` with the console on this terminal.
-pub fn interactive(image: &Path, firmware: Firmware) -> Result<()> {
+pub fn interactive(image: &Path, firmware: Firmware, live: bool) -> Result<()> {
     let work = tempfile::Builder::new()
         .prefix("koompi-vm-run.")
         .tempdir()
@@ -224,9 +224,14 @@ pub fn interactive(image: &Path, firmware: Firmware) -> Result<()> {
     let mut c = command(&disk, firmware, Serial::Stdio)?;
     eprintln!(
         "vm-run: booting a throwaway copy of {} ({}): quit with Ctrl-A X \
-         (Ctrl-A C for the QEMU monitor); root is logged in on the console",
+         (Ctrl-A C for the QEMU monitor); {}",
         image.display(),
-        firmware.name()
+        firmware.name(),
+        if live {
+            "log in as koompi, password koompi"
+        } else {
+            "root is logged in on the console"
+        }
     );
     let cmdline = cmd::describe(&c);
     let mut child = c

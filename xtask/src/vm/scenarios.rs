@@ -12,14 +12,19 @@
 //!   boot hangs in userspace until koompi-boot-deadline.timer reboots it.
 //! - `rollback-manual`: `koompi-snapshot rollback` plus a reboot restores `/` while /home
 //!   and /var/log (their own subvolumes) keep what was written after the snapshot.
+//! - `live-session`: the image variant with the ISO's live-session overlay and the branding
+//!   ([`super::live`]) boots to a real `login:` prompt under /etc/issue; a wrong password is
+//!   refused, koompi/koompi logs in, the KOOMPI motd is shown, and the shell sees hostname
+//!   koompi-live and `PRETTY_NAME="KOOMPI OS Base Edition"` in /etc/os-release.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
 use super::console::{find, find_all, Console, BOOT_BANNER, PROMPT};
+use super::image::Variant;
 use super::qemu::{self, Disk, Qemu, Serial};
 use super::{cmd, progress, Firmware};
 
@@ -41,6 +46,7 @@ pub enum Choice {
     WatchdogPanic,
     WatchdogHang,
     RollbackManual,
+    LiveSession,
     /// Every scenario.
     All,
 }
@@ -53,8 +59,10 @@ impl Choice {
             Choice::WatchdogPanic => vec![Scenario::Recovery(Break::Panic)],
             Choice::WatchdogHang => vec![Scenario::Recovery(Break::Hang)],
             Choice::RollbackManual => vec![Scenario::RollbackManual],
+            Choice::LiveSession => vec![Scenario::LiveSession],
             Choice::All => vec![
                 Scenario::Boot,
+                Scenario::LiveSession,
                 Scenario::RollbackManual,
                 Scenario::Recovery(Break::Panic),
                 Scenario::Recovery(Break::Hang),
@@ -78,6 +86,7 @@ pub enum Scenario {
     Boot,
     Recovery(Break),
     RollbackManual,
+    LiveSession,
 }
 
 impl Scenario {
@@ -87,6 +96,15 @@ impl Scenario {
             Scenario::Recovery(Break::Panic) => "watchdog-panic",
             Scenario::Recovery(Break::Hang) => "watchdog-hang",
             Scenario::RollbackManual => "rollback-manual",
+            Scenario::LiveSession => "live-session",
+        }
+    }
+
+    /// The image the scenario boots.
+    pub fn variant(self) -> Variant {
+        match self {
+            Scenario::LiveSession => Variant::Live,
+            _ => Variant::Installed,
         }
     }
 
@@ -95,6 +113,9 @@ impl Scenario {
             Scenario::Boot => boot(c),
             Scenario::Recovery(b) => recovery(c, b),
             Scenario::RollbackManual => rollback_manual(c),
+            Scenario::LiveSession => {
+                super::live::session(c).map(|(boots, detail)| Outcome { boots, detail })
+            }
         }
     }
 }
@@ -117,10 +138,11 @@ struct Row {
     result: std::result::Result<Outcome, String>,
 }
 
-/// Runs every scenario on every firmware; fails if any failed.
+/// Runs every scenario on every firmware, each on its variant's image from `images`; fails
+/// if any failed.
 pub fn run(
     root: &Path,
-    image: &Path,
+    images: &[(Variant, PathBuf)],
     scenarios: Vec<Scenario>,
     firmwares: &[Firmware],
     keep: bool,
@@ -139,7 +161,11 @@ pub fn run(
             let log = logs.join(format!("{}-{}.log", s.name(), fw.name()));
             progress(&format!("{label}: booting (console log {})", log.display()));
             let start = Instant::now();
-            let result = run_one(root, image, s, fw, keep, &log);
+            let result = images
+                .iter()
+                .find(|(v, _)| *v == s.variant())
+                .with_context(|| format!("no {:?} image was built", s.variant()))
+                .and_then(|(_, image)| run_one(root, image, s, fw, keep, &log));
             let secs = start.elapsed().as_secs();
             match &result {
                 Ok(o) => progress(&format!(
