@@ -37,7 +37,7 @@ use super::live::Overlay;
 use super::{cmd, host, path_str, progress, ImageOptions};
 
 /// Part of the image's cache key: change it when the image recipe changes.
-pub const RIG_VERSION: &str = "koompi-vm-rig 3";
+pub const RIG_VERSION: &str = "koompi-vm-rig 4";
 
 /// Which image to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,8 @@ const PACKAGES: &[&str] = &[
     "procps",
     // The live user's shell (iso/airootfs/etc/passwd).
     "zsh",
+    // Real pacman for `koompi` (the upgrade-transactional scenario).
+    "pacman-package-manager",
 ];
 
 /// Size of the sparse raw disk.
@@ -642,17 +644,19 @@ fn build(image: &Path, tar: &Path, plan: &Plan, live: Option<&Overlay>) -> Resul
     ))?;
     mounts.unmount_to(depth)?;
 
-    factory_snapshot(&r, work.path(), plan)?;
+    let snapshot_config = factory_snapshot(&r, work.path(), plan)?;
     match &plan.watchdog_tool {
         Some(tool) => {
-            progress("koompi-watchdog init (the grubenv on the ESP)");
+            progress("koompi-watchdog init (the grubenv on the ESP, the factory fallback)");
             cmd::run(
                 Command::new(tool)
                     .arg("--settings")
                     .arg(r.join("etc/koompi/watchdog.conf"))
                     .arg("--esp")
                     .arg(&esp_dir)
-                    .arg("init"),
+                    .arg("init")
+                    .arg("--config-file")
+                    .arg(&snapshot_config),
             )?;
         }
         None => progress("warning: no koompi-watchdog: the ESP has no /koompi/grubenv"),
@@ -854,7 +858,7 @@ fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan, live: Option<&Overla
 }
 
 /// The factory snapshot of `@` (at `r`), taken by the real koompi-snapshot.
-fn factory_snapshot(r: &Path, work: &Path, plan: &Plan) -> Result<()> {
+fn factory_snapshot(r: &Path, work: &Path, plan: &Plan) -> Result<PathBuf> {
     let shipped = r.join("etc/snapper/configs/root");
     let base = fs::read_to_string(&shipped).unwrap_or_else(|_| "FSTYPE=\"btrfs\"\n".into());
     let mut config: String = base
@@ -883,7 +887,7 @@ fn factory_snapshot(r: &Path, work: &Path, plan: &Plan) -> Result<()> {
             ])
             .args(["--userdata", "koompi-known-good=yes"]),
     )?;
-    Ok(())
+    Ok(config_file)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ mod interrupt;
 mod live;
 mod qemu;
 mod scenarios;
+mod testrepo;
+mod upgrade;
 
 use std::path::Path;
 

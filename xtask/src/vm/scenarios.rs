@@ -29,15 +29,15 @@ use super::qemu::{self, Disk, Qemu, Serial};
 use super::{cmd, progress, Firmware};
 
 /// From QEMU's start to the first autologin prompt (software emulation; UEFI is slower).
-const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
+pub(super) const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
 /// From the prompt to `confirmed: true`.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(180);
 /// From the break to the recovered system's prompt, without any input.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Most boots a recovery may take: 3 failed, the fallback, the restored system.
-const MAX_RECOVERY_BOOTS: usize = 5;
+pub(super) const MAX_RECOVERY_BOOTS: usize = 5;
 /// An ordinary guest command.
-const CMD_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const CMD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The `SCENARIO` argument of `vm-test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +47,7 @@ pub enum Choice {
     WatchdogHang,
     RollbackManual,
     LiveSession,
+    UpgradeTransactional,
     /// Every scenario.
     All,
 }
@@ -60,12 +61,14 @@ impl Choice {
             Choice::WatchdogHang => vec![Scenario::Recovery(Break::Hang)],
             Choice::RollbackManual => vec![Scenario::RollbackManual],
             Choice::LiveSession => vec![Scenario::LiveSession],
+            Choice::UpgradeTransactional => vec![Scenario::UpgradeTransactional],
             Choice::All => vec![
                 Scenario::Boot,
                 Scenario::LiveSession,
                 Scenario::RollbackManual,
                 Scenario::Recovery(Break::Panic),
                 Scenario::Recovery(Break::Hang),
+                Scenario::UpgradeTransactional,
             ],
         }
     }
@@ -87,6 +90,7 @@ pub enum Scenario {
     Recovery(Break),
     RollbackManual,
     LiveSession,
+    UpgradeTransactional,
 }
 
 impl Scenario {
@@ -97,6 +101,7 @@ impl Scenario {
             Scenario::Recovery(Break::Hang) => "watchdog-hang",
             Scenario::RollbackManual => "rollback-manual",
             Scenario::LiveSession => "live-session",
+            Scenario::UpgradeTransactional => "upgrade-transactional",
         }
     }
 
@@ -108,8 +113,12 @@ impl Scenario {
         }
     }
 
-    fn run(self, c: &mut Console) -> Result<Outcome> {
+    fn run(self, c: &mut Console, repos: Option<&[u8]>) -> Result<Outcome> {
         match self {
+            Scenario::UpgradeTransactional => super::upgrade::upgrade_transactional(
+                c,
+                repos.context("the test repositories were not built")?,
+            ),
             Scenario::Boot => boot(c),
             Scenario::Recovery(b) => recovery(c, b),
             Scenario::RollbackManual => rollback_manual(c),
@@ -122,11 +131,11 @@ impl Scenario {
 
 /// What a passed scenario reports.
 #[derive(Debug)]
-struct Outcome {
+pub(super) struct Outcome {
     /// Boots counted (for recoveries: from the break to the recovered system).
-    boots: usize,
+    pub(super) boots: usize,
     /// What the boot count means, and anything skipped.
-    detail: String,
+    pub(super) detail: String,
 }
 
 /// One run's result, for the summary.
@@ -190,7 +199,7 @@ pub fn run(
         }
     }
     println!(
-        "{:<16} {:<8} {:<6} {:>7} {:>6}",
+        "{:<22} {:<8} {:<6} {:>7} {:>6}",
         "scenario", "firmware", "result", "seconds", "boots"
     );
     for r in &rows {
@@ -199,7 +208,7 @@ pub fn run(
             Err(_) => ("FAIL", "-".to_string()),
         };
         println!(
-            "{:<16} {:<8} {:<6} {:>7} {:>6}",
+            "{:<22} {:<8} {:<6} {:>7} {:>6}",
             r.scenario,
             r.firmware.name(),
             res,
@@ -228,6 +237,14 @@ fn run_one(
     let dir = root
         .join("target/vm-runs")
         .join(format!("{}-{}", s.name(), fw.name()));
+    // Built before the guest starts, so makepkg does not compete with it for the CPU.
+    let repos = match s {
+        Scenario::UpgradeTransactional => {
+            progress("  building the test packages (makepkg, repo-add)");
+            Some(super::testrepo::build()?)
+        }
+        _ => None,
+    };
     let disk = Disk::create(image, &dir, fw, keep)?;
     let sock_dir = tempfile::Builder::new()
         .prefix("koompi-vm.")
@@ -239,7 +256,7 @@ fn run_one(
         &disk.dir.join("qemu.stderr"),
     )?;
     let result = Console::connect(&sock, log, Duration::from_secs(30))
-        .and_then(|mut console| s.run(&mut console));
+        .and_then(|mut console| s.run(&mut console, repos.as_deref()));
     match (result, vm.check_running()) {
         (Err(e), Err(q)) => Err(e.context(format!("{q:#}"))),
         (r, _) => r,
@@ -247,7 +264,7 @@ fn run_one(
 }
 
 /// Waits for the autologin prompt, then [`settle`].
-fn login(c: &mut Console, timeout: Duration) -> Result<()> {
+pub(super) fn login(c: &mut Console, timeout: Duration) -> Result<()> {
     c.wait_for(PROMPT, timeout)
         .context("no autologin prompt on the serial console")?;
     progress(&format!("  autologin prompt at {} s", c.elapsed_secs()));
@@ -256,7 +273,7 @@ fn login(c: &mut Console, timeout: Duration) -> Result<()> {
 
 /// Prepares the shell at a fresh prompt and waits until the boot finished (so that no
 /// boot messages land in the middle of command output); notes failed units.
-fn settle(c: &mut Console) -> Result<()> {
+pub(super) fn settle(c: &mut Console) -> Result<()> {
     c.prepare_shell()?;
     let (code, state) = c.run(
         "systemctl is-system-running --wait",
@@ -276,7 +293,7 @@ fn settle(c: &mut Console) -> Result<()> {
     Ok(())
 }
 
-fn require_watchdog(c: &mut Console) -> Result<()> {
+pub(super) fn require_watchdog(c: &mut Console) -> Result<()> {
     let (code, _) = c.run("command -v koompi-watchdog", CMD_TIMEOUT)?;
     ensure!(
         code == 0,
@@ -287,7 +304,7 @@ fn require_watchdog(c: &mut Console) -> Result<()> {
 }
 
 /// JSON from command output; tolerates console lines and stray prompts around it.
-fn parse_json(out: &str) -> Result<Value> {
+pub(super) fn parse_json(out: &str) -> Result<Value> {
     if let Ok(v) = serde_json::from_str(out.trim()) {
         return Ok(v);
     }
@@ -336,12 +353,12 @@ fn json(c: &mut Console, cmd: &str) -> Result<Value> {
     parse_json(&out).with_context(|| format!("output of `{cmd}`"))
 }
 
-fn watchdog_status(c: &mut Console) -> Result<Value> {
+pub(super) fn watchdog_status(c: &mut Console) -> Result<Value> {
     json(c, "koompi-watchdog status --json")
 }
 
 /// Polls `koompi-watchdog status --json` until the boot is confirmed.
-fn wait_confirmed(c: &mut Console) -> Result<Value> {
+pub(super) fn wait_confirmed(c: &mut Console) -> Result<Value> {
     let deadline = Instant::now() + CONFIRM_TIMEOUT;
     let cmd = "koompi-watchdog status --json";
     loop {
@@ -481,7 +498,7 @@ fn boots_in(buf: &[u8], from: usize) -> Vec<BootSeen> {
 
 /// Waits, sending nothing, for the prompt of the first normal boot after a fallback boot;
 /// returns how many boots that took since `from`.
-fn wait_recovered(c: &mut Console, from: usize) -> Result<usize> {
+pub(super) fn wait_recovered(c: &mut Console, from: usize) -> Result<usize> {
     let started = Instant::now();
     let mut reported = 0;
     let found = c.wait_until(
