@@ -69,11 +69,18 @@ fn installed(root: &PacmanRoot) -> Vec<String> {
 
 /// A repository with the v1 packages and a synced root.
 fn setup(test: &str) -> Option<(PkgRepo, PacmanRoot)> {
+    setup_with(test, Vec::new())
+}
+
+/// [`setup`] with more packages in the repository.
+fn setup_with(test: &str, extra: Vec<TestPkg>) -> Option<(PkgRepo, PacmanRoot)> {
     if !require_pacman(test) {
         return None;
     }
     let repo = PkgRepo::new("koompitest");
-    repo.build(&pkgs_v1());
+    let mut pkgs = pkgs_v1();
+    pkgs.extend(extra);
+    repo.build(&pkgs);
     let root = PacmanRoot::new(&repo);
     // Anything koompi does not know goes to pacman unchanged: this is `pacman -Sy`.
     ok(&mut koompi(&root, "http://127.0.0.1:1"), &["-Sy"]);
@@ -123,6 +130,52 @@ fn install_list_info_remove_through_real_pacman() {
     let out = run(&mut koompi(&root, &aur.url()), &["remove", "demo-app"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("not installed: demo-app"));
+}
+
+#[test]
+fn conflicts_and_scriptlets_keep_pacmans_answer_and_clean_empties_the_cache() {
+    use koompi_testutil::pkgrepo::Scriptlet;
+    let extra = vec![
+        TestPkg::new("demo-legacy", "0.9-1")
+            .conflicts(&["demo-app"])
+            .file("usr/share/demo-legacy/README", "old\n", 0o644),
+        TestPkg::new("demo-badscript", "1.0-1")
+            .file("usr/share/demo-badscript/README", "x\n", 0o644)
+            .scriptlet(Scriptlet::PreInstall, "echo refusing; exit 1"),
+    ];
+    let Some((repo, root)) = setup_with("conflicts_and_scriptlets", extra) else {
+        return;
+    };
+    let aur = "http://127.0.0.1:1";
+    ok(&mut koompi(&root, aur), &["install", "demo-app"]);
+    // A conflict: pacman refuses under --noconfirm (exit 1), and koompi exits with that.
+    let out = run(&mut koompi(&root, aur), &["install", "demo-legacy"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(installed(&root), ["demo-app", "libdemo"]);
+    // A failing install scriptlet does not fail pacman's transaction (pacman 6 installs
+    // and exits 0, printing an error): koompi reports pacman's own answer, unchanged.
+    let out = run(&mut koompi(&root, aur), &["install", "demo-badscript"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("refusing"), "{all}");
+    assert!(installed(&root).contains(&"demo-badscript".to_string()));
+
+    // clean (-Sc): packages that are not installed leave the cache.
+    let cache = root.path("/var/cache/pacman/pkg");
+    let stale = cache.join("demo-legacy-0.9-1-any.pkg.tar.zst");
+    let built = fs::read_dir(repo.dir())
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("demo-legacy-0.9-1")
+        })
+        .unwrap()
+        .path();
+    fs::copy(built, &stale).unwrap();
+    ok(&mut koompi(&root, aur), &["-Sc"]);
+    assert!(!stale.exists(), "koompi clean left {}", stale.display());
 }
 
 #[test]

@@ -523,8 +523,8 @@ fn regenerate_grub_in_root(
         // The watchdog's GRUB snippet asks grub-probe for the ESP's UUID.
         let esp = Path::new(ESP);
         let table = koompi_core::mounts::read().unwrap_or_default();
-        let esp_bound = koompi_core::mounts::mount_at(&table, esp).is_some()
-            && mnt.join("boot/efi").is_dir();
+        let esp_bound =
+            koompi_core::mounts::mount_at(&table, esp).is_some() && mnt.join("boot/efi").is_dir();
         if esp_bound {
             Cmd::new("mount")
                 .arg("--bind")
