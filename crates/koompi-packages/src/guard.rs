@@ -76,9 +76,54 @@ pub fn check_lock(dbpath: &Path) -> Result<(), GuardError> {
         return Ok(());
     }
     Err(GuardError::Locked {
+        holders: running_package_managers(Path::new("/proc"))
+            .into_iter()
+            .filter(|(pid, name)| {
+                let args = fs::read(Path::new("/proc").join(pid.to_string()).join("cmdline"))
+                    .map(|b| {
+                        b.split(|c| *c == 0)
+                            .filter(|a| !a.is_empty())
+                            .map(|a| String::from_utf8_lossy(a).into_owned())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                may_hold(dbpath, name, &args)
+            })
+            .collect(),
         path,
-        holders: running_package_managers(Path::new("/proc")),
     })
+}
+
+/// Whether a running package manager (`name`, started with `args`) may hold the lock of
+/// `dbpath`. A pacman working on another root (`--dbpath`, `--root`) does not; when its
+/// command line does not say (another `--config`, or another program), it may.
+pub fn may_hold(dbpath: &Path, name: &str, args: &[String]) -> bool {
+    if name != "pacman" {
+        return true;
+    }
+    let value = |long: &str, short: &str| -> Option<&str> {
+        args.iter().enumerate().find_map(|(i, a)| {
+            if a == long || a == short {
+                args.get(i + 1).map(String::as_str)
+            } else {
+                a.strip_prefix(&format!("{long}="))
+            }
+        })
+    };
+    let same = |p: &Path| {
+        let canon = |x: &Path| fs::canonicalize(x).unwrap_or_else(|_| x.to_path_buf());
+        canon(p) == canon(dbpath)
+    };
+    if let Some(d) = value("--dbpath", "-b") {
+        return same(Path::new(d));
+    }
+    if let Some(r) = value("--root", "-r") {
+        return same(&Path::new(r).join("var/lib/pacman"));
+    }
+    if value("--config", "--config").is_some() {
+        return true;
+    }
+    same(Path::new("/var/lib/pacman"))
 }
 
 /// Running processes whose name is a known package manager, from a procfs at `proc`.
@@ -222,6 +267,43 @@ mod tests {
         assert!(advice.contains("pacman (pid 10)"), "{advice}");
         let none = lock_advice(Path::new("/x/db.lck"), &[]);
         assert!(none.contains("sudo rm /x/db.lck"), "{none}");
+    }
+
+    #[test]
+    fn a_pacman_on_another_root_does_not_hold_this_lock() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path().join("var/lib/pacman");
+        fs::create_dir_all(&db).unwrap();
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let root = t.path().to_str().unwrap();
+        let dbs = db.to_str().unwrap();
+        assert!(may_hold(
+            &db,
+            "pacman",
+            &args(&["pacman", "--root", root, "-S", "x"])
+        ));
+        assert!(may_hold(
+            &db,
+            "pacman",
+            &args(&["pacman", &format!("--dbpath={dbs}")])
+        ));
+        assert!(!may_hold(
+            &db,
+            "pacman",
+            &args(&["pacman", "-r", "/elsewhere", "-S"])
+        ));
+        assert!(!may_hold(&db, "pacman", &args(&["pacman", "-Syu"])));
+        assert!(may_hold(
+            &db,
+            "pacman",
+            &args(&["pacman", "--config", "/x.conf"])
+        ));
+        assert!(may_hold(&db, "paru", &args(&["paru", "-Syu"])));
+        assert!(may_hold(
+            Path::new("/var/lib/pacman"),
+            "pacman",
+            &args(&["pacman", "-Q"])
+        ));
     }
 
     #[test]
