@@ -232,17 +232,36 @@ pub fn main() -> Result<i32> {
     run_args("koompi", args)
 }
 
-/// `koompi-update`: `koompi upgrade` with the same options.
+/// `koompi-update`: the safe system upgrade, `koompi upgrade` under its own name.
+#[derive(Debug, Parser)]
+#[command(name = "koompi-update", version)]
+struct UpdateCli {
+    #[command(flatten)]
+    pacman: PacmanArgs,
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Upgrade a snapshot of the system instead; it becomes the system at the next boot
+    /// and the boot watchdog guards that boot.
+    #[arg(long)]
+    transactional: bool,
+}
+
+/// `koompi-update`'s entry point: the exit code to leave with.
 pub fn update_main() -> Result<i32> {
-    let mut args: Vec<OsString> = vec!["upgrade".into()];
-    args.extend(std::env::args_os().skip(1));
-    let cli =
-        match Cli::try_parse_from(std::iter::once(OsString::from("koompi-update")).chain(args)) {
-            Ok(c) => c,
-            Err(e) => e.exit(),
-        };
-    koompi_core::logging::init(cli.verbose);
-    run(cli)
+    let u = UpdateCli::parse();
+    koompi_core::logging::init(u.verbose);
+    run(Cli {
+        pacman: u.pacman,
+        json: u.json,
+        verbose: u.verbose,
+        command: Command::Upgrade {
+            transactional: u.transactional,
+        },
+    })
 }
 
 fn run_args(prog: &str, args: Vec<OsString>) -> Result<i32> {
@@ -1032,8 +1051,14 @@ mod tests {
     }
 
     #[test]
-    fn the_command_line_parses() {
+    fn the_command_lines_parse() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+        UpdateCli::command().debug_assert();
+        let u =
+            UpdateCli::try_parse_from(["koompi-update", "--transactional", "--noconfirm"]).unwrap();
+        assert!(u.transactional && u.pacman.noconfirm);
+        let v = UpdateCli::try_parse_from(["koompi-update", "--version"]).unwrap_err();
+        assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }
 }
