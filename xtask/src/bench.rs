@@ -162,7 +162,7 @@ fn progress(msg: &str) {
     eprintln!("bench-snapshots: {msg}");
 }
 
-fn first_line(s: &str) -> &str {
+pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("").trim()
 }
 
@@ -200,7 +200,7 @@ pub fn workspace_root() -> Result<PathBuf> {
         .with_context(|| format!("{} has no parent directory", manifest.display()))
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) if !d.is_empty() => root.join(d),
         _ => root.join("target"),
@@ -208,8 +208,8 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// `cargo build --release -p koompi-cli`, its output on stderr.
-fn build(root: &Path) -> Result<()> {
-    progress("building koompi-snapshot (cargo build --release -p koompi-cli)");
+pub(crate) fn build(root: &Path) -> Result<()> {
+    eprintln!("xtask: building the koompi tools (cargo build --release -p koompi-cli)");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(&cargo)
         .args(["build", "--release", "-p", "koompi-cli"])
@@ -225,7 +225,7 @@ fn build(root: &Path) -> Result<()> {
 }
 
 /// `prog args`, for messages.
-fn describe(cmd: &Command) -> String {
+pub(crate) fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');
@@ -235,7 +235,7 @@ fn describe(cmd: &Command) -> String {
 }
 
 /// Fails unless the command exited 0, with its stderr in the message.
-fn check(cmd: &Command, out: &Output) -> Result<()> {
+pub(crate) fn check(cmd: &Command, out: &Output) -> Result<()> {
     if out.status.success() {
         return Ok(());
     }
@@ -248,7 +248,7 @@ fn check(cmd: &Command, out: &Output) -> Result<()> {
 }
 
 /// Runs a command to completion; returns its stdout.
-fn capture(cmd: &mut Command) -> Result<String> {
+pub(crate) fn capture(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -577,7 +577,7 @@ fn time_list(pair: &Pair, snapshots: u32, runs: u32) -> Result<Row> {
     ))
 }
 
-fn median(v: &mut [Duration]) -> Result<Duration> {
+pub(crate) fn median(v: &mut [Duration]) -> Result<Duration> {
     if v.is_empty() {
         bail!("no measurements");
     }
@@ -613,7 +613,7 @@ impl Row {
 }
 
 /// A duration the way people read it: `1.02 s`, `3.1 ms`, `850 µs`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s >= 1.0 {
         format!("{s:.2} s")

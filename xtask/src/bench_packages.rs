@@ -44,9 +44,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bench::{build, capture, check, describe, first_line, human, median, target_dir};
 use anyhow::{bail, Context, Result};
 
 /// Options of `cargo xtask bench-packages`.
@@ -150,10 +151,6 @@ fn progress(msg: &str) {
     eprintln!("bench-packages: {msg}");
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("").trim()
-}
-
 /// Looks `prog` up in PATH.
 fn which(prog: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
@@ -181,65 +178,8 @@ fn preflight() -> Result<PathBuf> {
     which("pacman").context("pacman is not in PATH")
 }
 
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => root.join(d),
-        _ => root.join("target"),
-    }
-}
-
-/// `cargo build --release -p koompi-cli`, its output on stderr.
-fn build(root: &Path) -> Result<()> {
-    progress("building koompi (cargo build --release -p koompi-cli)");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "koompi-cli"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("cargo build --release -p koompi-cli failed ({status})");
-    }
-    Ok(())
-}
-
-/// `prog args`, for messages.
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Fails unless the command exited 0, with its stderr in the message.
-fn check(cmd: &Command, out: &Output) -> Result<()> {
-    if out.status.success() {
-        return Ok(());
-    }
-    bail!(
-        "`{}` failed ({}): {}",
-        describe(cmd),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )
-}
-
 fn utf8(cmd: &Command, bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).with_context(|| format!("`{}`: output not UTF-8", describe(cmd)))
-}
-
-/// Runs a command to completion; returns its stdout.
-fn capture(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{}`", describe(cmd)))?;
-    check(cmd, &out)?;
-    utf8(cmd, out.stdout)
 }
 
 /// Runs a command, its stdout read through a pipe; the wall time from spawn to exit (and
@@ -1291,19 +1231,6 @@ fn time_case(tools: &Tools, case: &Case, runs: u32) -> Result<Row> {
     })
 }
 
-fn median(v: &mut [Duration]) -> Result<Duration> {
-    if v.is_empty() {
-        bail!("no measurements");
-    }
-    v.sort();
-    let m = v.len() / 2;
-    Ok(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2
-    })
-}
-
 /// One line of the results.
 #[derive(Debug)]
 struct Row {
@@ -1321,18 +1248,6 @@ impl Row {
     /// koompi's median minus pacman's, in seconds (negative when koompi was faster).
     fn extra(&self) -> f64 {
         self.koompi.as_secs_f64() - self.pacman.as_secs_f64()
-    }
-}
-
-/// A duration the way people read it: `1.02 s`, `3.1 ms`, `850 µs`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else if s >= 1e-3 {
-        format!("{:.1} ms", s * 1e3)
-    } else {
-        format!("{:.0} µs", s * 1e6)
     }
 }
 

@@ -15,7 +15,7 @@ use koompi_core::cmd::{Cmd, Runner};
 use koompi_core::config::ShellVars;
 use koompi_snapshots::config::SnapperConfig;
 use koompi_snapshots::rollback;
-use koompi_snapshots::store::Store;
+use koompi_snapshots::store::{Snapshot, Store};
 
 use crate::counting;
 use crate::grubenv::{self, GrubEnv};
@@ -261,39 +261,55 @@ pub fn init(settings: &Settings, force: bool) -> Result<PathBuf> {
 /// `check` runs has somewhere to go back to. No boot history exists yet, so only marks
 /// count, and the kernel is chosen by name (no running kernel to match).
 pub fn init_fallback(settings: &Settings, store: &Store) -> Result<Option<Fallback>> {
-    let mut chosen = None;
     let mut snaps = store.snapshots()?;
     snaps.sort_by_key(|s| std::cmp::Reverse(s.info.num));
-    for s in snaps {
-        if s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) != Some("yes") {
-            continue;
-        }
-        let names: Vec<String> = fs::read_dir(s.path.join("boot"))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(files) = kernel::choose(&names, None) {
-            chosen = Some(Fallback {
-                number: s.info.num,
-                name: s.info.name().map(str::to_string),
-                date: s.info.date.and_utc(),
-                kernel: files.kernel,
-                initrd: files.initrd,
-            });
-            break;
-        }
-    }
+    let chosen = snaps
+        .iter()
+        .filter(|s| s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) == Some("yes"))
+        .find_map(|s| bootable(s, None));
     if let Some(f) = &chosen {
         let mut env = load_env(settings)?;
-        env.set("koompi_good", &f.number.to_string())?;
-        env.set("koompi_kernel", &f.kernel)?;
-        env.set("koompi_initrd", &f.initrd)?;
+        set_fallback(&mut env, Some(f))?;
         grubenv::write(&settings.env_path(), &env)?;
     }
     Ok(chosen)
+}
+
+/// `snap` as a fallback target, if its /boot has a kernel with an initramfs (the one for
+/// `release` when there is one).
+fn bootable(snap: &Snapshot, release: Option<&str>) -> Option<Fallback> {
+    let names: Vec<String> = fs::read_dir(snap.path.join("boot"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let files = kernel::choose(&names, release)?;
+    Some(Fallback {
+        number: snap.info.num,
+        name: snap.info.name().map(str::to_string),
+        date: snap.info.date.and_utc(),
+        kernel: files.kernel,
+        initrd: files.initrd,
+    })
+}
+
+/// Writes (or, with `None`, removes) the fallback GRUB reads from the environment block.
+fn set_fallback(env: &mut GrubEnv, f: Option<&Fallback>) -> Result<()> {
+    match f {
+        Some(f) => {
+            env.set("koompi_good", &f.number.to_string())?;
+            env.set("koompi_kernel", &f.kernel)?;
+            env.set("koompi_initrd", &f.initrd)?;
+        }
+        None => {
+            env.unset("koompi_good");
+            env.unset("koompi_kernel");
+            env.unset("koompi_initrd");
+        }
+    }
+    Ok(())
 }
 
 /// The known-good snapshot GRUB falls back to.
@@ -333,38 +349,14 @@ pub fn refresh(settings: &Settings, host: &Host, history: &History) -> Result<Op
         let Some(s) = snaps.iter().find(|s| s.info.num == *num) else {
             continue;
         };
-        let names: Vec<String> = fs::read_dir(s.path.join("boot"))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(files) = kernel::choose(&names, Some(&host.kernel_release)) {
-            chosen = Some(Fallback {
-                number: *num,
-                name: s.info.name().map(str::to_string),
-                date: s.info.date.and_utc(),
-                kernel: files.kernel,
-                initrd: files.initrd,
-            });
+        chosen = bootable(s, Some(&host.kernel_release));
+        if chosen.is_some() {
             break;
         }
         tracing::warn!("known-good snapshot {num} has no kernel with an initramfs in /boot");
     }
     let mut env = load_env(settings)?;
-    match &chosen {
-        Some(f) => {
-            env.set("koompi_good", &f.number.to_string())?;
-            env.set("koompi_kernel", &f.kernel)?;
-            env.set("koompi_initrd", &f.initrd)?;
-        }
-        None => {
-            env.unset("koompi_good");
-            env.unset("koompi_kernel");
-            env.unset("koompi_initrd");
-        }
-    }
+    set_fallback(&mut env, chosen.as_ref())?;
     grubenv::write(&settings.env_path(), &env)?;
     Ok(chosen)
 }

@@ -220,6 +220,26 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// Starts `c` (built from `cmd`) and writes `cmd`'s standard input, if any, to it.
+fn spawn_feeding(
+    mut c: Command,
+    cmd: &Cmd,
+    cmdline: &str,
+) -> Result<std::process::Child, CmdError> {
+    let mut child = c.spawn().map_err(|source| CmdError::Spawn {
+        cmdline: cmdline.to_string(),
+        source,
+    })?;
+    if let Some(data) = &cmd.stdin {
+        if let Some(mut pipe) = child.stdin.take() {
+            // A program that exits without reading its input is not our error here; its
+            // exit status says what happened.
+            let _ = pipe.write_all(data);
+        }
+    }
+    Ok(child)
+}
+
 /// Runs commands for real, or records them (dry-run).
 #[derive(Debug, Clone, Default)]
 pub struct Runner {
@@ -280,15 +300,7 @@ impl Runner {
         if cmd.stdin.is_none() {
             c.stdin(Stdio::inherit());
         }
-        let mut child = c.spawn().map_err(|source| CmdError::Spawn {
-            cmdline: cmdline.clone(),
-            source,
-        })?;
-        if let Some(data) = &cmd.stdin {
-            if let Some(mut pipe) = child.stdin.take() {
-                let _ = pipe.write_all(data);
-            }
-        }
+        let mut child = spawn_feeding(c, cmd, &cmdline)?;
         let status = child.wait().map_err(|source| CmdError::Spawn {
             cmdline: cmdline.clone(),
             source,
@@ -310,17 +322,7 @@ impl Runner {
             return Ok(Output::default());
         }
         tracing::debug!(target: "koompi::cmd", "running: {cmdline}");
-        let mut child = cmd.to_command().spawn().map_err(|source| CmdError::Spawn {
-            cmdline: cmdline.clone(),
-            source,
-        })?;
-        if let Some(data) = &cmd.stdin {
-            if let Some(mut pipe) = child.stdin.take() {
-                // A program that exits without reading its input is not our error here;
-                // its exit status says what happened.
-                let _ = pipe.write_all(data);
-            }
-        }
+        let child = spawn_feeding(cmd.to_command(), cmd, &cmdline)?;
         let out = child.wait_with_output().map_err(|source| CmdError::Spawn {
             cmdline: cmdline.clone(),
             source,

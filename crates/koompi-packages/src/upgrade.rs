@@ -425,7 +425,7 @@ pub fn transactional(
         ];
         let code = opts.upgrade.cmd(&extra)?.run_interactive(runner)?;
         at!(TxStep::Unmount);
-        unmount_below_children(&work_root, runner)?;
+        unmount_below(&work_root, runner)?;
         if code != 0 {
             return Err(UpgradeError::Failed {
                 what: "the upgrade in the new snapshot".into(),
@@ -489,11 +489,6 @@ pub fn transactional(
         grub,
         cleaned,
     })
-}
-
-/// Unmounts what was mounted below `root` (not `root` itself, which is not a mount).
-fn unmount_below_children(root: &Path, runner: &Runner) -> Result<(), UpgradeError> {
-    unmount_below(root, runner)
 }
 
 /// Mounts the new `@` as `@` and regenerates its GRUB menu from inside it, so the menu

@@ -494,8 +494,8 @@ fn is_tool(p: &Path) -> bool {
     named && fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Files under `dir`, as sorted relative paths.
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Files and symlinks under `dir` (not following symlinks), as sorted relative paths.
+pub(super) fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {

@@ -94,6 +94,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 
 use super::console::{find, strip_escapes, Console, BOOT_BANNER};
+use super::image::walk;
 use super::{cmd, path_str, progress};
 
 /// Part of the live image's cache key: change it when this module changes what goes into it.
@@ -518,29 +519,6 @@ fn remove(p: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot remove {}", p.display())),
     }
-}
-
-/// Files and symlinks under `dir` (not following symlinks), as sorted relative paths.
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let abs = dir.join(&rel);
-        for e in fs::read_dir(&abs).with_context(|| format!("cannot read {}", abs.display()))? {
-            let e = e.with_context(|| format!("cannot read {}", abs.display()))?;
-            let ty = e
-                .file_type()
-                .with_context(|| format!("cannot stat {}", e.path().display()))?;
-            let r = rel.join(e.file_name());
-            if ty.is_dir() {
-                stack.push(r);
-            } else {
-                out.push(r);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// An account file (`name:...` lines) with `ours` laid over `theirs`: each of our entries

@@ -678,6 +678,18 @@ fn recovery(c: &mut Console, kind: Break) -> Result<Outcome> {
     })
 }
 
+/// `systemctl reboot`, then the next boot's autologin prompt; the console position of the
+/// reboot.
+pub(super) fn reboot(c: &mut Console) -> Result<usize> {
+    let brk = c.position();
+    c.seek(brk);
+    c.send("sync; systemctl reboot\n")?;
+    c.wait_for(BOOT_BANNER, Duration::from_secs(300))
+        .context("the guest did not reboot")?;
+    login(c, BOOT_TIMEOUT)?;
+    Ok(brk)
+}
+
 fn rollback_manual(c: &mut Console) -> Result<Outcome> {
     login(c, BOOT_TIMEOUT)?;
     require_watchdog(c)?;
@@ -689,12 +701,7 @@ fn rollback_manual(c: &mut Console) -> Result<Outcome> {
     c.run_ok("echo h > /home/koompi-vm-home", t)?;
     c.run_ok("echo l > /var/log/koompi-vm-log", t)?;
     c.run_ok("koompi-snapshot rollback manual-one", t)?;
-    let brk = c.position();
-    c.seek(brk);
-    c.send("sync; systemctl reboot\n")?;
-    c.wait_for(BOOT_BANNER, Duration::from_secs(300))
-        .context("the guest did not reboot")?;
-    login(c, BOOT_TIMEOUT)?;
+    let brk = reboot(c)?;
     let boots = c.boots_since(brk);
     let marker = cat(c, "/etc/koompi-vm-marker")?;
     ensure!(

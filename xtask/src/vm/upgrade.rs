@@ -18,10 +18,10 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
-use super::console::{Console, BOOT_BANNER};
+use super::console::Console;
 use super::scenarios::{
-    login, parse_json, require_watchdog, wait_confirmed, wait_recovered, watchdog_status, Outcome,
-    BOOT_TIMEOUT, CMD_TIMEOUT, MAX_RECOVERY_BOOTS,
+    login, parse_json, reboot, require_watchdog, settle, wait_confirmed, wait_recovered,
+    watchdog_status, Outcome, BOOT_TIMEOUT, CMD_TIMEOUT, MAX_RECOVERY_BOOTS,
 };
 use super::{cmd, progress, testrepo};
 
@@ -98,16 +98,6 @@ fn num(v: &Value, key: &str) -> Result<u64> {
         .with_context(|| format!("no number {key:?} in {v}"))
 }
 
-/// Reboots and waits for the next autologin prompt.
-fn reboot(c: &mut Console) -> Result<()> {
-    let brk = c.position();
-    c.seek(brk);
-    c.send("sync; systemctl reboot\n")?;
-    c.wait_for(BOOT_BANNER, Duration::from_secs(300))
-        .context("the guest did not reboot")?;
-    login(c, BOOT_TIMEOUT)
-}
-
 pub(super) fn upgrade_transactional(c: &mut Console, repos: &[u8]) -> Result<Outcome> {
     login(c, BOOT_TIMEOUT)?;
     require_watchdog(c)?;
@@ -177,7 +167,7 @@ pub(super) fn upgrade_transactional(c: &mut Console, repos: &[u8]) -> Result<Out
         "  recovered system's autologin prompt at {} s, {boots} boot(s) after the upgrade",
         c.elapsed_secs()
     ));
-    login_settled(c)?;
+    settle(c)?;
     ensure!(
         demo_version(c)? == "demo 2",
         "the recovered system does not run demo-app 2.0"
@@ -201,9 +191,4 @@ pub(super) fn upgrade_transactional(c: &mut Console, repos: &[u8]) -> Result<Out
             " from the broken upgrade to the recovered 2.0 system (rolled back to {good})"
         ),
     })
-}
-
-/// The shell after a recovery's prompt: prepared and settled like after any login.
-fn login_settled(c: &mut Console) -> Result<()> {
-    super::scenarios::settle(c)
 }
