@@ -4,47 +4,97 @@
 //!    `KOOMPI_PRIVILEGED_TESTS=1`) the tests on real Btrfs loop devices;
 //! 2. the ISO profile lint;
 //! 3. the packaging test (makepkg, repo-add, pacman into a throwaway root), as root;
-//! 4. the VM scenarios on BIOS and UEFI (one QEMU guest at a time unless `--vm-jobs`).
+//! 4. the VM scenarios of a tier (`--vm ci`, the default; `--vm all`; `--vm none` skips
+//!    them), one QEMU guest at a time, run in this process by [`crate::vm::run_tier`].
 //!
-//! Without root the privileged parts are skipped with a message; with
-//! `KOOMPI_PRIVILEGED_TESTS=1` a part that cannot run fails instead.
+//! At the end it prints one table of the VM runs (scenario, firmware, result, seconds,
+//! boots) and a total line with the time of the VM part and of the whole command. Without
+//! root the privileged parts are skipped with a message; with `KOOMPI_PRIVILEGED_TESTS=1` a
+//! part that cannot run fails instead.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-/// The VM scenarios `test` runs, on each firmware.
-const SCENARIOS: [&str; 5] = [
-    "boot",
-    "live-session",
-    "rollback-manual",
-    "watchdog-panic",
-    "watchdog-hang",
-];
-const FIRMWARES: [&str; 2] = ["bios", "uefi"];
-/// Scenarios `test` runs on BIOS only: what they prove does not depend on the firmware
-/// (boot counting and fallback are proven on both by the watchdog scenarios), and one run
-/// costs about ten minutes. `cargo xtask vm-test upgrade-transactional --firmware uefi`
-/// runs the other.
-const BIOS_ONLY: [&str; 1] = ["upgrade-transactional"];
+use crate::vm::{min_sec, total_line, Runs, Tier, VmPart};
+
+/// `--vm`: which VM runs `cargo xtask test` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VmChoice {
+    /// The ci tier: a scenario on both firmwares only where what it proves depends on the
+    /// firmware (about 40 minutes under software emulation).
+    Ci,
+    /// Every scenario on BIOS and UEFI (about 65 minutes).
+    All,
+    /// No VM scenarios.
+    None,
+}
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
 pub struct Options {
-    /// Skip the VM scenarios (they take about half an hour under software emulation).
-    #[arg(long)]
+    /// Which VM scenarios run: `ci` (what CI runs), `all` (every scenario on both
+    /// firmwares) or `none`.
+    #[arg(long, value_enum, value_name = "TIER", default_value = "ci")]
+    pub vm: VmChoice,
+    /// Skip the VM scenarios (the same as `--vm none`).
+    #[arg(long, conflicts_with = "vm")]
     pub no_vm: bool,
-    /// How many VM guests run at once (2 halves the time on 2 cores, but see docs/vm-rig.md).
-    #[arg(long, default_value_t = 1)]
-    pub vm_jobs: usize,
     /// Arguments passed on to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
 }
 
-/// Runs everything from the workspace root.
+impl Options {
+    /// The tier of VM runs, or `None` when they are skipped.
+    fn tier(&self) -> Option<Tier> {
+        match (self.no_vm, self.vm) {
+            (true, _) | (false, VmChoice::None) => None,
+            (false, VmChoice::Ci) => Some(Tier::Ci),
+            (false, VmChoice::All) => Some(Tier::All),
+        }
+    }
+}
+
+/// What the VM part did, for the summary.
+#[derive(Debug)]
+struct VmSummary {
+    part: VmPart,
+    runs: Option<Runs>,
+}
+
+/// Runs everything from the workspace root; prints the summary however it ends.
 pub fn run(root: &Path, opts: &Options) -> Result<()> {
+    let started = Instant::now();
+    let mut vm = VmSummary {
+        part: VmPart::Skipped("not reached"),
+        runs: None,
+    };
+    let result = run_steps(root, opts, &mut vm);
+    if let Some(runs) = &vm.runs {
+        print!("{}", crate::vm::table(runs));
+    }
+    println!(
+        "{}",
+        total_line(
+            vm.part,
+            Some(("cargo xtask test", started.elapsed().as_secs()))
+        )
+    );
+    result
+}
+
+/// One step's end, with its time, on stderr.
+fn step_done(name: &str, started: Instant) {
+    eprintln!(
+        "== {name}: done in {}",
+        min_sec(started.elapsed().as_secs())
+    );
+}
+
+fn run_steps(root: &Path, opts: &Options, vm: &mut VmSummary) -> Result<()> {
     let required = std::env::var("KOOMPI_PRIVILEGED_TESTS").is_ok_and(|v| v == "1");
     let root_user = crate::vm::host::is_root()?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -59,21 +109,27 @@ pub fn run(root: &Path, opts: &Options) -> Result<()> {
              the VM scenarios will be skipped (run `sudo -E cargo xtask test` for all of them)"
         );
     }
+    let step = Instant::now();
     let status = cmd.status().context("cannot run cargo test")?;
     if !status.success() {
         bail!("cargo test failed ({status})");
     }
+    step_done("cargo test", step);
 
     eprintln!("== iso lint");
+    let step = Instant::now();
     crate::iso_lint::run(root)?;
+    step_done("iso lint", step);
 
     if !root_user {
+        vm.part = VmPart::Skipped("not root");
         if required {
             bail!("KOOMPI_PRIVILEGED_TESTS=1 but not root: packaging and VM tests cannot run");
         }
         return Ok(());
     }
     eprintln!("== packaging test");
+    let step = Instant::now();
     let st = Command::new("bash")
         .arg(root.join("packaging/test/run-pacman-test.sh"))
         .current_dir(root)
@@ -82,77 +138,60 @@ pub fn run(root: &Path, opts: &Options) -> Result<()> {
     if !st.success() {
         bail!("packaging test failed ({st})");
     }
-    if opts.no_vm {
-        eprintln!("xtask test: --no-vm: VM scenarios skipped");
+    step_done("packaging test", step);
+
+    let Some(tier) = opts.tier() else {
+        vm.part = VmPart::Skipped("--vm none");
+        eprintln!("xtask test: --vm none: VM scenarios skipped");
         return Ok(());
-    }
-    run_vm(opts.vm_jobs.max(1))
+    };
+    eprintln!("== VM scenarios, {} tier", tier.name());
+    let step = Instant::now();
+    let runs = crate::vm::run_tier(tier);
+    vm.part = VmPart::Ran(step.elapsed().as_secs());
+    let runs = vm.runs.insert(runs?);
+    runs.verdict()
 }
 
-/// Builds the images once, then runs every scenario on both firmwares, `jobs` at a time.
-fn run_vm(jobs: usize) -> Result<()> {
-    let me = std::env::current_exe().context("cannot find the xtask binary")?;
-    eprintln!("== VM image");
-    let st = Command::new(&me).arg("vm-image").status()?;
-    if !st.success() {
-        bail!("vm-image failed ({st})");
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: Options,
     }
-    let mut queue: Vec<(&str, &str)> = SCENARIOS
-        .iter()
-        .flat_map(|s| FIRMWARES.iter().map(move |f| (*s, *f)))
-        .chain(BIOS_ONLY.iter().map(|s| (*s, "bios")))
-        .collect();
-    // `pop` takes from the end: the longest scenarios start first, so the lanes end together.
-    let mut running: Vec<((&str, &str), Child)> = Vec::new();
-    let mut results: Vec<((&str, &str), bool)> = Vec::new();
-    while !queue.is_empty() || !running.is_empty() {
-        while running.len() < jobs {
-            let Some((scenario, fw)) = queue.pop() else {
-                break;
-            };
-            eprintln!("== vm-test {scenario} --firmware {fw}");
-            let child = Command::new(&me)
-                .args(["vm-test", scenario, "--firmware", fw])
-                .spawn()
-                .with_context(|| format!("cannot start vm-test {scenario}"))?;
-            running.push(((scenario, fw), child));
-        }
-        // Wait for whichever finishes first.
-        let mut done = None;
-        while done.is_none() {
-            for (i, (_, child)) in running.iter_mut().enumerate() {
-                if let Some(st) = child.try_wait()? {
-                    done = Some((i, st.success()));
-                    break;
-                }
-            }
-            if done.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-        }
-        if let Some((i, ok)) = done {
-            let (name, _) = running.remove(i);
-            eprintln!(
-                "== vm-test {} --firmware {}: {}",
-                name.0,
-                name.1,
-                if ok { "passed" } else { "FAILED" }
-            );
-            results.push((name, ok));
-        }
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied())).map(|c| c.opts)
     }
-    let failed: Vec<String> = results
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|((s, f), _)| format!("{s}/{f}"))
-        .collect();
-    println!(
-        "vm-tests: {} passed, {} failed",
-        results.len() - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        bail!("VM scenarios failed: {}", failed.join(", "));
+
+    #[test]
+    fn the_ci_tier_is_the_default() {
+        let o = parse(&[]).expect("parses");
+        assert_eq!(o.tier(), Some(Tier::Ci));
+        assert!(o.args.is_empty());
     }
-    Ok(())
+
+    #[test]
+    fn vm_all_and_none() {
+        assert_eq!(
+            parse(&["--vm", "all"]).expect("all").tier(),
+            Some(Tier::All)
+        );
+        assert_eq!(parse(&["--vm", "none"]).expect("none").tier(), None);
+        assert_eq!(parse(&["--no-vm"]).expect("--no-vm").tier(), None);
+        assert!(parse(&["--vm", "some"]).is_err());
+        assert!(parse(&["--no-vm", "--vm", "all"]).is_err());
+    }
+
+    #[test]
+    fn the_rest_goes_to_cargo_test() {
+        let o = parse(&["--vm", "none", "rollback", "--", "--nocapture"]).expect("parses");
+        assert_eq!(o.tier(), None);
+        assert_eq!(o.args, ["rollback", "--", "--nocapture"]);
+    }
 }

@@ -7,6 +7,11 @@
 //! `CMD; echo __KVM_<n>_$?__` and waits for the marker with a number, so the exit code and
 //! output come back exactly; the echo of the command line is stripped (after
 //! [`Console::prepare_shell`] the tty does not echo at all).
+//!
+//! The reader thread also feeds everything to a [`Detector`], which follows the boot phase
+//! (reset, firmware, kernel); every wait ends with a [`super::stall::Stall`] error as soon
+//! as the guest has been silent between a reset and its kernel for longer than
+//! [`super::stall::PHASE_ALLOWANCE`].
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -18,6 +23,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+use super::stall::Detector;
 
 /// The root prompt set in the image's /root/.bashrc.
 pub const PROMPT: &str = "koompi-vm# ";
@@ -31,11 +38,13 @@ const PROMPT_AFTER_MARKER: Duration = Duration::from_secs(5);
 /// How often a waiting driver looks at the buffer again.
 const POLL: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     buf: Vec<u8>,
     /// Why the reader stopped (QEMU closed the socket, or a read error).
     closed: Option<String>,
+    /// The boot phase, from everything received (with its arrival time).
+    detector: Detector,
 }
 
 /// A connected serial console.
@@ -62,6 +71,16 @@ impl Console {
     /// Connects to QEMU's socket (retrying until `timeout` while QEMU creates it) and
     /// starts logging everything the guest prints to `log`.
     pub fn connect(socket: &Path, log: &Path, timeout: Duration) -> Result<Console> {
+        Console::connect_with(socket, log, timeout, Detector::new())
+    }
+
+    /// [`Console::connect`] with the given stall detector.
+    fn connect_with(
+        socket: &Path,
+        log: &Path,
+        timeout: Duration,
+        detector: Detector,
+    ) -> Result<Console> {
         let start = Instant::now();
         let stream = loop {
             match UnixStream::connect(socket) {
@@ -82,8 +101,13 @@ impl Console {
         let mut reader = stream
             .try_clone()
             .context("cannot clone the serial socket")?;
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            buf: Vec::new(),
+            closed: None,
+            detector,
+        }));
         let shared = Arc::clone(&state);
+        let started = Instant::now();
         let handle = std::thread::Builder::new()
             .name("serial-console".into())
             .spawn(move || {
@@ -97,7 +121,9 @@ impl Console {
                         }
                         Ok(n) => {
                             let _ = log_file.write_all(&chunk[..n]);
-                            lock(&shared).buf.extend_from_slice(&chunk[..n]);
+                            let mut st = lock(&shared);
+                            st.buf.extend_from_slice(&chunk[..n]);
+                            st.detector.feed(&chunk[..n], started.elapsed());
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => {
@@ -115,7 +141,7 @@ impl Console {
             cursor: 0,
             next_id: 0,
             reader: Some(handle),
-            started: Instant::now(),
+            started,
             prompt: PROMPT.to_string(),
         })
     }
@@ -158,6 +184,8 @@ impl Console {
     }
 
     /// Calls `check` on the whole buffer until it returns `Some((value, new cursor))`.
+    /// Fails at the timeout, when QEMU closed the console, when interrupted, and with a
+    /// [`super::stall::Stall`] when the guest stalled between a reset and its kernel.
     pub fn wait_until<T>(
         &mut self,
         timeout: Duration,
@@ -175,6 +203,10 @@ impl Console {
                 }
                 if let Some(reason) = &st.closed {
                     bail!("{reason} while waiting for {what}");
+                }
+                if let Some(stall) = st.detector.check(self.started.elapsed()) {
+                    return Err(anyhow::Error::new(stall))
+                        .with_context(|| format!("while waiting for {what}"));
                 }
             }
             super::interrupt::check()?;
@@ -394,6 +426,54 @@ mod tests {
             strip_escapes("a\u{1b}[1;32mb\u{1b}[0m\u{1b}]0;t\u{7}c"),
             "abc"
         );
+    }
+
+    /// A console connected to a socket the test writes the guest's output to.
+    fn guest(allowance: Duration) -> (Console, UnixStream, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        let console = Console::connect_with(
+            &sock,
+            &dir.path().join("console.log"),
+            Duration::from_secs(5),
+            Detector::with_allowance(allowance),
+        )
+        .expect("connect");
+        let (guest, _) = listener.accept().expect("accept");
+        (console, guest, dir)
+    }
+
+    #[test]
+    fn a_wait_ends_with_a_stall_when_the_guest_is_silent_after_a_reset() {
+        let (mut c, mut guest, _dir) = guest(Duration::from_millis(300));
+        guest
+            .write_all(b"reboot: Restarting system\r\nBdsDxe: loading Boot0001\r\n")
+            .expect("write");
+        let started = Instant::now();
+        let e = c
+            .wait_for(PROMPT, Duration::from_secs(30))
+            .expect_err("a stall");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let stall = super::super::stall::stall_of(&e).expect("a Stall error");
+        assert_eq!(stall.phase, super::super::stall::Phase::Firmware);
+        assert_eq!(stall.after, "BdsDxe");
+        assert!(format!("{e:#}").contains("while waiting for `koompi-vm#`"));
+    }
+
+    #[test]
+    fn a_silent_running_system_only_times_out() {
+        let (mut c, mut guest, _dir) = guest(Duration::from_millis(100));
+        guest
+            .write_all(b"SeaBIOS (version 1.16)\r\nLinux version 6.1\r\n")
+            .expect("write");
+        c.wait_for("Linux version", Duration::from_secs(5))
+            .expect("the banner");
+        let e = c
+            .wait_for(PROMPT, Duration::from_millis(800))
+            .expect_err("a timeout");
+        assert!(super::super::stall::stall_of(&e).is_none(), "{e:#}");
+        assert!(format!("{e:#}").starts_with("timed out"), "{e:#}");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! [`qemu`]) and drives the serial console ([`console`]) through the scenarios
 //! ([`scenarios`]). `vm-run` boots an overlay with the console on the terminal. A second
 //! image variant carries the ISO's live-session overlay and the branding ([`live`]), for the
-//! `live-session` scenario.
+//! `live-session` scenario. Each scenario declares on which firmwares it runs in the ci tier
+//! (`cargo xtask test`, [`run_tier`]) and the full one; the runs go one guest at a time,
+//! end early when a guest stalls after a reset ([`stall`]) and are summed up in one table
+//! ([`report`]).
 //!
 //! See docs/vm-rig.md for how to use it and what each scenario proves.
 
@@ -20,15 +23,21 @@ mod image;
 mod interrupt;
 mod live;
 mod qemu;
+mod report;
 mod scenarios;
+mod stall;
 mod testrepo;
 mod upgrade;
 
 use std::path::Path;
+use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::bench::workspace_root;
+
+pub use report::{min_sec, table, total_line, Runs, VmPart};
+pub use scenarios::Tier;
 
 /// Which firmware QEMU boots with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,6 +68,15 @@ pub enum FirmwareChoice {
 }
 
 impl FirmwareChoice {
+    /// The value as typed on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            FirmwareChoice::Bios => "bios",
+            FirmwareChoice::Uefi => "uefi",
+            FirmwareChoice::Both => "both",
+        }
+    }
+
     fn list(self) -> Vec<Firmware> {
         match self {
             FirmwareChoice::Bios => vec![Firmware::Bios],
@@ -69,7 +87,7 @@ impl FirmwareChoice {
 }
 
 /// Options of `cargo xtask vm-image` (also accepted by `vm-test` and `vm-run`).
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct ImageOptions {
     /// Use the koompi binaries already in target/release instead of running
     /// `cargo build --release -p koompi-cli` first.
@@ -89,6 +107,10 @@ pub struct TestOptions {
     /// Firmware to boot with; `both` runs BIOS then UEFI.
     #[arg(long, value_enum, default_value = "both")]
     firmware: FirmwareChoice,
+    /// Only the runs of this tier: `ci` is what `cargo xtask test` runs (some scenarios on
+    /// one firmware only), `all` every scenario on both firmwares.
+    #[arg(long, value_enum, default_value = "all")]
+    tier: Tier,
     /// Keep each run's overlay disk (and UEFI variables) in target/vm-runs for inspection.
     #[arg(long)]
     keep: bool,
@@ -122,21 +144,60 @@ pub fn image(opts: &ImageOptions) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask vm-test`: runs scenarios; fails if any failed.
+/// `cargo xtask vm-test`: runs scenarios; prints the summary; fails if any failed.
 pub fn test(opts: &TestOptions) -> Result<()> {
     interrupt::install();
+    let started = Instant::now();
     let root = workspace_root()?;
-    let firmwares = opts.firmware.list();
-    host::ensure_qemu(&firmwares)?;
-    let list = opts.scenario.list();
+    let scenarios = opts.scenario.list();
+    let plan = scenarios::plan(&scenarios, opts.tier, opts.firmware);
+    if plan.is_empty() {
+        bail!(
+            "nothing to run with --firmware {} in the {} tier: {}",
+            opts.firmware.name(),
+            opts.tier.name(),
+            scenarios::where_they_run(&scenarios, opts.tier)
+        );
+    }
+    let runs = run_plan(&root, &plan, &opts.image, opts.keep)?;
+    print!("{}", report::table(&runs));
+    println!(
+        "{}",
+        total_line(VmPart::Ran(started.elapsed().as_secs()), None)
+    );
+    runs.verdict()
+}
+
+/// The VM part of `cargo xtask test`: every run of `tier` on both firmwares, in this
+/// process, after building (or reusing) the images they boot. Returns the runs for the
+/// caller's summary; fails only when nothing could start (host packages, images).
+pub fn run_tier(tier: Tier) -> Result<Runs> {
+    interrupt::install();
+    let root = workspace_root()?;
+    let plan = scenarios::plan(&scenarios::Scenario::ALL, tier, FirmwareChoice::Both);
+    run_plan(&root, &plan, &ImageOptions::default(), false)
+}
+
+/// QEMU and the images for `plan`, then its runs.
+fn run_plan(
+    root: &Path,
+    plan: &[(scenarios::Scenario, Firmware)],
+    image_opts: &ImageOptions,
+    keep: bool,
+) -> Result<Runs> {
+    let mut firmwares: Vec<Firmware> = Vec::new();
     let mut variants: Vec<image::Variant> = Vec::new();
-    for s in &list {
+    for &(s, fw) in plan {
+        if !firmwares.contains(&fw) {
+            firmwares.push(fw);
+        }
         if !variants.contains(&s.variant()) {
             variants.push(s.variant());
         }
     }
-    let images = image::ensure(&root, &opts.image, &variants)?;
-    scenarios::run(&root, &images, list, &firmwares, opts.keep)
+    host::ensure_qemu(&firmwares)?;
+    let images = image::ensure(root, image_opts, &variants)?;
+    scenarios::run(root, &images, plan, keep)
 }
 
 /// `cargo xtask vm-run`: boots a throwaway overlay with the console on this terminal.

@@ -16,6 +16,14 @@
 //!   ([`super::live`]) boots to a real `login:` prompt under /etc/issue; a wrong password is
 //!   refused, koompi/koompi logs in, the KOOMPI motd is shown, and the shell sees hostname
 //!   koompi-live and `PRETTY_NAME="KOOMPI OS Base Edition"` in /etc/os-release.
+//! - `upgrade-transactional`: `koompi install` and two `koompi upgrade --transactional`
+//!   runs against local test repositories, the second breaking boot ([`super::upgrade`]).
+//!
+//! Each scenario declares on which firmwares it runs in each [`Tier`] ([`Scenario::tiers`]):
+//! the full tier runs everything on BIOS and UEFI, the ci tier (`cargo xtask test`) runs a
+//! scenario on both only where what it proves depends on the firmware. [`run`] runs a plan
+//! one guest at a time and runs a run again once, from a fresh overlay, when the guest
+//! stalled between a reset and its kernel ([`super::stall`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -26,7 +34,9 @@ use serde_json::Value;
 use super::console::{find, find_all, Console, BOOT_BANNER, PROMPT};
 use super::image::Variant;
 use super::qemu::{self, Disk, Qemu, Serial};
-use super::{cmd, progress, Firmware};
+use super::report::{Retry, Row, Runs};
+use super::stall::with_one_retry;
+use super::{cmd, progress, Firmware, FirmwareChoice};
 
 /// From QEMU's start to the first autologin prompt (software emulation; UEFI is slower).
 pub(super) const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -48,7 +58,7 @@ pub enum Choice {
     RollbackManual,
     LiveSession,
     UpgradeTransactional,
-    /// Every scenario.
+    /// Every scenario: the full tier (with `--tier ci`, the ci tier).
     All,
 }
 
@@ -62,14 +72,27 @@ impl Choice {
             Choice::RollbackManual => vec![Scenario::RollbackManual],
             Choice::LiveSession => vec![Scenario::LiveSession],
             Choice::UpgradeTransactional => vec![Scenario::UpgradeTransactional],
-            Choice::All => vec![
-                Scenario::Boot,
-                Scenario::LiveSession,
-                Scenario::RollbackManual,
-                Scenario::Recovery(Break::Panic),
-                Scenario::Recovery(Break::Hang),
-                Scenario::UpgradeTransactional,
-            ],
+            Choice::All => Scenario::ALL.to_vec(),
+        }
+    }
+}
+
+/// A set of VM runs: which scenarios on which firmwares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tier {
+    /// What `cargo xtask test` and CI run: a scenario on both firmwares only where what it
+    /// proves depends on the firmware, otherwise on one.
+    Ci,
+    /// Every scenario on both firmwares.
+    All,
+}
+
+impl Tier {
+    /// The value as typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Ci => "ci",
+            Tier::All => "all",
         }
     }
 }
@@ -93,7 +116,91 @@ pub enum Scenario {
     UpgradeTransactional,
 }
 
+/// On which firmwares a scenario runs in each tier, BIOS first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiers {
+    /// In the ci tier (`cargo xtask test`).
+    pub ci: &'static [Firmware],
+    /// In the full tier (`cargo xtask test --vm all`, `vm-test all`).
+    pub all: &'static [Firmware],
+}
+
+const BOTH: &[Firmware] = &[Firmware::Bios, Firmware::Uefi];
+const BIOS: &[Firmware] = &[Firmware::Bios];
+const UEFI: &[Firmware] = &[Firmware::Uefi];
+
+/// `boot`: both firmwares in every tier. What it proves is each firmware's own path: SeaBIOS
+/// loads GRUB's core.img from the BIOS boot partition, OVMF loads EFI/BOOT/BOOTX64.EFI from
+/// the ESP, and GRUB reaches the grubenv on the ESP (which confirms the boot) through that
+/// firmware's disk services. About a minute a run.
+const BOOT_TIERS: Tiers = Tiers {
+    ci: BOTH,
+    all: BOTH,
+};
+
+/// `watchdog-panic`: both firmwares in every tier. The boot counting and the fallback
+/// happen in GRUB (42_koompi_watchdog reading and writing koompi/grubenv on the ESP), the
+/// firmware-dependent half of the watchdog, and each panic restarts the machine through the
+/// firmware's reset path. This is the scenario that proves GRUB's side on UEFI for the
+/// single-firmware scenarios below. About 6 minutes a run.
+const WATCHDOG_PANIC_TIERS: Tiers = Tiers {
+    ci: BOTH,
+    all: BOTH,
+};
+
+/// `watchdog-hang`: BIOS only in the ci tier. What it adds to `watchdog-panic` is
+/// userspace: a boot that hangs is rebooted by koompi-boot-deadline.timer, a systemd timer
+/// that works the same under either firmware; GRUB's counting and fallback on UEFI are
+/// proven by `watchdog-panic`. BIOS because this run has five reboots, and only UEFI
+/// guests have stalled after a warm reset (docs/vm-rig.md, "Known problem"); at about 11
+/// minutes a run it is also the longest scenario, so the second firmware would cost the
+/// most here.
+const WATCHDOG_HANG_TIERS: Tiers = Tiers {
+    ci: BIOS,
+    all: BOTH,
+};
+
+/// `rollback-manual`: BIOS only in the ci tier. The rollback is the snapshot engine's
+/// (a subvolume exchange in the Btrfs, found at the next boot by the same `subvol=@`), the
+/// same under either firmware; GRUB reading a root that was just exchanged is proven on
+/// UEFI by `watchdog-panic`'s recovery. BIOS for its reboot, as for `watchdog-hang`.
+const ROLLBACK_MANUAL_TIERS: Tiers = Tiers {
+    ci: BIOS,
+    all: BOTH,
+};
+
+/// `live-session`: UEFI only in the ci tier. The getty, `login`, PAM, /etc/issue, the motd
+/// and the shell are userspace and do not depend on the firmware. UEFI because the other
+/// single-firmware runs are on BIOS: this way UEFI also boots the second image variant and
+/// sees a real login (not only root's autologin), and the machines the ISO is for mostly
+/// boot with UEFI. One boot, no reboot.
+const LIVE_SESSION_TIERS: Tiers = Tiers {
+    ci: UEFI,
+    all: BOTH,
+};
+
+/// `upgrade-transactional`: BIOS only in the ci tier. The upgrade, the switch and the
+/// regenerated GRUB menu (in /boot/grub inside `@`) are the same under either firmware; the
+/// recovery of the broken upgrade is GRUB's counting and fallback, proven on both by
+/// `watchdog-panic`. BIOS for its six reboots, as for `watchdog-hang`; about 10 minutes a
+/// run.
+const UPGRADE_TRANSACTIONAL_TIERS: Tiers = Tiers {
+    ci: BIOS,
+    all: BOTH,
+};
+
 impl Scenario {
+    /// Every scenario, in the order a tier runs them: the short ones first, so that a broken
+    /// image fails early.
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Boot,
+        Scenario::LiveSession,
+        Scenario::RollbackManual,
+        Scenario::Recovery(Break::Panic),
+        Scenario::Recovery(Break::Hang),
+        Scenario::UpgradeTransactional,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Scenario::Boot => "boot",
@@ -102,6 +209,28 @@ impl Scenario {
             Scenario::RollbackManual => "rollback-manual",
             Scenario::LiveSession => "live-session",
             Scenario::UpgradeTransactional => "upgrade-transactional",
+        }
+    }
+
+    /// On which firmwares the scenario runs in each tier (the reasons are at each
+    /// declaration).
+    pub fn tiers(self) -> Tiers {
+        match self {
+            Scenario::Boot => BOOT_TIERS,
+            Scenario::Recovery(Break::Panic) => WATCHDOG_PANIC_TIERS,
+            Scenario::Recovery(Break::Hang) => WATCHDOG_HANG_TIERS,
+            Scenario::RollbackManual => ROLLBACK_MANUAL_TIERS,
+            Scenario::LiveSession => LIVE_SESSION_TIERS,
+            Scenario::UpgradeTransactional => UPGRADE_TRANSACTIONAL_TIERS,
+        }
+    }
+
+    /// The firmwares the scenario runs on in `tier`.
+    pub fn firmwares(self, tier: Tier) -> &'static [Firmware] {
+        let t = self.tiers();
+        match tier {
+            Tier::Ci => t.ci,
+            Tier::All => t.all,
         }
     }
 
@@ -129,6 +258,37 @@ impl Scenario {
     }
 }
 
+/// The runs of `scenarios` in `tier`, limited to the firmwares of `firmware`: scenario by
+/// scenario, BIOS before UEFI.
+pub fn plan(
+    scenarios: &[Scenario],
+    tier: Tier,
+    firmware: FirmwareChoice,
+) -> Vec<(Scenario, Firmware)> {
+    let allowed = firmware.list();
+    scenarios
+        .iter()
+        .flat_map(|&s| {
+            s.firmwares(tier)
+                .iter()
+                .filter(|fw| allowed.contains(fw))
+                .map(move |&fw| (s, fw))
+        })
+        .collect()
+}
+
+/// Why `plan` gave nothing, for the error message: where each scenario runs in `tier`.
+pub fn where_they_run(scenarios: &[Scenario], tier: Tier) -> String {
+    scenarios
+        .iter()
+        .map(|s| {
+            let fws: Vec<&str> = s.firmwares(tier).iter().map(|f| f.name()).collect();
+            format!("{} runs on {}", s.name(), fws.join(" and "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// What a passed scenario reports.
 #[derive(Debug)]
 pub(super) struct Outcome {
@@ -138,105 +298,107 @@ pub(super) struct Outcome {
     pub(super) detail: String,
 }
 
-/// One run's result, for the summary.
-#[derive(Debug)]
-struct Row {
-    scenario: &'static str,
-    firmware: Firmware,
-    secs: u64,
-    result: std::result::Result<Outcome, String>,
-}
-
-/// Runs every scenario on every firmware, each on its variant's image from `images`; fails
-/// if any failed.
+/// Runs `plan` one guest at a time, each run on its scenario's image from `images`. A run
+/// whose guest stalls ([`super::stall`]) runs once more from a fresh overlay, its console
+/// in `<scenario>-<firmware>.retry.log` next to the first attempt's log. Returns every run
+/// for the summary; stops starting runs once interrupted.
 pub fn run(
     root: &Path,
     images: &[(Variant, PathBuf)],
-    scenarios: Vec<Scenario>,
-    firmwares: &[Firmware],
+    plan: &[(Scenario, Firmware)],
     keep: bool,
-) -> Result<()> {
+) -> Result<Runs> {
     let logs = root.join("target/vm-logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
-    let mut rows = Vec::new();
-    let mut interrupted = false;
-    'runs: for s in scenarios {
-        for &fw in firmwares {
-            if super::interrupt::check().is_err() {
-                interrupted = true;
-                break 'runs;
-            }
-            let label = format!("{}/{}", s.name(), fw.name());
-            let log = logs.join(format!("{}-{}.log", s.name(), fw.name()));
-            progress(&format!("{label}: booting (console log {})", log.display()));
-            let start = Instant::now();
-            let result = images
-                .iter()
-                .find(|(v, _)| *v == s.variant())
-                .with_context(|| format!("no {:?} image was built", s.variant()))
-                .and_then(|(_, image)| run_one(root, image, s, fw, keep, &log));
-            let secs = start.elapsed().as_secs();
-            match &result {
-                Ok(o) => progress(&format!(
-                    "{label}: PASS in {secs} s, {} boot(s){}",
-                    o.boots, o.detail
-                )),
-                Err(e) => {
-                    progress(&format!("{label}: FAIL after {secs} s: {e:#}"));
-                    let text = std::fs::read_to_string(&log).unwrap_or_default();
-                    let text = super::console::strip_escapes(&text.replace('\r', ""));
-                    eprintln!("---- last 60 lines of the console ----");
-                    eprintln!("{}", cmd::tail(&text, 60));
-                    eprintln!("---- full console log: {} ----", log.display());
-                }
-            }
-            rows.push(Row {
-                scenario: s.name(),
-                firmware: fw,
-                secs,
-                result: result.map_err(|e| format!("{e:#}")),
-            });
+    let mut runs = Runs::default();
+    for &(s, fw) in plan {
+        if super::interrupt::check().is_err() {
+            runs.interrupted = true;
+            break;
         }
-    }
-    println!(
-        "{:<22} {:<8} {:<6} {:>7} {:>6}",
-        "scenario", "firmware", "result", "seconds", "boots"
-    );
-    for r in &rows {
-        let (res, boots) = match &r.result {
-            Ok(o) => ("PASS", o.boots.to_string()),
-            Err(_) => ("FAIL", "-".to_string()),
-        };
-        println!(
-            "{:<22} {:<8} {:<6} {:>7} {:>6}",
-            r.scenario,
-            r.firmware.name(),
-            res,
-            r.secs,
-            boots
+        let label = format!("{}/{}", s.name(), fw.name());
+        let name = format!("{}-{}", s.name(), fw.name());
+        let log = logs.join(format!("{name}.log"));
+        let retry_log = logs.join(format!("{name}.retry.log"));
+        // A retry log of an earlier session would be mistaken for this one's.
+        let _ = std::fs::remove_file(&retry_log);
+        let start = Instant::now();
+        let mut first_secs = 0;
+        let (result, stall) = with_one_retry(
+            |attempt| {
+                let (log, dir) = match attempt {
+                    0 => (&log, name.clone()),
+                    _ => (&retry_log, format!("{name}.retry")),
+                };
+                progress(&format!(
+                    "{label}: booting{} (console log {})",
+                    if attempt == 0 { "" } else { " again" },
+                    log.display()
+                ));
+                let (_, image) = images
+                    .iter()
+                    .find(|(v, _)| *v == s.variant())
+                    .with_context(|| format!("no {:?} image was built", s.variant()))?;
+                run_one(root, image, s, fw, keep, &dir, log)
+            },
+            |stall| {
+                first_secs = start.elapsed().as_secs();
+                progress(&format!(
+                    "{label}: stopped after {first_secs} s: {stall} (console log {}); running \
+                     it once more from a fresh overlay",
+                    log.display()
+                ));
+                super::interrupt::check()
+            },
         );
+        let secs = start.elapsed().as_secs();
+        let last_log = if stall.is_some() && retry_log.exists() {
+            &retry_log
+        } else {
+            &log
+        };
+        match &result {
+            Ok(o) => progress(&format!(
+                "{label}: PASS in {secs} s{}, {} boot(s){}",
+                if stall.is_some() { " (retried)" } else { "" },
+                o.boots,
+                o.detail
+            )),
+            Err(e) => {
+                progress(&format!("{label}: FAIL after {secs} s: {e:#}"));
+                let text = std::fs::read_to_string(last_log).unwrap_or_default();
+                let text = super::console::strip_escapes(&text.replace('\r', ""));
+                eprintln!("---- last 60 lines of the console ----");
+                eprintln!("{}", cmd::tail(&text, 60));
+                eprintln!("---- full console log: {} ----", last_log.display());
+            }
+        }
+        runs.rows.push(Row {
+            scenario: s.name(),
+            firmware: fw,
+            secs,
+            result: result.map(|o| o.boots).map_err(|e| format!("{e:#}")),
+            retried: stall.map(|stall| Retry {
+                stall,
+                secs: first_secs,
+                log: log.display().to_string(),
+            }),
+        });
     }
-    if interrupted {
-        bail!("interrupted; the remaining runs were not started");
-    }
-    let failed = rows.iter().filter(|r| r.result.is_err()).count();
-    if failed > 0 {
-        bail!("{failed} of {} VM test run(s) failed", rows.len());
-    }
-    Ok(())
+    Ok(runs)
 }
 
+/// One attempt of one run, on a fresh overlay in `target/vm-runs/<run_dir>/`.
 fn run_one(
     root: &Path,
     image: &Path,
     s: Scenario,
     fw: Firmware,
     keep: bool,
+    run_dir: &str,
     log: &Path,
 ) -> Result<Outcome> {
-    let dir = root
-        .join("target/vm-runs")
-        .join(format!("{}-{}", s.name(), fw.name()));
+    let dir = root.join("target/vm-runs").join(run_dir);
     // Built before the guest starts, so makepkg does not compete with it for the CPU.
     let repos = match s {
         Scenario::UpgradeTransactional => {
@@ -733,6 +895,63 @@ fn rollback_manual(c: &mut Console) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runs(plan: &[(Scenario, Firmware)]) -> Vec<String> {
+        plan.iter()
+            .map(|(s, fw)| format!("{}/{}", s.name(), fw.name()))
+            .collect()
+    }
+
+    #[test]
+    fn the_ci_tier_doubles_only_what_depends_on_the_firmware() {
+        let ci = plan(&Scenario::ALL, Tier::Ci, FirmwareChoice::Both);
+        assert_eq!(
+            runs(&ci),
+            [
+                "boot/bios",
+                "boot/uefi",
+                "live-session/uefi",
+                "rollback-manual/bios",
+                "watchdog-panic/bios",
+                "watchdog-panic/uefi",
+                "watchdog-hang/bios",
+                "upgrade-transactional/bios",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_full_tier_is_every_scenario_on_both_firmwares() {
+        let all = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Both);
+        assert_eq!(all.len(), 2 * Scenario::ALL.len());
+        for s in Scenario::ALL {
+            assert_eq!(s.tiers().all, BOTH, "{}", s.name());
+            // The ci tier is a part of the full tier.
+            assert!(s.tiers().ci.iter().all(|fw| s.tiers().all.contains(fw)));
+        }
+        assert_eq!(Choice::All.list(), Scenario::ALL.to_vec());
+    }
+
+    #[test]
+    fn vm_test_limits_a_tier_to_its_firmware_option() {
+        let uefi = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Uefi);
+        assert!(uefi.iter().all(|(_, fw)| *fw == Firmware::Uefi));
+        assert_eq!(uefi.len(), Scenario::ALL.len());
+        let hang = Choice::WatchdogHang.list();
+        assert_eq!(
+            runs(&plan(&hang, Tier::Ci, FirmwareChoice::Both)),
+            ["watchdog-hang/bios"]
+        );
+        assert!(plan(&hang, Tier::Ci, FirmwareChoice::Uefi).is_empty());
+        assert_eq!(
+            where_they_run(&hang, Tier::Ci),
+            "watchdog-hang runs on bios"
+        );
+        assert_eq!(
+            runs(&plan(&[Scenario::Boot], Tier::All, FirmwareChoice::Both)),
+            ["boot/bios", "boot/uefi"]
+        );
+    }
 
     #[test]
     fn json_survives_a_stray_prompt_in_front() {
