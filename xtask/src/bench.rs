@@ -23,10 +23,14 @@
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+use crate::host::cmd::{check, describe, stdout as capture};
+use crate::host::packages::{self, Purpose};
+use crate::host::{build_tools as build, path_str, target_dir, workspace_root};
 
 /// Options of `cargo xtask bench-snapshots`.
 #[derive(Debug, clap::Args)]
@@ -166,95 +170,9 @@ pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("").trim()
 }
 
-/// Fails with one line naming everything missing: root, tools.
+/// Fails with one line naming what is missing (the benchmark runs as root: main.rs).
 fn preflight() -> Result<()> {
-    let mut missing = Vec::new();
-    if !crate::vm::host::is_root()? {
-        missing.push("root (run it as root, e.g. sudo -E cargo xtask bench-snapshots)".into());
-    }
-    let tools = [
-        ("snapper", "snapper"),
-        ("mkfs.btrfs", "btrfs-progs"),
-        ("btrfs", "btrfs-progs"),
-        ("losetup", "util-linux"),
-        ("mount", "util-linux"),
-        ("umount", "util-linux"),
-    ];
-    for (prog, package) in tools {
-        if crate::vm::host::which(prog).is_none() {
-            missing.push(format!("{prog} (package {package})"));
-        }
-    }
-    if !missing.is_empty() {
-        bail!("bench-snapshots needs {}", missing.join(", "));
-    }
-    Ok(())
-}
-
-/// The workspace root: the parent of xtask's manifest directory.
-pub fn workspace_root() -> Result<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .with_context(|| format!("{} has no parent directory", manifest.display()))
-}
-
-pub(crate) fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => root.join(d),
-        _ => root.join("target"),
-    }
-}
-
-/// `cargo build --release -p koompi-cli`, its output on stderr.
-pub(crate) fn build(root: &Path) -> Result<()> {
-    eprintln!("xtask: building the koompi tools (cargo build --release -p koompi-cli)");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "koompi-cli"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("cargo build --release -p koompi-cli failed ({status})");
-    }
-    Ok(())
-}
-
-/// `prog args`, for messages.
-pub(crate) fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Fails unless the command exited 0, with its stderr in the message.
-pub(crate) fn check(cmd: &Command, out: &Output) -> Result<()> {
-    if out.status.success() {
-        return Ok(());
-    }
-    bail!(
-        "`{}` failed ({}): {}",
-        describe(cmd),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )
-}
-
-/// Runs a command to completion; returns its stdout.
-pub(crate) fn capture(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{}`", describe(cmd)))?;
-    check(cmd, &out)?;
-    String::from_utf8(out.stdout).with_context(|| format!("`{}`: output not UTF-8", describe(cmd)))
+    packages::ensure("bench-snapshots", &[Purpose::Tests])
 }
 
 /// Runs a command with its stdout discarded; returns the wall time from spawn to exit.
@@ -273,11 +191,6 @@ fn timed(cmd: &mut Command) -> Result<Duration> {
 
 fn run_tool(prog: &str, args: &[&str]) -> Result<String> {
     capture(Command::new(prog).args(args))
-}
-
-fn path_str(p: &Path) -> Result<&str> {
-    p.to_str()
-        .with_context(|| format!("path not UTF-8: {}", p.display()))
 }
 
 /// The loop-device filesystem and the snapper configs; all undone on drop.

@@ -47,7 +47,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench::{build, capture, check, describe, first_line, human, median, target_dir};
+use crate::bench::{first_line, human, median};
+use crate::host::cmd::{check, describe, stdout as capture};
+use crate::host::packages::{self, Purpose};
+use crate::host::{build_tools as build, target_dir, which};
 use anyhow::{bail, Context, Result};
 
 /// Options of `cargo xtask bench-packages`.
@@ -100,7 +103,7 @@ const ALPM_DB_VERSION: &str = "9";
 /// Runs the benchmark.
 pub fn run(opts: &Options) -> Result<()> {
     let pacman = preflight()?;
-    let root = crate::bench::workspace_root()?;
+    let root = crate::host::workspace_root()?;
     if !opts.no_build {
         build(&root)?;
     }
@@ -151,30 +154,9 @@ fn progress(msg: &str) {
     eprintln!("bench-packages: {msg}");
 }
 
-/// Looks `prog` up in PATH.
-fn which(prog: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
 /// Fails with one line naming every missing tool; pacman's full path.
 fn preflight() -> Result<PathBuf> {
-    let tools = [
-        ("pacman", "pacman-package-manager on Debian, pacman on Arch"),
-        ("tar", "tar"),
-        ("gzip", "gzip"),
-    ];
-    let missing: Vec<String> = tools
-        .iter()
-        .filter(|(prog, _)| which(prog).is_none())
-        .map(|(prog, package)| format!("{prog} (package {package})"))
-        .collect();
-    if !missing.is_empty() {
-        bail!("bench-packages needs {}", missing.join(", "));
-    }
+    packages::ensure("bench-packages", &[Purpose::Tests])?;
     which("pacman").context("pacman is not in PATH")
 }
 

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_packages;
+mod host;
 mod iso_lint;
 mod test;
 mod vm;
@@ -36,18 +37,46 @@ enum Task {
     VmTest(vm::TestOptions),
     /// Boot a throwaway copy of the image with the serial console on this terminal.
     VmRun(vm::RunOptions),
+    /// Print the host packages the tasks install when missing, one per line.
+    HostPackages(host::packages::ListOptions),
+}
+
+impl Task {
+    /// The task's name when it needs root (loop devices, mounts, host packages).
+    fn needs_root(&self) -> Option<&'static str> {
+        match self {
+            Task::Test(_) => Some("test"),
+            Task::BenchSnapshots(_) => Some("bench-snapshots"),
+            Task::VmImage(_) => Some("vm-image"),
+            Task::VmTest(_) => Some("vm-test"),
+            Task::VmRun(_) => Some("vm-run"),
+            Task::IsoLint | Task::BenchPackages(_) | Task::HostPackages(_) => None,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // As a user, a root task runs again through sudo; as root, the guard gives the files
+    // that run made back to the user who asked for it (host::sudo).
+    let _give_back = match cli.task.needs_root().map(host::sudo::ensure_root) {
+        None => None,
+        Some(Ok(host::sudo::Root::Continue(give_back))) => Some(give_back),
+        Some(Ok(host::sudo::Root::Done(code))) => return code,
+        Some(Err(e)) => {
+            eprintln!("xtask: error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.task {
-        Task::Test(opts) => bench::workspace_root().and_then(|root| test::run(&root, &opts)),
-        Task::IsoLint => bench::workspace_root().and_then(|root| iso_lint::run(&root)),
+        Task::Test(opts) => host::workspace_root().and_then(|root| test::run(&root, &opts)),
+        Task::IsoLint => host::workspace_root().and_then(|root| iso_lint::run(&root)),
         Task::BenchSnapshots(opts) => bench::run(&opts),
         Task::BenchPackages(opts) => bench_packages::run(&opts),
         Task::VmImage(opts) => vm::image(&opts),
         Task::VmTest(opts) => vm::test(&opts),
         Task::VmRun(opts) => vm::run(&opts),
+        Task::HostPackages(opts) => host::packages::list(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use crate::host::packages::{self, Purpose};
 use crate::vm::{min_sec, total_line, Runs, Tier, VmPart};
 
 /// `--vm`: which VM runs `cargo xtask test` makes.
@@ -96,8 +97,15 @@ fn step_done(name: &str, started: Instant) {
 
 fn run_steps(root: &Path, opts: &Options, vm: &mut VmSummary) -> Result<()> {
     let required = std::env::var("KOOMPI_PRIVILEGED_TESTS").is_ok_and(|v| v == "1");
-    let root_user = crate::vm::host::is_root()?;
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let root_user = crate::host::is_root();
+    if root_user {
+        let mut purposes = vec![Purpose::Tests];
+        if opts.tier().is_some() {
+            purposes.extend([Purpose::Image, Purpose::Qemu, Purpose::Uefi]);
+        }
+        packages::ensure("cargo xtask test", &purposes)?;
+    }
+    let mut cmd = crate::host::cargo();
     cmd.current_dir(root)
         .args(["test", "--workspace"])
         .args(&opts.args);
@@ -106,7 +114,7 @@ fn run_steps(root: &Path, opts: &Options, vm: &mut VmSummary) -> Result<()> {
     } else if !required {
         eprintln!(
             "xtask test: not root: the tests on real Btrfs loop devices, the packaging test and \
-             the VM scenarios will be skipped (run `sudo -E cargo xtask test` for all of them)"
+             the VM scenarios will be skipped (run `cargo xtask test` as root, or as a user with sudo, for all of them)"
         );
     }
     let step = Instant::now();

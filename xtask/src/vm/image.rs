@@ -26,7 +26,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -34,7 +34,8 @@ use anyhow::{bail, Context, Result};
 use super::console::PROMPT;
 use super::disk::{LoopDevice, Mounts};
 use super::live::Overlay;
-use super::{cmd, host, path_str, progress, ImageOptions};
+use super::{cmd, path_str, progress, ImageOptions};
+use crate::host;
 
 /// Part of the image's cache key: change it when the image recipe changes.
 pub const RIG_VERSION: &str = "koompi-vm-rig 4";
@@ -159,9 +160,9 @@ pub fn ensure(
     variants: &[Variant],
 ) -> Result<Vec<(Variant, PathBuf)>> {
     if !opts.no_build {
-        build_tools(root)?;
+        host::build_tools(root)?;
     }
-    let target = target_dir(root);
+    let target = host::target_dir(root);
     let cache = root.join(".vm-cache");
     let suite = host::debian_suite();
     let rootfs_key = rootfs_key(&suite)?;
@@ -187,7 +188,7 @@ pub fn ensure(
             images.push((variant, image));
             continue;
         }
-        host::ensure_image()?;
+        host::packages::ensure("vm-image", &[host::packages::Purpose::Image])?;
         fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
         let started = Instant::now();
         let tar = rootfs(&cache, &suite, &rootfs_key)?;
@@ -256,25 +257,6 @@ fn is_image_of(name: &str, prefix: &str) -> bool {
         .strip_suffix(".partial.img")
         .or_else(|| rest.strip_suffix(".img"));
     hash.is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// `cargo build --release -p koompi-cli`, its output on stderr.
-fn build_tools(root: &Path) -> Result<()> {
-    progress("building the koompi tools (cargo build --release -p koompi-cli)");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut c = Command::new(cargo);
-    c.args(["build", "--release", "-p", "koompi-cli"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()));
-    cmd::run_inherited(&mut c)
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => root.join(d),
-        _ => root.join("target"),
-    }
 }
 
 /// The first 16 hex digits of the SHA-256 of `data`.

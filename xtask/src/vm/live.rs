@@ -913,7 +913,7 @@ mod tests {
 
     #[test]
     fn the_real_profile_and_overlay_are_understood() {
-        let root = crate::bench::workspace_root().expect("workspace root");
+        let root = crate::host::workspace_root().expect("workspace root");
         let o = Overlay::collect(&root).expect("the overlay collects");
         assert!(o.kernel_args().starts_with("archisobasedir="));
         assert!(o.permissions.iter().any(|p| p.path == "/etc/shadow"));

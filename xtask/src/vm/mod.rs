@@ -15,12 +15,9 @@
 //!
 //! See docs/vm-rig.md for how to use it and what each scenario proves.
 
-mod cmd;
 mod console;
 mod disk;
-pub mod host;
 mod image;
-mod interrupt;
 mod live;
 mod qemu;
 mod report;
@@ -34,7 +31,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::bench::workspace_root;
+use crate::host::packages::{self, Purpose};
+use crate::host::{cmd, interrupt, workspace_root};
 
 pub use report::{min_sec, table, total_line, Runs, VmPart};
 pub use scenarios::Tier;
@@ -136,6 +134,7 @@ pub struct RunOptions {
 /// the installed system's first, then the live-session variant's.
 pub fn image(opts: &ImageOptions) -> Result<()> {
     interrupt::install();
+    packages::ensure("vm-image", &[Purpose::Image])?;
     let root = workspace_root()?;
     let variants = [image::Variant::Installed, image::Variant::Live];
     for (_, img) in image::ensure(&root, opts, &variants)? {
@@ -195,7 +194,7 @@ fn run_plan(
             variants.push(s.variant());
         }
     }
-    host::ensure_qemu(&firmwares)?;
+    packages::ensure("the VM scenarios", &purposes(&firmwares))?;
     let images = image::ensure(root, image_opts, &variants)?;
     scenarios::run(root, &images, plan, keep)
 }
@@ -205,7 +204,7 @@ pub fn run(opts: &RunOptions) -> Result<()> {
     // While QEMU runs, the terminal is raw and Ctrl-C goes to the guest, not to us.
     interrupt::install();
     let root = workspace_root()?;
-    host::ensure_qemu(&[opts.firmware])?;
+    packages::ensure("vm-run", &purposes(&[opts.firmware]))?;
     let variant = if opts.live {
         image::Variant::Live
     } else {
@@ -221,8 +220,13 @@ pub fn progress(msg: &str) {
     eprintln!("vm: {msg}");
 }
 
-/// `path` as UTF-8, for command lines and config files.
-pub fn path_str(p: &Path) -> Result<&str> {
-    p.to_str()
-        .with_context(|| format!("path is not UTF-8: {}", p.display()))
+pub use crate::host::path_str;
+
+/// What building and booting the image on `firmwares` needs on the host.
+fn purposes(firmwares: &[Firmware]) -> Vec<Purpose> {
+    let mut p = vec![Purpose::Image, Purpose::Qemu];
+    if firmwares.contains(&Firmware::Uefi) {
+        p.push(Purpose::Uefi);
+    }
+    p
 }

@@ -12,9 +12,8 @@ use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 
-use super::{cmd, host, path_str, progress, Firmware};
-
-const QEMU: &str = "qemu-system-x86_64";
+use super::{cmd, path_str, progress, Firmware};
+use crate::host::{packages, private_qemu};
 
 /// One run's disk: a qcow2 overlay on the raw base image (and a copy of the UEFI
 /// variables), in a directory removed on drop unless kept.
@@ -48,7 +47,7 @@ impl Disk {
         disk.vars = match firmware {
             Firmware::Bios => None,
             Firmware::Uefi => {
-                let (_, template) = host::ovmf()?;
+                let (_, template) = packages::ovmf()?;
                 let vars = dir.join("OVMF_VARS.fd");
                 fs::copy(&template, &vars).with_context(|| {
                     format!("cannot copy {} to {}", template.display(), vars.display())
@@ -89,8 +88,9 @@ struct Features {
 fn features() -> &'static Features {
     static F: OnceLock<Features> = OnceLock::new();
     F.get_or_init(|| {
-        let help = cmd::stdout(Command::new(QEMU).arg("-help")).unwrap_or_default();
-        let devices = cmd::stdout(Command::new(QEMU).args(["-device", "help"])).unwrap_or_default();
+        let help = cmd::stdout(private_qemu::command().arg("-help")).unwrap_or_default();
+        let devices =
+            cmd::stdout(private_qemu::command().args(["-device", "help"])).unwrap_or_default();
         let f = Features {
             watchdog_device: devices.contains("\"i6300esb\""),
             watchdog_action: help.lines().any(|l| l.starts_with("-action watchdog=")),
@@ -116,7 +116,7 @@ fn opt_path(p: &Path) -> Result<&str> {
 
 /// The QEMU command line for a run.
 pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Command> {
-    let mut c = Command::new(QEMU);
+    let mut c = private_qemu::command();
     c.args([
         "-accel", "tcg", "-machine", "q35", "-m", "1024", "-smp", "1",
     ])
@@ -144,7 +144,7 @@ pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Co
         }
     }
     if firmware == Firmware::Uefi {
-        let (code, _) = host::ovmf()?;
+        let (code, _) = packages::ovmf()?;
         let vars = disk
             .vars
             .as_deref()

@@ -67,23 +67,30 @@ fn exec(cmd: &mut Command, input: Option<&[u8]>, interruptible: bool) -> Result<
         .wait_with_output()
         .with_context(|| format!("cannot wait for `{}`", describe(cmd)))?;
     if interruptible {
-        super::interrupt::check().with_context(|| format!("`{}`", describe(cmd)))?;
+        crate::host::interrupt::check().with_context(|| format!("`{}`", describe(cmd)))?;
     }
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let text = if stderr.trim().is_empty() {
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        } else {
-            stderr.into_owned()
-        };
-        bail!(
-            "`{}` failed ({}):\n{}",
-            describe(cmd),
-            out.status,
-            tail(text.trim_end(), 40)
-        );
-    }
+    check(cmd, &out)?;
     Ok(out)
+}
+
+/// Fails unless `out` is of a command that exited 0, with the end of its stderr (or
+/// stdout when stderr is empty) in the message.
+pub fn check(cmd: &Command, out: &Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = if stderr.trim().is_empty() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        stderr.into_owned()
+    };
+    bail!(
+        "`{}` failed ({}):\n{}",
+        describe(cmd),
+        out.status,
+        tail(text.trim_end(), 40)
+    )
 }
 
 /// Runs `cmd` and returns its stdout as text.
@@ -98,7 +105,7 @@ pub fn run_inherited(cmd: &mut Command) -> Result<()> {
     let status = cmd
         .status()
         .with_context(|| format!("cannot run `{}`", describe(cmd)))?;
-    super::interrupt::check().with_context(|| format!("`{}`", describe(cmd)))?;
+    crate::host::interrupt::check().with_context(|| format!("`{}`", describe(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", describe(cmd));
     }
