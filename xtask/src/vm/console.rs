@@ -45,6 +45,9 @@ struct State {
     closed: Option<String>,
     /// The boot phase, from everything received (with its arrival time).
     detector: Detector,
+    /// The end offset in `buf` of each chunk received and when it arrived (since
+    /// connecting), for the boot phase times.
+    arrivals: Vec<(usize, Duration)>,
 }
 
 /// A connected serial console.
@@ -105,6 +108,7 @@ impl Console {
             buf: Vec::new(),
             closed: None,
             detector,
+            arrivals: Vec::new(),
         }));
         let shared = Arc::clone(&state);
         let started = Instant::now();
@@ -123,7 +127,10 @@ impl Console {
                             let _ = log_file.write_all(&chunk[..n]);
                             let mut st = lock(&shared);
                             st.buf.extend_from_slice(&chunk[..n]);
-                            st.detector.feed(&chunk[..n], started.elapsed());
+                            let now = started.elapsed();
+                            let end = st.buf.len();
+                            st.arrivals.push((end, now));
+                            st.detector.feed(&chunk[..n], now);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => {
@@ -144,6 +151,13 @@ impl Console {
             started,
             prompt: PROMPT.to_string(),
         })
+    }
+
+    /// When the byte at `pos` of the console output arrived, since connecting.
+    pub fn arrival_of(&self, pos: usize) -> Option<Duration> {
+        let st = lock(&self.state);
+        let i = st.arrivals.partition_point(|(end, _)| *end <= pos);
+        st.arrivals.get(i).map(|(_, t)| *t)
     }
 
     /// The shell prompt of later commands, for a shell other than the image's root shell.

@@ -572,7 +572,14 @@ fn cat(c: &mut Console, file: &str) -> Result<String> {
 }
 
 fn boot(c: &mut Console) -> Result<Outcome> {
-    login(c, BOOT_TIMEOUT)?;
+    c.wait_for(PROMPT, BOOT_TIMEOUT)
+        .context("no autologin prompt on the serial console")?;
+    let prompt_at = c.arrival_of(c.position().saturating_sub(1));
+    let kernel_at = c
+        .inspect(|buf| find(buf, BOOT_BANNER.as_bytes()))
+        .and_then(|pos| c.arrival_of(pos));
+    progress(&format!("  autologin prompt at {} s", c.elapsed_secs()));
+    settle(c)?;
     let boots = c.boots_since(0);
     ensure!(
         boots == 1,
@@ -607,10 +614,41 @@ fn boot(c: &mut Console) -> Result<Outcome> {
         "the fallback is not the factory snapshot {}: {status}",
         factory["number"]
     );
-    Ok(Outcome {
-        boots,
-        detail: String::new(),
-    })
+    let detail = boot_phases(c, kernel_at, prompt_at);
+    progress(&format!("  boot phases: {detail}"));
+    Ok(Outcome { boots, detail })
+}
+
+/// The boot's phases (docs/vm-rig.md, "Where a boot's time goes"): QEMU's start to the
+/// kernel banner on the console (firmware and GRUB), the guest's own `systemd-analyze`
+/// (kernel, initrd, userspace), and QEMU's start to the prompt. Measured, not checked.
+fn boot_phases(
+    c: &mut Console,
+    kernel_at: Option<Duration>,
+    prompt_at: Option<Duration>,
+) -> String {
+    let secs = |d: Option<Duration>| {
+        d.map_or_else(|| "?".to_string(), |d| format!("{:.1}", d.as_secs_f64()))
+    };
+    let analyze = match c.run("systemd-analyze time", CMD_TIMEOUT) {
+        Ok((0, out)) => out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Startup finished in "))
+            .map(|rest| rest.trim().to_string())
+            .unwrap_or_else(|| "no `Startup finished` line".into()),
+        Ok((code, out)) => format!("systemd-analyze exited {code}: {}", out.trim()),
+        Err(e) => format!("systemd-analyze: {e:#}"),
+    };
+    if let Ok((0, blame)) = c.run("systemd-analyze blame --no-pager | head -n 8", CMD_TIMEOUT) {
+        for l in blame.lines() {
+            progress(&format!("    {}", l.trim()));
+        }
+    }
+    format!(
+        " (firmware+GRUB {} s; {analyze}; prompt at {} s)",
+        secs(kernel_at),
+        secs(prompt_at)
+    )
 }
 
 /// One boot in the console output, as the recovery wait sees it.
