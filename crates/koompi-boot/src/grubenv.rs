@@ -192,10 +192,7 @@ mod tests {
     use std::process::Command;
 
     fn have_grub_editenv() -> bool {
-        Command::new("grub-editenv")
-            .arg("--version")
-            .output()
-            .is_ok()
+        koompi_testutil::require_programs("grubenv", &["grub-editenv"])
     }
 
     #[test]
@@ -250,7 +247,6 @@ mod tests {
     #[test]
     fn byte_identical_to_grub_editenv() {
         if !have_grub_editenv() {
-            eprintln!("SKIP: grub-editenv not installed");
             return;
         }
         let d = tempfile::tempdir().unwrap();
@@ -280,7 +276,6 @@ mod tests {
     #[test]
     fn round_trip_through_grub_editenv() {
         if !have_grub_editenv() {
-            eprintln!("SKIP: grub-editenv not installed");
             return;
         }
         let d = tempfile::tempdir().unwrap();

@@ -15,18 +15,7 @@ fn workspace() -> &'static Path {
 }
 
 fn have_systemd_analyze() -> bool {
-    let ok = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !ok {
-        assert!(
-            !koompi_testutil::privileged_required(),
-            "systemd-analyze is required (Debian package systemd)"
-        );
-        eprintln!("SKIP: systemd-analyze not installed");
-    }
-    ok
+    koompi_testutil::require_programs("units", &["systemd-analyze"])
 }
 
 fn copy_dir(from: &Path, to: &Path) {

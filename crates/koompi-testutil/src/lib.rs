@@ -7,6 +7,9 @@
 
 pub mod aur;
 pub mod pkgrepo;
+pub mod prereq;
+
+pub use prereq::{fail, require_programs, which};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,21 +26,16 @@ pub fn privileged_required() -> bool {
 pub fn require_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { geteuid() } == 0;
-    let tools = ["mkfs.btrfs", "losetup", "mount", "btrfs"]
-        .iter()
-        .all(|t| which(t).is_some());
-    if root && tools {
-        return true;
+    const TOOLS: [&str; 4] = ["mkfs.btrfs", "losetup", "mount", "btrfs"];
+    if root {
+        return require_programs(test, &TOOLS);
     }
-    let why = if !root {
-        "not root"
-    } else {
-        "btrfs-progs or util-linux missing"
-    };
+    let why = "not root";
     if privileged_required() {
-        panic!(
-            "{test}: privileged test required (KOOMPI_PRIVILEGED_TESTS=1) but cannot run: {why}"
-        );
+        fail(&format!(
+            "{test}: privileged test required (KOOMPI_PRIVILEGED_TESTS=1) but cannot run: \
+             {why} (run `cargo xtask test`, which runs it as root)"
+        ));
     }
     eprintln!("SKIP {test}: {why} (set KOOMPI_PRIVILEGED_TESTS=1 as root to run it)");
     false
@@ -47,23 +45,16 @@ extern "C" {
     fn geteuid() -> u32;
 }
 
-/// Finds a program on PATH (including the sbin directories).
-pub fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-        .map(|d| Path::new(d).join(prog))
-        .find(|p| p.is_file());
-    found
-}
-
 /// Runs a command, panicking with its stderr when it fails. Returns stdout.
 pub fn sh(prog: &str, args: &[&str]) -> String {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
+    let out = match Command::new(prog).args(args).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(&format!(
+            "{prog} is not installed: {}",
+            prereq::install_hint(&[prog])
+        )),
+        Err(e) => panic!("cannot run {prog}: {e}"),
+    };
     assert!(
         out.status.success(),
         "{prog} {args:?} failed: {}",

@@ -66,20 +66,23 @@ pub fn require_pacman(test: &str) -> bool {
         return true;
     }
     let why = if !root {
-        "not root".to_string()
+        "not root (run `cargo xtask test`, which runs it as root)".to_string()
     } else if !missing.is_empty() {
         format!(
-            "missing {} (apt-get install pacman-package-manager makepkg libarchive-tools \
-             fakeroot zstd busybox-static)",
-            missing.join(", ")
+            "{} not installed: {}",
+            missing.join(", "),
+            crate::prereq::install_hint(&missing)
         )
     } else {
-        "busybox is dynamically linked (install busybox-static)".to_string()
+        format!(
+            "busybox is dynamically linked: {}",
+            crate::prereq::install_hint(&["busybox"])
+        )
     };
     if crate::privileged_required() {
-        panic!(
+        crate::fail(&format!(
             "{test}: privileged test required (KOOMPI_PRIVILEGED_TESTS=1) but cannot run: {why}"
-        );
+        ));
     }
     eprintln!("SKIP {test}: {why} (set KOOMPI_PRIVILEGED_TESTS=1 as root to run it)");
     false

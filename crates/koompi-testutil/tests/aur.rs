@@ -20,15 +20,7 @@ fn curl(url: &str, max_time: &str) -> Option<(u16, String)> {
 }
 
 fn have_curl(test: &str) -> bool {
-    if koompi_testutil::which("curl").is_some() {
-        return true;
-    }
-    assert!(
-        !koompi_testutil::privileged_required(),
-        "{test}: curl is required (KOOMPI_PRIVILEGED_TESTS=1) but missing"
-    );
-    eprintln!("SKIP {test}: curl missing");
-    false
+    koompi_testutil::require_programs(test, &["curl"])
 }
 
 /// `curl -fsS`, parsed.

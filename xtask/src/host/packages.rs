@@ -19,92 +19,8 @@ use anyhow::{bail, Context, Result};
 
 use super::{cmd, distro, private_qemu, which, Distro};
 
-/// What a needed program or file is for: each task asks for the purposes it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Purpose {
-    /// The tests on real Btrfs, snapper, GRUB's environment block, systemd units, pacman
-    /// and makepkg (`cargo test` as root and the packaging test), and the benchmarks.
-    Tests,
-    /// Building the VM test image (`vm-image`).
-    Image,
-    /// Booting it (`vm-test`, `vm-run`).
-    Qemu,
-    /// Booting it with UEFI firmware.
-    Uefi,
-}
-
-/// Something a task needs, and the package that provides it on Debian and on Arch.
-#[derive(Debug)]
-pub struct Need {
-    /// A program name (looked up on PATH and the sbin directories) or, when it starts with
-    /// `/`, alternative file paths separated by `|`.
-    pub what: &'static str,
-    pub debian: &'static str,
-    pub arch: &'static str,
-    pub purpose: Purpose,
-}
-
-const fn need(what: &'static str, debian: &'static str, arch: &'static str, p: Purpose) -> Need {
-    Need {
-        what,
-        debian,
-        arch,
-        purpose: p,
-    }
-}
-
+pub use koompi_testutil::prereq::{Need, Purpose, NEEDS, OVMF_CODE, OVMF_VARS, QEMU_SYSTEM};
 use Purpose::{Image, Qemu, Tests, Uefi};
-
-/// OVMF code and variables: Debian's paths, then Arch's.
-pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd|/usr/share/edk2/x64/OVMF_CODE.4m.fd";
-pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd|/usr/share/edk2/x64/OVMF_VARS.4m.fd";
-
-/// The program QEMU is looked up by.
-pub const QEMU_SYSTEM: &str = "qemu-system-x86_64";
-
-/// Everything any task needs. The README's list of host packages is checked against it.
-pub const NEEDS: &[Need] = &[
-    need("mkfs.btrfs", "btrfs-progs", "btrfs-progs", Tests),
-    need("btrfs", "btrfs-progs", "btrfs-progs", Tests),
-    need("snapper", "snapper", "snapper", Tests),
-    need("losetup", "mount", "util-linux", Tests),
-    need("mount", "mount", "util-linux", Tests),
-    need("umount", "mount", "util-linux", Tests),
-    need("partx", "util-linux", "util-linux", Tests),
-    need("runuser", "util-linux", "util-linux", Tests),
-    need("setpriv", "util-linux", "util-linux", Tests),
-    need("unshare", "util-linux", "util-linux", Tests),
-    need("useradd", "passwd", "shadow", Tests),
-    need("systemd-analyze", "systemd", "systemd", Tests),
-    need("grub-editenv", "grub-common", "grub", Tests),
-    need("grub-mkconfig", "grub2-common", "grub", Tests),
-    need("pacman", "pacman-package-manager", "pacman", Tests),
-    need("makepkg", "makepkg", "pacman", Tests),
-    need("repo-add", "pacman-package-manager", "pacman", Tests),
-    need("bsdtar", "libarchive-tools", "libarchive", Tests),
-    need("fakeroot", "fakeroot", "fakeroot", Tests),
-    need("zstd", "zstd", "zstd", Tests),
-    need("busybox", "busybox-static", "busybox", Tests),
-    need("curl", "curl", "curl", Tests),
-    need("openssl", "openssl", "openssl", Tests),
-    need("python3", "python3", "python", Tests),
-    need("strip", "binutils", "binutils", Tests),
-    need("tar", "tar", "tar", Tests),
-    need("gzip", "gzip", "gzip", Tests),
-    need("mmdebstrap", "mmdebstrap", "mmdebstrap", Image),
-    need("sfdisk", "fdisk", "util-linux", Image),
-    need("blkid", "util-linux", "util-linux", Image),
-    need("mkfs.fat", "dosfstools", "dosfstools", Image),
-    need("mcopy", "mtools", "mtools", Image),
-    need("mdir", "mtools", "mtools", Image),
-    need("chroot", "coreutils", "coreutils", Image),
-    need("sha256sum", "coreutils", "coreutils", Image),
-    need("systemctl", "systemd", "systemd", Image),
-    need(QEMU_SYSTEM, "qemu-system-x86", "qemu-system-x86", Qemu),
-    need("qemu-img", "qemu-utils", "qemu-img", Qemu),
-    need(OVMF_CODE, "ovmf", "edk2-ovmf", Uefi),
-    need(OVMF_VARS, "ovmf", "edk2-ovmf", Uefi),
-];
 
 /// Options of `cargo xtask host-packages`.
 #[derive(Debug, clap::Args)]
@@ -178,7 +94,11 @@ fn check(n: &Need) -> Result<(), Missing> {
         // Debian's own, or the private copy unpacked beside a newer qemu-utils.
         if which(QEMU_SYSTEM).is_none() {
             return match private_qemu::installed() {
-                Some(c) => runs(c).map_err(Missing::Broken),
+                Some(mut c) => runs({
+                    c.arg("--version");
+                    c
+                })
+                .map_err(Missing::Broken),
                 None => Err(Missing::Absent),
             };
         }
@@ -186,13 +106,20 @@ fn check(n: &Need) -> Result<(), Missing> {
     let Some(path) = which(n.what) else {
         return Err(Missing::Absent);
     };
-    runs(Command::new(path)).map_err(Missing::Broken)
+    let mut c = Command::new(path);
+    // busybox answers --version with exit 127 ("applet not found").
+    c.arg(if n.what == "busybox" {
+        "--help"
+    } else {
+        "--version"
+    });
+    runs(c).map_err(Missing::Broken)
 }
 
-/// Runs `prog --version` (any exit code will do) within 20 seconds; the reason otherwise.
+/// Runs `c` (any exit code but 126 and 127 will do) within 20 seconds; the reason
+/// otherwise.
 fn runs(mut c: Command) -> Result<(), String> {
-    c.arg("--version")
-        .stdin(Stdio::null())
+    c.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = c.spawn().map_err(|e| format!("cannot run it: {e}"))?;
@@ -218,7 +145,7 @@ fn runs(mut c: Command) -> Result<(), String> {
             Ok(None) if started.elapsed() > Duration::from_secs(20) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("`--version` did not answer within 20 s".into());
+                return Err("it did not answer within 20 s".into());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("cannot wait for it: {e}")),

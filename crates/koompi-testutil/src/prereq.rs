@@ -1,0 +1,172 @@
+//! What the tests and xtask's tasks need on the host: one list ([`NEEDS`]) of programs and
+//! files, the Debian and Arch packages that provide them, and what each is for. `cargo
+//! xtask test` installs from it; a test that finds a program missing names its package
+//! from it in one line ([`require_programs`], [`fail`]).
+
+use std::path::{Path, PathBuf};
+
+/// What a needed program or file is for: each task asks for the purposes it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Purpose {
+    /// The tests on real Btrfs, snapper, GRUB's environment block, systemd units, pacman
+    /// and makepkg (`cargo test` as root and the packaging test), and the benchmarks.
+    Tests,
+    /// Building the VM test image (`vm-image`).
+    Image,
+    /// Booting it (`vm-test`, `vm-run`).
+    Qemu,
+    /// Booting it with UEFI firmware.
+    Uefi,
+}
+
+/// Something a task needs, and the package that provides it on Debian and on Arch.
+#[derive(Debug)]
+pub struct Need {
+    /// A program name (looked up on PATH and the sbin directories) or, when it starts with
+    /// `/`, alternative file paths separated by `|`.
+    pub what: &'static str,
+    pub debian: &'static str,
+    pub arch: &'static str,
+    pub purpose: Purpose,
+}
+
+const fn need(what: &'static str, debian: &'static str, arch: &'static str, p: Purpose) -> Need {
+    Need {
+        what,
+        debian,
+        arch,
+        purpose: p,
+    }
+}
+
+use Purpose::{Image, Qemu, Tests, Uefi};
+
+/// OVMF code and variables: Debian's paths, then Arch's.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd|/usr/share/edk2/x64/OVMF_CODE.4m.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd|/usr/share/edk2/x64/OVMF_VARS.4m.fd";
+
+/// The program QEMU is looked up by.
+pub const QEMU_SYSTEM: &str = "qemu-system-x86_64";
+
+/// Everything any task needs. The README's list of host packages is checked against it.
+pub const NEEDS: &[Need] = &[
+    need("mkfs.btrfs", "btrfs-progs", "btrfs-progs", Tests),
+    need("btrfs", "btrfs-progs", "btrfs-progs", Tests),
+    need("snapper", "snapper", "snapper", Tests),
+    need("losetup", "mount", "util-linux", Tests),
+    need("mount", "mount", "util-linux", Tests),
+    need("umount", "mount", "util-linux", Tests),
+    need("partx", "util-linux", "util-linux", Tests),
+    need("runuser", "util-linux", "util-linux", Tests),
+    need("setpriv", "util-linux", "util-linux", Tests),
+    need("unshare", "util-linux", "util-linux", Tests),
+    need("useradd", "passwd", "shadow", Tests),
+    need("systemd-analyze", "systemd", "systemd", Tests),
+    need("grub-editenv", "grub-common", "grub", Tests),
+    need("grub-mkconfig", "grub2-common", "grub", Tests),
+    need("pacman", "pacman-package-manager", "pacman", Tests),
+    need("makepkg", "makepkg", "pacman", Tests),
+    need("repo-add", "pacman-package-manager", "pacman", Tests),
+    need("bsdtar", "libarchive-tools", "libarchive", Tests),
+    need("fakeroot", "fakeroot", "fakeroot", Tests),
+    need("zstd", "zstd", "zstd", Tests),
+    need("busybox", "busybox-static", "busybox", Tests),
+    need("curl", "curl", "curl", Tests),
+    need("openssl", "openssl", "openssl", Tests),
+    need("python3", "python3", "python", Tests),
+    need("strip", "binutils", "binutils", Tests),
+    need("tar", "tar", "tar", Tests),
+    need("gzip", "gzip", "gzip", Tests),
+    need("mmdebstrap", "mmdebstrap", "mmdebstrap", Image),
+    need("sfdisk", "fdisk", "util-linux", Image),
+    need("blkid", "util-linux", "util-linux", Image),
+    need("mkfs.fat", "dosfstools", "dosfstools", Image),
+    need("mcopy", "mtools", "mtools", Image),
+    need("mdir", "mtools", "mtools", Image),
+    need("chroot", "coreutils", "coreutils", Image),
+    need("sha256sum", "coreutils", "coreutils", Image),
+    need("systemctl", "systemd", "systemd", Image),
+    need(QEMU_SYSTEM, "qemu-system-x86", "qemu-system-x86", Qemu),
+    need("qemu-img", "qemu-utils", "qemu-img", Qemu),
+    need(OVMF_CODE, "ovmf", "edk2-ovmf", Uefi),
+    need(OVMF_VARS, "ovmf", "edk2-ovmf", Uefi),
+];
+
+/// The Debian and Arch package that provide `program`, when the list knows it.
+pub fn package_of(program: &str) -> Option<(&'static str, &'static str)> {
+    NEEDS
+        .iter()
+        .find(|n| n.what == program)
+        .map(|n| (n.debian, n.arch))
+}
+
+/// How to install the packages of `programs`, in one phrase.
+pub fn install_hint(programs: &[&str]) -> String {
+    let mut debian: Vec<&str> = Vec::new();
+    let mut arch: Vec<&str> = Vec::new();
+    for p in programs {
+        if let Some((d, a)) = package_of(p) {
+            if !debian.contains(&d) {
+                debian.push(d);
+            }
+            if !arch.contains(&a) {
+                arch.push(a);
+            }
+        }
+    }
+    if debian.is_empty() {
+        return "`cargo xtask test` installs what the tests need".into();
+    }
+    format!(
+        "install with `apt-get install {}` (Arch: `pacman -S --needed {}`), or run \
+         `cargo xtask test`, which installs what the tests need",
+        debian.join(" "),
+        arch.join(" ")
+    )
+}
+
+/// Ends the running test with `line` on stderr and nothing else: no panic message and
+/// no backtrace (the test harness still reports the test as failed).
+pub fn fail(line: &str) -> ! {
+    eprintln!("{line}");
+    std::panic::resume_unwind(Box::new(line.to_string()))
+}
+
+/// Finds an executable on PATH or in the sbin directories.
+pub fn which(prog: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        });
+    found
+}
+
+/// True when every program of `programs` is installed. Otherwise: with
+/// `KOOMPI_PRIVILEGED_TESTS=1` the test fails with one line naming them and how to install
+/// them; without, it is skipped with that line (false).
+pub fn require_programs(test: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| which(p).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let line = format!(
+        "{test}: {} not installed: {}",
+        missing.join(", "),
+        install_hint(&missing)
+    );
+    if crate::privileged_required() {
+        fail(&line);
+    }
+    eprintln!("SKIP {line}");
+    false
+}
