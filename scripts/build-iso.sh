@@ -107,4 +107,4 @@ sha256sum -- "${iso}"
 if (( size > max_bytes )); then
     die "the ISO is $(( size - max_bytes )) bytes over the budget of ${max_bytes} bytes (see docs/building.md, size budget)"
 fi
-printf 'OK: within the budget by %s bytes. Test it: ./scripts/test-vm.sh %s\n' "$(( max_bytes - size ))" "${iso}"
+printf 'OK: within the budget by %s bytes. Test it: cargo xtask vm-run --iso %s\n' "$(( max_bytes - size ))" "${iso}"

@@ -911,10 +911,10 @@ impl Lint<'_> {
                 None => self.problem("iso/syslinux/splash.png", "is not a PNG"),
             }
         }
-        // scripts/test-vm.sh presses `r` to pick the serial console entry.
+        // `r` picks the serial console entry (`cargo xtask vm-run --iso` tells the user to press it).
         if let Ok(grub) = fs::read_to_string(self.path("iso/grub/grub.cfg")) {
             if !(grub.contains("--hotkey r") && grub.contains("console=ttyS0")) {
-                self.problem("iso/grub/grub.cfg", "no menu entry with --hotkey r and console=ttyS0 (scripts/test-vm.sh presses r)");
+                self.problem("iso/grub/grub.cfg", "no menu entry with --hotkey r and console=ttyS0 (vm-run --iso: press r)");
             }
         }
         if !syslinux_all.is_empty() {
@@ -924,7 +924,7 @@ impl Lint<'_> {
             if !(hotkey && syslinux_all.contains("console=ttyS0")) {
                 self.problem(
                     "iso/syslinux",
-                    "no menu entry with hotkey ^r and console=ttyS0 (scripts/test-vm.sh presses r)",
+                    "no menu entry with hotkey ^r and console=ttyS0 (vm-run --iso: press r)",
                 );
             }
         }
