@@ -914,7 +914,10 @@ impl Lint<'_> {
         // `r` picks the serial console entry (`cargo xtask vm-run --iso` tells the user to press it).
         if let Ok(grub) = fs::read_to_string(self.path("iso/grub/grub.cfg")) {
             if !(grub.contains("--hotkey r") && grub.contains("console=ttyS0")) {
-                self.problem("iso/grub/grub.cfg", "no menu entry with --hotkey r and console=ttyS0 (vm-run --iso: press r)");
+                self.problem(
+                    "iso/grub/grub.cfg",
+                    "no menu entry with --hotkey r and console=ttyS0 (vm-run --iso: press r)",
+                );
             }
         }
         if !syslinux_all.is_empty() {

@@ -33,7 +33,7 @@ use anyhow::{bail, Context, Result};
 
 use super::console::PROMPT;
 use super::disk::{LoopDevice, Mounts};
-use super::live::Overlay;
+use super::overlay::{sha256_files, walk, Overlay};
 use super::{cmd, path_str, progress, ImageOptions};
 use crate::host;
 
@@ -270,27 +270,6 @@ fn sha256_hex(data: &[u8]) -> Result<String> {
     Ok(hex[..16].to_string())
 }
 
-/// The SHA-256 of each file, in order.
-pub(super) fn sha256_files(files: &[&Path]) -> Result<Vec<String>> {
-    if files.is_empty() {
-        return Ok(Vec::new());
-    }
-    let out = cmd::stdout(Command::new("sha256sum").arg("--").args(files))?;
-    let sums: Vec<String> = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(|h| h.trim_start_matches('\\').to_string())
-        .collect();
-    if sums.len() != files.len() {
-        bail!(
-            "sha256sum printed {} hashes for {} files",
-            sums.len(),
-            files.len()
-        );
-    }
-    Ok(sums)
-}
-
 fn rootfs_key(suite: &str) -> Result<String> {
     let mut packages = PACKAGES.to_vec();
     packages.sort_unstable();
@@ -474,29 +453,6 @@ fn is_tool(p: &Path) -> bool {
         .unwrap_or_default();
     let named = name == "koompi" || (name.starts_with("koompi-") && !name.contains('.'));
     named && fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Files and symlinks under `dir` (not following symlinks), as sorted relative paths.
-pub(super) fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let abs = dir.join(&rel);
-        for e in fs::read_dir(&abs).with_context(|| format!("cannot read {}", abs.display()))? {
-            let e = e.with_context(|| format!("cannot read {}", abs.display()))?;
-            let ty = e
-                .file_type()
-                .with_context(|| format!("cannot stat {}", e.path().display()))?;
-            let r = rel.join(e.file_name());
-            if ty.is_dir() {
-                stack.push(r);
-            } else {
-                out.push(r);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 fn image_key(rootfs_key: &str, plan: &Plan) -> Result<String> {

@@ -6,9 +6,10 @@
 //! configs installed where the packages install them ([`image`]). `vm-test` boots fresh
 //! copy-on-write overlays of that image in QEMU (software emulation, BIOS and UEFI,
 //! [`qemu`]) and drives the serial console ([`console`]) through the scenarios
-//! ([`scenarios`]). `vm-run` boots an overlay with the console on the terminal. A second
-//! image variant carries the ISO's live-session overlay and the branding ([`live`]), for the
-//! `live-session` scenario. Each scenario declares on which firmwares it runs in the ci tier
+//! ([`scenarios`], with the console steps several of them share in [`steps`]). `vm-run` boots
+//! an overlay with the console on the terminal. A second image variant carries the ISO's
+//! live-session overlay and the branding ([`overlay`]), for the `live-session` scenario
+//! ([`live`]). Each scenario declares on which firmwares it runs in the ci tier
 //! (`cargo xtask test`, [`run_tier`]) and the full one; the runs go one guest at a time,
 //! end early when a guest stalls after a reset ([`stall`]) and are summed up in one table
 //! ([`report`]).
@@ -19,10 +20,12 @@ mod console;
 mod disk;
 mod image;
 mod live;
+mod overlay;
 mod qemu;
 mod report;
 mod scenarios;
 mod stall;
+mod steps;
 mod testrepo;
 mod upgrade;
 
@@ -124,8 +127,12 @@ pub struct RunOptions {
     firmware: Firmware,
     /// Boot the live-session variant (log in as koompi/koompi) instead of the installed
     /// system.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "iso")]
     live: bool,
+    /// Boot this ISO (a built KOOMPI OS ISO) beside a blank 16 GiB disk instead of the
+    /// test image.
+    #[arg(long, value_name = "FILE")]
+    iso: Option<std::path::PathBuf>,
     #[command(flatten)]
     image: ImageOptions,
 }
@@ -204,6 +211,18 @@ pub fn run(opts: &RunOptions) -> Result<()> {
     // While QEMU runs, the terminal is raw and Ctrl-C goes to the guest, not to us.
     interrupt::install();
     let root = workspace_root()?;
+    if let Some(iso) = &opts.iso {
+        // No image to build: QEMU (and OVMF) only.
+        let mut need = purposes(&[opts.firmware]);
+        need.retain(|p| *p != Purpose::Image);
+        packages::ensure("vm-run", &need)?;
+        let meta =
+            std::fs::metadata(iso).with_context(|| format!("cannot read {}", iso.display()))?;
+        if !meta.is_file() {
+            bail!("{} is not a file", iso.display());
+        }
+        return qemu::interactive(qemu::Base::Iso(iso), opts.firmware, false);
+    }
     packages::ensure("vm-run", &purposes(&[opts.firmware]))?;
     let variant = if opts.live {
         image::Variant::Live
@@ -212,7 +231,7 @@ pub fn run(opts: &RunOptions) -> Result<()> {
     };
     let images = image::ensure(&root, &opts.image, &[variant])?;
     let (_, img) = images.first().context("no image was built")?;
-    qemu::interactive(img, opts.firmware, opts.live)
+    qemu::interactive(qemu::Base::Image(img), opts.firmware, opts.live)
 }
 
 /// One progress line on stderr.

@@ -22,12 +22,14 @@ pub struct Disk {
     pub dir: PathBuf,
     overlay: PathBuf,
     vars: Option<PathBuf>,
+    /// An ISO image in the CD drive, booted first (`vm-run --iso`).
+    cdrom: Option<PathBuf>,
     keep: bool,
 }
 
 impl Disk {
     /// A fresh overlay of `base` in `dir` (emptied first).
-    pub fn create(base: &Path, dir: &Path, firmware: Firmware, keep: bool) -> Result<Disk> {
+    pub fn create(base: Base<'_>, dir: &Path, firmware: Firmware, keep: bool) -> Result<Disk> {
         if dir.exists() {
             fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
         }
@@ -36,14 +38,25 @@ impl Disk {
             dir: dir.to_path_buf(),
             overlay: dir.join("overlay.qcow2"),
             vars: None,
+            cdrom: None,
             keep,
         };
-        cmd::run(
-            Command::new("qemu-img")
-                .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-                .arg(base)
-                .arg(&disk.overlay),
-        )?;
+        let mut create = Command::new("qemu-img");
+        create.args(["create", "-q", "-f", "qcow2"]);
+        match base {
+            Base::Image(base) => {
+                create
+                    .args(["-F", "raw", "-b"])
+                    .arg(base)
+                    .arg(&disk.overlay);
+            }
+            Base::Iso(iso) => {
+                // A blank disk beside the ISO, as on a machine about to be installed.
+                create.arg(&disk.overlay).arg("16G");
+                disk.cdrom = Some(iso.to_path_buf());
+            }
+        }
+        cmd::run(&mut create)?;
         disk.vars = match firmware {
             Firmware::Bios => None,
             Firmware::Uefi => {
@@ -57,6 +70,15 @@ impl Disk {
         };
         Ok(disk)
     }
+}
+
+/// What a run's disk starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum Base<'a> {
+    /// The raw test image, under a copy-on-write overlay.
+    Image(&'a Path),
+    /// An ISO in the CD drive and a blank disk.
+    Iso(&'a Path),
 }
 
 impl Drop for Disk {
@@ -136,6 +158,14 @@ pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Co
         "file={},if=virtio,format=qcow2",
         opt_path(&disk.overlay)?
     ));
+    if let Some(iso) = &disk.cdrom {
+        c.arg("-drive")
+            .arg(format!(
+                "file={},media=cdrom,readonly=on,format=raw",
+                opt_path(iso)?
+            ))
+            .args(["-boot", "order=d"]);
+    }
     let f = features();
     if f.watchdog_device {
         c.args(["-device", "i6300esb"]);
@@ -215,23 +245,32 @@ impl Drop for Qemu {
 }
 
 /// `vm-run`: boots a throwaway overlay of `image` with the console on this terminal.
-pub fn interactive(image: &Path, firmware: Firmware, live: bool) -> Result<()> {
+pub fn interactive(base: Base<'_>, firmware: Firmware, live: bool) -> Result<()> {
     let work = tempfile::Builder::new()
         .prefix("koompi-vm-run.")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let disk = Disk::create(image, &work.path().join("disk"), firmware, false)?;
+    let disk = Disk::create(base, &work.path().join("disk"), firmware, false)?;
     let mut c = command(&disk, firmware, Serial::Stdio)?;
+    let (what, how) = match base {
+        Base::Image(image) => (
+            format!("a throwaway copy of {}", image.display()),
+            if live {
+                "log in as koompi, password koompi"
+            } else {
+                "root is logged in on the console"
+            },
+        ),
+        Base::Iso(iso) => (
+            format!("{} beside a blank 16 GiB disk", iso.display()),
+            "press r in the boot menu for the serial console, then log in as koompi, \
+             password koompi",
+        ),
+    };
     eprintln!(
-        "vm-run: booting a throwaway copy of {} ({}): quit with Ctrl-A X \
-         (Ctrl-A C for the QEMU monitor); {}",
-        image.display(),
+        "vm-run: booting {what} ({}): quit with Ctrl-A X (Ctrl-A C for the QEMU monitor); \
+         {how}",
         firmware.name(),
-        if live {
-            "log in as koompi, password koompi"
-        } else {
-            "root is logged in on the console"
-        }
     );
     let cmdline = cmd::describe(&c);
     let mut child = c

@@ -19,7 +19,7 @@ use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
 use super::console::Console;
-use super::scenarios::{
+use super::steps::{
     login, parse_json, reboot, require_watchdog, settle, wait_confirmed, wait_recovered,
     watchdog_status, Outcome, BOOT_TIMEOUT, CMD_TIMEOUT, MAX_RECOVERY_BOOTS,
 };
