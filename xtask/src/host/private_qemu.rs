@@ -54,11 +54,43 @@ fn dir() -> Option<PathBuf> {
 /// A command for the unpacked QEMU, if there is one.
 pub fn installed() -> Option<Command> {
     let dir = dir()?;
+    link_system_files(&dir);
     let mut c = Command::new(dir.join("usr/bin").join(QEMU_SYSTEM));
     if let Some(modules) = module_dir(&dir) {
         c.env("QEMU_MODULE_DIR", modules);
     }
     Some(c)
+}
+
+/// The directories Debian's QEMU reads its firmware and data from, which it finds
+/// relative to its binary (QEMU is relocatable), and which the installed packages fill.
+const SYSTEM_DIRS: [&str; 3] = ["usr/share/seabios", "usr/lib/ipxe", "usr/share/ovmf"];
+
+/// Links the installed packages' firmware and data into the unpacked tree, where the
+/// relocated QEMU looks for them: each of [`SYSTEM_DIRS`] as a whole, and each entry of
+/// /usr/share/qemu (keymaps, option ROMs) the tree does not have itself. Idempotent, run
+/// before every use; a link that cannot be made leaves QEMU to name the file it misses.
+fn link_system_files(dir: &Path) {
+    let absent = |p: &Path| fs::symlink_metadata(p).is_err();
+    for sub in SYSTEM_DIRS {
+        let (system, ours) = (Path::new("/").join(sub), dir.join(sub));
+        if system.is_dir() && absent(&ours) {
+            if let Some(parent) = ours.parent() {
+                let _ = fs::create_dir_all(parent);
+            }
+            let _ = std::os::unix::fs::symlink(&system, &ours);
+        }
+    }
+    let data = dir.join("usr/share/qemu");
+    let _ = fs::create_dir_all(&data);
+    if let Ok(entries) = fs::read_dir("/usr/share/qemu") {
+        for e in entries.flatten() {
+            let ours = data.join(e.file_name());
+            if absent(&ours) {
+                let _ = std::os::unix::fs::symlink(e.path(), &ours);
+            }
+        }
+    }
 }
 
 /// `usr/lib/<multiarch>/qemu` under `dir`.
