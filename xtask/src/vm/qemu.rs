@@ -140,7 +140,7 @@ fn opt_path(p: &Path) -> Result<&str> {
 pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Command> {
     let mut c = private_qemu::command();
     c.args([
-        "-accel", "tcg", "-machine", "q35", "-m", "1024", "-smp", "1",
+        "-accel", "tcg", "-machine", "q35", "-m", "1024", "-smp", "2",
     ])
     .args(["-display", "none", "-no-user-config", "-nodefaults"]);
     match serial {
