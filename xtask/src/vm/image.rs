@@ -141,10 +141,6 @@ fn bashrc() -> String {
     )
 }
 
-/// The modules the test image's initramfs carries (their dependencies come along): the
-/// virtio disk on QEMU's PCI bus and Btrfs with its checksum.
-const INITRAMFS_MODULES: &str = "virtio_pci\nvirtio_blk\nbtrfs\ncrc32c_generic\ncrc32c_intel\n";
-
 /// Test-speed override: a boot is confirmed 5 s after it reached its target (default 300).
 const WATCHDOG_OVERRIDE: &str = "
 # cargo xtask vm-image (test speed): confirm a boot 5 s after it reached its target.
@@ -766,16 +762,7 @@ fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan, live: Option<&Overla
         )?;
     }
     append(r, "/root/.bashrc", &bashrc())?;
-    // A small initramfs for the test image (the ISO and installs keep Debian's and Arch's
-    // defaults): only the modules this virtual machine's boot needs, listed, instead of
-    // MODULES=most (docs/vm-rig.md, "Where a boot's time goes").
-    append(r, "/etc/initramfs-tools/modules", INITRAMFS_MODULES)?;
-    write(
-        r,
-        "/etc/initramfs-tools/conf.d/vm-test-modules",
-        "# cargo xtask vm-image (test speed): only the modules listed in ../modules.\nMODULES=list\n",
-        0o644,
-    )?;
+    append(r, "/etc/initramfs-tools/modules", "btrfs\n")?;
     write(
         r,
         "/etc/initramfs-tools/conf.d/resume",
