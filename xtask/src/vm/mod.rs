@@ -212,15 +212,15 @@ pub fn run(opts: &RunOptions) -> Result<()> {
     interrupt::install();
     let root = workspace_root()?;
     if let Some(iso) = &opts.iso {
-        // No image to build: QEMU (and OVMF) only.
-        let mut need = purposes(&[opts.firmware]);
-        need.retain(|p| *p != Purpose::Image);
-        packages::ensure("vm-run", &need)?;
         let meta =
             std::fs::metadata(iso).with_context(|| format!("cannot read {}", iso.display()))?;
         if !meta.is_file() {
             bail!("{} is not a file", iso.display());
         }
+        // No image to build: QEMU (and OVMF) only.
+        let mut need = purposes(&[opts.firmware]);
+        need.retain(|p| *p != Purpose::Image);
+        packages::ensure("vm-run", &need)?;
         return qemu::interactive(qemu::Base::Iso(iso), opts.firmware, false);
     }
     packages::ensure("vm-run", &purposes(&[opts.firmware]))?;
