@@ -95,10 +95,11 @@ pub fn check_lock(dbpath: &Path) -> Result<(), GuardError> {
 }
 
 /// Whether a running package manager (`name`, started with `args`) may hold the lock of
-/// `dbpath`. A pacman working on another root (`--dbpath`, `--root`) does not; when its
-/// command line does not say (another `--config`, or another program), it may.
+/// `dbpath`. A pacman or koompi working on another root (`--dbpath`, `--root`, which both
+/// take) does not; when its command line does not say (another `--config`, or another
+/// program), it may.
 pub fn may_hold(dbpath: &Path, name: &str, args: &[String]) -> bool {
-    if name != "pacman" {
+    if name != "pacman" && name != "koompi" {
         return true;
     }
     let value = |long: &str, short: &str| -> Option<&str> {
@@ -299,6 +300,26 @@ mod tests {
             &args(&["pacman", "--config", "/x.conf"])
         ));
         assert!(may_hold(&db, "paru", &args(&["paru", "-Syu"])));
+        // koompi takes --root as pacman does: one on another root (another test's, or a
+        // chroot's) does not hold this lock (a CI run caught this as a flaky test).
+        assert!(!may_hold(
+            &db,
+            "koompi",
+            &args(&[
+                "koompi",
+                "--config",
+                "/x.conf",
+                "--root",
+                "/elsewhere",
+                "install",
+                "x"
+            ])
+        ));
+        assert!(may_hold(
+            &db,
+            "koompi",
+            &args(&["koompi", "--root", root, "install", "x"])
+        ));
         assert!(may_hold(
             Path::new("/var/lib/pacman"),
             "pacman",
