@@ -480,6 +480,14 @@ fn do_rollback(store: &Store, fmt: Format, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Snapshot numbers, space-separated.
+fn join_nums(nums: &[u32]) -> String {
+    nums.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn do_cleanup(store: &Store, fmt: Format, dry_run: bool, runner: &Runner) -> Result<()> {
     let policy = store.config.policy()?;
     let now = Utc::now().naive_utc();
@@ -497,6 +505,20 @@ fn do_cleanup(store: &Store, fmt: Format, dry_run: bool, runner: &Runner) -> Res
                     t.add_row(vec![d.num.to_string(), a.to_string(), d.reason.clone()]);
                 }
                 println!("{t}");
+                let debris = store.heal_locked(true)?;
+                if !debris.removed.is_empty() {
+                    println!(
+                        "Would remove the remains of {} interrupted snapshot(s): {}",
+                        debris.removed.len(),
+                        join_nums(&debris.removed)
+                    );
+                }
+                if debris.temp_files > 0 {
+                    println!(
+                        "Would remove {} stray temporary info.xml file(s).",
+                        debris.temp_files
+                    );
+                }
                 println!(
                     "Would remove {} of {} snapshots (dry run: nothing was changed).",
                     plan.to_remove().len(),
@@ -510,28 +532,38 @@ fn do_cleanup(store: &Store, fmt: Format, dry_run: bool, runner: &Runner) -> Res
     match fmt {
         Format::Json => print!("{}", output::to_json(&out)),
         Format::Human => {
-            if out.removed.is_empty() {
+            if !out.healed.removed.is_empty() {
+                println!(
+                    "Removed the remains of {} interrupted snapshot(s): {}",
+                    out.healed.removed.len(),
+                    join_nums(&out.healed.removed)
+                );
+            }
+            if out.healed.temp_files > 0 {
+                println!(
+                    "Removed {} stray temporary info.xml file(s).",
+                    out.healed.temp_files
+                );
+            }
+            if !out.removed.is_empty() {
+                println!(
+                    "Removed {} snapshot(s): {}",
+                    out.removed.len(),
+                    join_nums(&out.removed)
+                );
+            } else if out.failed.is_empty() && out.healed.failed.is_empty() {
                 println!(
                     "Nothing to clean up ({} snapshots kept).",
                     out.plan.decisions.len()
                 );
-            } else {
-                println!(
-                    "Removed {} snapshot(s): {}",
-                    out.removed.len(),
-                    out.removed
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
             }
         }
     }
-    if !out.failed.is_empty() {
+    if !out.failed.is_empty() || !out.healed.failed.is_empty() {
         let msgs: Vec<String> = out
             .failed
             .iter()
+            .chain(&out.healed.failed)
             .map(|(n, e)| format!("{n}: {e}"))
             .collect();
         bail!(

@@ -10,7 +10,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -19,6 +19,8 @@ use std::path::Path;
 const BTRFS_SUPER_MAGIC: i64 = 0x9123_683E;
 /// The inode number of every subvolume's root directory.
 const BTRFS_FIRST_FREE_OBJECTID: u64 = 256;
+/// The inode number of every subvolume's root directory.
+pub const FIRST_FREE_OBJECTID: u64 = BTRFS_FIRST_FREE_OBJECTID;
 const BTRFS_SUBVOL_RDONLY: u64 = 1 << 1;
 const BTRFS_IOCTL_MAGIC: u64 = 0x94;
 const BTRFS_PATH_NAME_MAX: usize = 4087;
@@ -117,8 +119,20 @@ pub fn metadata_is_subvolume(md: &std::fs::Metadata) -> bool {
 
 /// Creates a snapshot of the subvolume `source` named `name` inside directory `dest_dir`.
 pub fn snapshot(source: &Path, dest_dir: &Path, name: &str, read_only: bool) -> io::Result<()> {
-    let src = open_dir(source)?;
     let dst = open_dir(dest_dir)?;
+    snapshot_at(source, dst.as_fd(), name, read_only)
+}
+
+/// [`snapshot`] into the directory open as `dest` (the store reaches its directories
+/// through descriptors, never through a path that a link could redirect).
+pub fn snapshot_at(
+    source: &Path,
+    dest: BorrowedFd<'_>,
+    name: &str,
+    read_only: bool,
+) -> io::Result<()> {
+    let src = open_dir(source)?;
+    let dst = dest;
     let mut args = VolArgsV2 {
         fd: i64::from(src.as_raw_fd()),
         transid: 0,
@@ -134,6 +148,11 @@ pub fn snapshot(source: &Path, dest_dir: &Path, name: &str, read_only: bool) -> 
 /// Deletes the subvolume `name` inside directory `parent`.
 pub fn delete_subvolume(parent: &Path, name: &str) -> io::Result<()> {
     let dir = open_dir(parent)?;
+    delete_subvolume_at(dir.as_fd(), name)
+}
+
+/// Deletes the subvolume `name` inside the directory open as `dir`.
+pub fn delete_subvolume_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     let mut args = VolArgs {
         fd: 0,
         name: [0; BTRFS_PATH_NAME_MAX + 1],

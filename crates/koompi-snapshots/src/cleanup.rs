@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::btrfs;
 use crate::error::Result;
 use crate::retention::{self, Candidate, Pin, Plan, Policy};
-use crate::store::{Snapshot, Store};
+use crate::store::{Healed, Snapshot, Store};
 use koompi_core::cmd::Runner;
 
 /// Converts a UTC time to local wall-clock time (snapper's timeline periods are local).
@@ -47,6 +47,8 @@ pub fn plan(store: &Store, policy: &Policy, runner: &Runner, now: NaiveDateTime)
 /// What a cleanup did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// The remains of interrupted creates removed first.
+    pub healed: Healed,
     pub plan: Plan,
     pub removed: Vec<u32>,
     /// Snapshots the plan removed but deleting failed, with the reason.
@@ -56,6 +58,7 @@ pub struct Outcome {
 /// Plans and applies a cleanup under the store's lock.
 pub fn run(store: &Store, policy: &Policy, runner: &Runner, now: NaiveDateTime) -> Result<Outcome> {
     let _lock = store.lock()?;
+    let healed = store.heal_locked(false)?;
     let snaps = store.snapshots()?;
     let default_id = store.default_subvolume_id(runner);
     let plan = retention::plan(policy, &candidates(&snaps, default_id), now);
@@ -68,6 +71,7 @@ pub fn run(store: &Store, policy: &Policy, runner: &Runner, now: NaiveDateTime) 
         }
     }
     Ok(Outcome {
+        healed,
         plan,
         removed,
         failed,

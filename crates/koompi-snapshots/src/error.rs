@@ -35,6 +35,16 @@ pub enum Error {
     UnknownId(String),
     #[error("snapshot {0} is broken ({1}); only `delete` works on it")]
     Broken(u32, String),
+    #[error("{num} in .snapshots is not a snapshot directory ({why}); KOOMPI leaves it alone: look at it and remove it yourself")]
+    Foreign { num: u32, why: String },
+    #[error("{path} holds what is not a snapshot's ({names}); KOOMPI leaves it alone")]
+    ForeignContent { path: PathBuf, names: String },
+    #[error("{holder} has held the snapshot lock on {dir} for more than {waited} s; try again when it has finished")]
+    Busy {
+        dir: PathBuf,
+        holder: String,
+        waited: u64,
+    },
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
     #[error("invalid userdata {0:?}: use KEY=VALUE, without ',' or '=' inside key or value")]

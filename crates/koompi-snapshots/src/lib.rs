@@ -14,6 +14,7 @@ pub mod cleanup;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod fsat;
 pub mod info;
 pub mod model;
 pub mod retention;

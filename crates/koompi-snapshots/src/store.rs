@@ -3,20 +3,28 @@
 //! Reading never fails on one bad snapshot: a directory whose `info.xml` is missing or corrupt,
 //! or whose snapshot subvolume is gone, is reported as [`Broken`]. An empty numbered directory
 //! is a number snapper keeps reserved so numbers are never reused; it is not listed.
+//!
+//! The store is walked through directory descriptors ([`crate::fsat`]): a symbolic link, a
+//! FIFO, a mount point or any other foreign object where a snapshot directory or its
+//! `info.xml` should be is reported as broken and *foreign*, and nothing ever deletes it or
+//! reads through it. A snapshot is deleted only as a subvolume of its own numbered
+//! directory, and its metadata files only by name.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
 
+use rustix::fs::FileType;
+
 use crate::btrfs;
 use crate::config::SnapperConfig;
 use crate::error::{io_err, Error, Result};
+use crate::fsat::{DirFd, Foreign};
 use crate::model::{SnapshotInfo, SnapshotType, IMPORTANT_KEY, NAME_KEY};
 
 /// Name of the subvolume inside each snapshot directory.
@@ -43,6 +51,16 @@ pub struct Broken {
     pub reason: String,
     /// Whether the directory still holds a snapshot subvolume.
     pub has_subvolume: bool,
+    /// Something that is not a snapshot directory stands where one should be (a symbolic
+    /// link, a file, a mount point): it is left alone, never deleted.
+    pub foreign: bool,
+    /// A snapshot half made or half deleted: no `info.xml`, or no subvolume.
+    #[serde(skip)]
+    pub incomplete: bool,
+    /// The remains of an interrupted create (a subvolume, temporary files, no `info.xml`),
+    /// old enough ([`DEBRIS_AGE`]) that no one is still making it: `create` and `cleanup`
+    /// remove it.
+    pub debris: bool,
 }
 
 /// One numbered directory in `.snapshots`.
@@ -152,7 +170,22 @@ pub fn validate_userdata(key: &str, value: &str) -> Result<()> {
 #[derive(Debug)]
 pub struct Lock {
     _file: fs::File,
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        self.held.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How long [`Store::lock`] waits for another process that holds the store's lock.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How old the remains of an interrupted snapshot must be before they are removed: a
+/// snapper that does not take KOOMPI's lock may be making that snapshot right now, and
+/// takes seconds.
+pub const DEBRIS_AGE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// A snapshot store opened on a config's subvolume.
 #[derive(Debug, Clone)]
@@ -163,6 +196,10 @@ pub struct Store {
     /// st_dev of the subvolume: Btrfs gives each subvolume its own, so a snapshot with the
     /// same st_dev is the one the subvolume's mount shows (the active one).
     subvolume_dev: u64,
+    /// `.snapshots`, open: every numbered directory is reached through it.
+    fd: std::sync::Arc<DirFd>,
+    /// Whether this process holds the store's lock (a [`Lock`] is alive).
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -188,11 +225,14 @@ impl Store {
             }
             Err(e) => return Err(io_err(format!("cannot open {}", dir.display()))(e)),
         }
+        let fd = DirFd::open(&dir).map_err(io_err(format!("cannot open {}", dir.display())))?;
         Ok(Store {
             config,
             subvolume,
             dir,
             subvolume_dev: md.dev(),
+            fd: std::sync::Arc::new(fd),
+            held: std::sync::Arc::default(),
         })
     }
 
@@ -212,39 +252,93 @@ impl Store {
     }
 
     /// Takes the store's lock (flock on `.snapshots`), waiting for other KOOMPI tools.
+    /// When another process holds it, says who (a warning in the log) and waits up to
+    /// [`LOCK_WAIT`], then fails naming the holder.
     pub fn lock(&self) -> Result<Lock> {
+        use rustix::fs::FlockOperation;
         let file = fs::File::open(&self.dir)
             .map_err(io_err(format!("cannot open {}", self.dir.display())))?;
-        // SAFETY: flock on a valid, owned descriptor.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io_err(format!("cannot lock {}", self.dir.display()))(
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(Lock { _file: file })
-    }
-
-    /// Numbers of all numbered directories, sorted.
-    fn numbers(&self) -> Result<Vec<u32>> {
-        let rd = fs::read_dir(&self.dir)
-            .map_err(io_err(format!("cannot read {}", self.dir.display())))?;
-        let mut nums = Vec::new();
-        for e in rd {
-            let e = e.map_err(io_err(format!("cannot read {}", self.dir.display())))?;
-            if let Some(n) = e.file_name().to_str().and_then(parse_number) {
-                nums.push(n);
+        let started = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    if started.elapsed() >= LOCK_WAIT {
+                        return Err(Error::Busy {
+                            dir: self.dir.clone(),
+                            holder: lock_holder(&file, &self.dir),
+                            waited: LOCK_WAIT.as_secs(),
+                        });
+                    }
+                    if !told {
+                        tracing::warn!(
+                            "waiting for {} to finish with {} (it holds the snapshot lock)",
+                            lock_holder(&file, &self.dir),
+                            self.dir.display()
+                        );
+                        told = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => {
+                    return Err(io_err(format!("cannot lock {}", self.dir.display()))(
+                        e.into(),
+                    ))
+                }
             }
         }
+        self.held.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(Lock {
+            _file: file,
+            held: std::sync::Arc::clone(&self.held),
+        })
+    }
+
+    /// Whether another process is changing the store right now (holds its lock). False
+    /// while this process holds it.
+    fn writer_active(&self) -> bool {
+        use rustix::fs::FlockOperation;
+        if self.held.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
+        let Ok(file) = fs::File::open(&self.dir) else {
+            return false;
+        };
+        matches!(
+            rustix::fs::flock(&file, FlockOperation::NonBlockingLockShared),
+            Err(rustix::io::Errno::WOULDBLOCK)
+        )
+    }
+
+    /// Numbers of all numbered entries (directories or not: a number is never reused),
+    /// sorted.
+    fn numbers(&self) -> Result<Vec<u32>> {
+        let mut nums: Vec<u32> = self
+            .fd
+            .entries()
+            .map_err(io_err(format!("cannot read {}", self.dir.display())))?
+            .iter()
+            .filter_map(|(name, _)| parse_number(name))
+            .collect();
         nums.sort_unstable();
         Ok(nums)
     }
 
     /// Every snapshot and broken snapshot directory, by number.
+    ///
+    /// While another process changes the store, a snapshot it is creating or deleting
+    /// (a directory without `info.xml`, or without its subvolume) is not listed: readers
+    /// see each snapshot complete or not at all, without waiting for the writer.
     pub fn entries(&self) -> Result<Vec<Entry>> {
+        let busy = self.writer_active();
         let mut out = Vec::new();
         for num in self.numbers()? {
-            if let Some(e) = self.read_entry(num) {
-                out.push(e);
+            match self.read_entry(num) {
+                Some(Entry::Broken(b)) if busy && b.incomplete => {}
+                Some(e) => out.push(e),
+                None => {}
             }
         }
         Ok(out)
@@ -264,26 +358,68 @@ impl Store {
 
     /// Reads one numbered directory; `None` for an empty reserved number.
     fn read_entry(&self, num: u32) -> Option<Entry> {
-        let d = self.info_dir(num);
-        let path = d.join(SNAPSHOT_NAME);
-        let sub_md = fs::symlink_metadata(&path).ok();
-        let has_subvolume = sub_md.as_ref().is_some_and(btrfs::metadata_is_subvolume);
+        let foreign = |reason: String| {
+            Some(Entry::Broken(Broken {
+                num,
+                reason,
+                has_subvolume: false,
+                foreign: true,
+                incomplete: false,
+                debris: false,
+            }))
+        };
+        let d = match self.fd.open_dir(&num.to_string()) {
+            Ok(d) => d,
+            Err(Foreign::Missing) => return None,
+            Err(why) => return foreign(format!("not a snapshot directory: {why}; left alone")),
+        };
+        let path = self.info_dir(num).join(SNAPSHOT_NAME);
+        let sub = d.stat(SNAPSHOT_NAME).ok().flatten();
+        let has_subvolume = sub.as_ref().is_some_and(|st| {
+            FileType::from_raw_mode(st.st_mode) == FileType::Directory
+                && st.st_ino == btrfs::FIRST_FREE_OBJECTID
+        });
         let broken = |reason: String| {
             Some(Entry::Broken(Broken {
                 num,
                 reason,
                 has_subvolume,
+                foreign: false,
+                incomplete: false,
+                debris: false,
             }))
         };
-        let text = match fs::read_to_string(d.join(INFO_NAME)) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if sub_md.is_none() && dir_is_empty(&d) {
+        let text = match d.read_small(INFO_NAME) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                let names = d.entries().unwrap_or_default();
+                if sub.is_none() && names.is_empty() {
                     return None;
                 }
-                return broken("info.xml is missing".into());
+                // Only what a create makes before info.xml: the subvolume (or an empty
+                // directory in its place) and info.xml's temporary files.
+                let only_create = names.iter().all(|(n, _)| {
+                    n == SNAPSHOT_NAME || n.starts_with(&format!("{INFO_NAME}.tmp-"))
+                });
+                let age = d.age();
+                let debris = only_create && age.is_some_and(|a| a >= DEBRIS_AGE);
+                let reason = if debris {
+                    "the remains of an interrupted snapshot (no info.xml); \
+                     `koompi-snapshot cleanup` removes them"
+                        .to_string()
+                } else {
+                    "info.xml is missing".to_string()
+                };
+                return Some(Entry::Broken(Broken {
+                    num,
+                    reason,
+                    has_subvolume,
+                    foreign: false,
+                    incomplete: true,
+                    debris,
+                }));
             }
-            Err(e) => return broken(format!("cannot read info.xml: {e}")),
+            Err(why) => return broken(format!("info.xml cannot be read: {why}")),
         };
         let info = match crate::info::parse(&text) {
             Ok(i) => i,
@@ -292,15 +428,22 @@ impl Store {
         if info.num != num {
             return broken(format!("info.xml says number {}", info.num));
         }
-        let Some(md) = sub_md else {
-            return broken("the snapshot subvolume is missing".into());
+        let Some(st) = sub else {
+            return Some(Entry::Broken(Broken {
+                num,
+                reason: "the snapshot subvolume is missing".into(),
+                has_subvolume,
+                foreign: false,
+                incomplete: true,
+                debris: false,
+            }));
         };
         if !has_subvolume {
             return broken("`snapshot` is not a subvolume".into());
         }
         let read_only = btrfs::is_read_only(&path).unwrap_or(false);
         Some(Entry::Ok(Snapshot {
-            active: md.dev() == self.subvolume_dev,
+            active: st.st_dev == self.subvolume_dev,
             info,
             path,
             read_only,
@@ -324,14 +467,11 @@ impl Store {
             num = num
                 .checked_add(1)
                 .ok_or_else(|| Error::Info("snapshot numbers exhausted".into()))?;
-            let d = self.info_dir(num);
-            match fs::create_dir(&d) {
-                Ok(()) => {
-                    let _ = fs::set_permissions(&d, fs::Permissions::from_mode(0o755));
-                    return Ok(num);
-                }
+            match self.fd.mkdir(&num.to_string()) {
+                Ok(()) => return Ok(num),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
+                    let d = self.info_dir(num);
                     return Err(io_err(format!("cannot create {}", d.display()))(e));
                 }
             }
@@ -360,6 +500,18 @@ impl Store {
             ));
         }
         let _lock = self.lock()?;
+        // What an interrupted create left goes first (a power cut during the daily
+        // snapshot must not pin disk space forever).
+        match self.heal_locked(false) {
+            Ok(h) if !h.failed.is_empty() => {
+                tracing::warn!(
+                    "could not remove the remains of interrupted snapshots: {:?}",
+                    h.failed
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not look for interrupted snapshots: {e}"),
+        }
         if let Some(name) = req.userdata.get(NAME_KEY) {
             validate_name(name)?;
             if let Some(num) = self.find_name(name)? {
@@ -381,17 +533,18 @@ impl Store {
             cleanup: req.cleanup.clone(),
             userdata: req.userdata.clone(),
         };
-        let result = btrfs::snapshot(source, &d, SNAPSHOT_NAME, req.read_only)
+        let dfd = self.open_own(num)?;
+        let result = btrfs::snapshot_at(source, dfd.fd(), SNAPSHOT_NAME, req.read_only)
             .map_err(io_err(format!(
                 "cannot snapshot {} into {}",
                 source.display(),
                 d.display()
             )))
-            .and_then(|()| write_info(&d, &info));
+            .and_then(|()| write_info_at(&dfd, &d, &info));
         if let Err(e) = result {
             // Leave only the empty reserved number, as after a delete.
-            let _ = btrfs::delete_subvolume(&d, SNAPSHOT_NAME);
-            let _ = remove_files(&d);
+            let _ = btrfs::delete_subvolume_at(dfd.fd(), SNAPSHOT_NAME);
+            let _ = remove_metadata(&dfd, &d);
             return Err(e);
         }
         self.get(num)
@@ -409,7 +562,19 @@ impl Store {
 
     /// Rewrites a snapshot's info.xml (atomically).
     pub fn write_info(&self, info: &SnapshotInfo) -> Result<()> {
-        write_info(&self.info_dir(info.num), info)
+        let dfd = self.open_own(info.num)?;
+        write_info_at(&dfd, &self.info_dir(info.num), info)
+    }
+
+    /// Snapshot `num`'s directory, open, when it is one of the store's own (a real
+    /// directory on the store's filesystem); an error naming what stands there otherwise.
+    fn open_own(&self, num: u32) -> Result<DirFd> {
+        self.fd
+            .open_dir(&num.to_string())
+            .map_err(|why| Error::Foreign {
+                num,
+                why: why.to_string(),
+            })
     }
 
     /// Deletes snapshot `num` (or a broken snapshot directory). The active snapshot and the
@@ -436,8 +601,15 @@ impl Store {
                 }
                 true
             }
+            Entry::Broken(b) if b.foreign => {
+                return Err(Error::Foreign {
+                    num,
+                    why: b.reason.clone(),
+                })
+            }
             Entry::Broken(b) => b.has_subvolume,
         };
+        let dfd = self.open_own(num)?;
         let sub = d.join(SNAPSHOT_NAME);
         if has_subvolume {
             if let Some(def) = default_subvol_id {
@@ -448,15 +620,59 @@ impl Store {
                     });
                 }
             }
-            btrfs::delete_subvolume(&d, SNAPSHOT_NAME)
+            btrfs::delete_subvolume_at(dfd.fd(), SNAPSHOT_NAME)
                 .map_err(io_err(format!("cannot delete subvolume {}", sub.display())))?;
         }
-        remove_files(&d)?;
+        remove_metadata(&dfd, &d)?;
         let highest = self.numbers()?.last().copied() == Some(num);
         if !highest {
-            fs::remove_dir(&d).map_err(io_err(format!("cannot remove {}", d.display())))?;
+            self.fd
+                .rmdir(&num.to_string())
+                .map_err(io_err(format!("cannot remove {}", d.display())))?;
         }
         Ok(())
+    }
+
+    /// The remains of interrupted creates ([`Broken::debris`]) and stray temporary
+    /// `info.xml` files older than [`DEBRIS_AGE`]: removed, or with `dry_run` only listed.
+    /// Returns what was (or would be) removed and what could not be. Callers hold the lock.
+    pub fn heal_locked(&self, dry_run: bool) -> Result<Healed> {
+        let mut healed = Healed::default();
+        for e in self.entries()? {
+            match e {
+                Entry::Broken(b) if b.debris => {
+                    if dry_run {
+                        healed.removed.push(b.num);
+                        continue;
+                    }
+                    match self.delete_locked(b.num, None) {
+                        Ok(()) => healed.removed.push(b.num),
+                        Err(e) => healed.failed.push((b.num, e.to_string())),
+                    }
+                }
+                Entry::Ok(s) => {
+                    let Ok(d) = self.fd.open_dir(&s.info.num.to_string()) else {
+                        continue;
+                    };
+                    if d.age().is_none_or(|a| a < DEBRIS_AGE) {
+                        continue;
+                    }
+                    for (name, _) in d.entries().unwrap_or_default() {
+                        if !name.starts_with(&format!("{INFO_NAME}.tmp-")) {
+                            continue;
+                        }
+                        let regular = d.stat(&name).ok().flatten().is_some_and(|st| {
+                            FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+                        });
+                        if regular && (dry_run || d.unlink(&name).is_ok()) {
+                            healed.temp_files += 1;
+                        }
+                    }
+                }
+                Entry::Broken(_) => {}
+            }
+        }
+        Ok(healed)
     }
 
     /// Resolves an ID: a number, a name, or a glob on names (newest match wins).
@@ -473,6 +689,62 @@ impl Store {
             .ok()?;
         // "ID 256 gen 9 top level 5 path @"
         out.stdout.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+/// What [`Store::heal_locked`] removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Healed {
+    /// Numbers whose remains of an interrupted create were removed.
+    pub removed: Vec<u32>,
+    /// Stray temporary `info.xml` files removed from complete snapshots.
+    pub temp_files: usize,
+    /// Remains that could not be removed, with the reason.
+    pub failed: Vec<(u32, String)>,
+}
+
+/// Who holds the flock on the directory open as `file` (at `dir`): "pid N (COMMAND)",
+/// or "another process" when it cannot be found. /proc/locks names the pids holding a
+/// write flock on an inode of that number (its device numbers are the filesystem's, not
+/// the subvolume's, so they cannot tell subvolumes apart); the holder is the one among
+/// them with `dir` open, or the only one.
+fn lock_holder(file: &fs::File, dir: &Path) -> String {
+    let Ok(md) = file.metadata() else {
+        return "another process".into();
+    };
+    let ino = md.ino().to_string();
+    let locks = fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pids: Vec<&str> = locks
+        .lines()
+        .filter_map(|l| {
+            // "1: FLOCK  ADVISORY  WRITE 1234 00:2d:256 0 EOF"
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let same_inode = f.get(5).and_then(|d| d.rsplit(':').next()) == Some(ino.as_str());
+            (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && same_inode).then(|| f[4])
+        })
+        .collect();
+    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let has_open = |pid: &str| {
+        fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| fs::read_link(e.path()).is_ok_and(|t| t == canonical))
+        })
+    };
+    let pid = pids
+        .iter()
+        .find(|p| has_open(p))
+        .or_else(|| (pids.len() == 1).then(|| &pids[0]));
+    match pid {
+        Some(pid) => {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = comm.trim();
+            if comm.is_empty() {
+                format!("pid {pid}")
+            } else {
+                format!("pid {pid} ({comm})")
+            }
+        }
+        None => "another process".into(),
     }
 }
 
@@ -514,50 +786,79 @@ pub fn parse_number(s: &str) -> Option<u32> {
     s.parse().ok().filter(|n| *n > 0)
 }
 
-fn dir_is_empty(d: &Path) -> bool {
-    fs::read_dir(d)
-        .map(|mut r| r.next().is_none())
-        .unwrap_or(false)
+/// Whether `name` is one of the metadata files KOOMPI or snapper keep in a snapshot
+/// directory: `info.xml`, its temporary files, snapper's file lists, the rollback journal
+/// and its temporary file.
+fn is_metadata(name: &str) -> bool {
+    name == INFO_NAME
+        || name.starts_with("info.xml.tmp-")
+        || (name.starts_with("filelist-") && name.ends_with(".txt"))
+        || name == crate::rollback::JOURNAL_NAME
+        || name.starts_with(&format!("{}.tmp", crate::rollback::JOURNAL_NAME))
 }
 
-/// Removes the plain files of a snapshot directory (info.xml, snapper's filelists).
-fn remove_files(d: &Path) -> Result<()> {
-    let rd = match fs::read_dir(d) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(format!("cannot read {}", d.display()))(e)),
+/// Removes a snapshot directory's metadata files by name (a link among them is removed
+/// itself, never followed), and an empty `snapshot` directory that is not a subvolume.
+/// Anything else is left where it is, and said.
+fn remove_metadata(d: &DirFd, path: &Path) -> Result<()> {
+    let entries = match d.entries() {
+        Ok(e) => e,
+        Err(e) => return Err(io_err(format!("cannot read {}", path.display()))(e)),
     };
-    for e in rd.flatten() {
-        let p = e.path();
-        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let r = if is_dir {
-            fs::remove_dir_all(&p)
-        } else {
-            fs::remove_file(&p)
+    let mut foreign = Vec::new();
+    for (name, _) in entries {
+        let ctx = || format!("cannot remove {}", path.join(&name).display());
+        let Some(st) = d.stat(&name).map_err(io_err(ctx()))? else {
+            continue;
         };
-        r.map_err(io_err(format!("cannot remove {}", p.display())))?;
+        let t = FileType::from_raw_mode(st.st_mode);
+        if is_metadata(&name) && t != FileType::Directory {
+            d.unlink(&name).map_err(io_err(ctx()))?;
+        } else if name == SNAPSHOT_NAME && t == FileType::Directory {
+            // An empty leftover directory (not a subvolume); rmdir never recurses.
+            if d.rmdir(&name).is_err() {
+                foreign.push(name);
+            }
+        } else {
+            foreign.push(name);
+        }
+    }
+    if !foreign.is_empty() {
+        return Err(Error::ForeignContent {
+            path: path.to_path_buf(),
+            names: foreign.join(", "),
+        });
     }
     Ok(())
 }
 
-/// Writes info.xml atomically: a temporary file, fsync, rename, fsync of the directory.
-fn write_info(dir: &Path, info: &SnapshotInfo) -> Result<()> {
+/// Writes info.xml atomically in the directory open as `d` (shown as `path`): a
+/// temporary file, fsync, rename, fsync of the directory; never through a link.
+fn write_info_at(d: &DirFd, path: &Path, info: &SnapshotInfo) -> Result<()> {
     let xml = crate::info::to_xml(info);
-    let tmp = dir.join(format!("{INFO_NAME}.tmp-{}", std::process::id()));
-    let ctx = || format!("cannot write {}", dir.join(INFO_NAME).display());
-    let res = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+    let tmp = format!("{INFO_NAME}.tmp-{}", std::process::id());
+    let ctx = || format!("cannot write {}", path.join(INFO_NAME).display());
+    let res = (|| -> std::io::Result<()> {
+        let fd = rustix::fs::openat(
+            d.fd(),
+            tmp.as_str(),
+            rustix::fs::OFlags::WRONLY
+                | rustix::fs::OFlags::CREATE
+                | rustix::fs::OFlags::EXCL
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o644),
+        )?;
+        let mut f = fs::File::from(fd);
         f.set_permissions(fs::Permissions::from_mode(0o644))?;
         f.write_all(xml.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, dir.join(INFO_NAME))?;
-        fs::File::open(dir)?.sync_all()
+        rustix::fs::renameat(d.fd(), tmp.as_str(), d.fd(), INFO_NAME)?;
+        rustix::fs::fsync(d.fd())?;
+        Ok(())
     })();
     if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
+        let _ = d.unlink(&tmp);
         return Err(io_err(ctx())(e));
     }
     Ok(())
