@@ -51,6 +51,10 @@ pub enum Error {
         "the boot environment {0} is missing: run `koompi-watchdog init` (the ESP must be mounted)"
     )]
     NoEnv(PathBuf),
+    #[error("cannot read {0}: permission denied (run it with sudo)")]
+    Permission(PathBuf),
+    #[error("the boot environment {path} is damaged ({why}); the next boot repairs it, or run `sudo koompi-watchdog success` now")]
+    Damaged { path: PathBuf, why: String },
     #[error("this boot is not confirmed yet; a snapshot of an unconfirmed system is not known-good (use --force to mark it anyway)")]
     NotConfirmed,
     #[error("history {path} is corrupt: {message}")]
@@ -225,29 +229,64 @@ fn save_history(settings: &Settings, h: &History) -> Result<()> {
         .map_err(io(format!("cannot write {}", p.display())))
 }
 
-fn load_env(settings: &Settings) -> Result<GrubEnv> {
-    let p = settings.env_path();
-    if !p.exists() {
-        return Err(Error::NoEnv(p));
+/// Whether the block exists: `Ok(false)` when it is missing, an error naming the real
+/// cause when it cannot be told (no permission to look: not "missing").
+fn env_exists(p: &Path) -> Result<bool> {
+    match fs::symlink_metadata(p) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(Error::Permission(p.to_path_buf()))
+        }
+        Err(e) => Err(io(format!("cannot look at {}", p.display()))(e)),
     }
-    Ok(grubenv::read(&p)?)
 }
 
-/// Like [`load_env`], but recreates a missing block when the ESP is there (a reformatted
-/// ESP must not stop the watchdog from counting again).
-fn load_or_init_env(settings: &Settings) -> Result<GrubEnv> {
-    if !settings.env_path().exists() && settings.esp.is_dir() {
-        tracing::warn!("{} was missing; creating it", settings.env_path().display());
+/// Reads the block without changing it (for `status`).
+fn load_env(settings: &Settings) -> Result<GrubEnv> {
+    let p = settings.env_path();
+    if !env_exists(&p)? {
+        return Err(Error::NoEnv(p));
+    }
+    grubenv::read(&p).map_err(|e| match e {
+        grubenv::GrubEnvError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Error::Permission(p.clone())
+        }
+        e => Error::Damaged {
+            path: p.clone(),
+            why: e.to_string(),
+        },
+    })
+}
+
+/// For the commands that write the block: recreates a missing one when the ESP is there
+/// (a reformatted ESP must not stop the watchdog from counting again) and repairs a
+/// damaged one, so that GRUB can read it at the next boot. Returns whether it repaired.
+fn load_or_init_env(settings: &Settings) -> Result<(GrubEnv, bool)> {
+    let p = settings.env_path();
+    if !env_exists(&p)? && settings.esp.is_dir() {
+        tracing::warn!("{} was missing; creating it", p.display());
         init(settings, false)?;
     }
-    load_env(settings)
+    if !env_exists(&p)? {
+        return Err(Error::NoEnv(p));
+    }
+    let (env, repaired) = grubenv::read_or_repair(&p)?;
+    if let Some(note) = &repaired {
+        tracing::warn!("{note}");
+    }
+    Ok((env, repaired.is_some()))
 }
 
 /// Creates the environment block on the ESP (`force` resets an existing one).
 pub fn init(settings: &Settings, force: bool) -> Result<PathBuf> {
     let p = settings.env_path();
-    if p.exists() && !force {
-        grubenv::read(&p)?;
+    if env_exists(&p)? && !force {
+        if let (_, Some(note)) = grubenv::read_or_repair(&p)? {
+            tracing::warn!("{note}");
+        }
         return Ok(p);
     }
     let mut env = GrubEnv::new();
@@ -268,7 +307,7 @@ pub fn init_fallback(settings: &Settings, store: &Store) -> Result<Option<Fallba
         .filter(|s| s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) == Some("yes"))
         .find_map(|s| bootable(s, None));
     if let Some(f) = &chosen {
-        let mut env = load_env(settings)?;
+        let (mut env, _) = load_or_init_env(settings)?;
         set_fallback(&mut env, Some(f))?;
         grubenv::write(&settings.env_path(), &env)?;
     }
@@ -355,7 +394,7 @@ pub fn refresh(settings: &Settings, host: &Host, history: &History) -> Result<Op
         }
         tracing::warn!("known-good snapshot {num} has no kernel with an initramfs in /boot");
     }
-    let mut env = load_env(settings)?;
+    let (mut env, _) = load_or_init_env(settings)?;
     set_fallback(&mut env, chosen.as_ref())?;
     grubenv::write(&settings.env_path(), &env)?;
     Ok(chosen)
@@ -382,8 +421,15 @@ pub fn check(
 ) -> Result<CheckOutcome> {
     let mut history = load_history(settings)?;
     history.record_boot(&host.boot_id, host.boot_started, host.fallback());
-    let mut env = load_or_init_env(settings)?;
-    let tries = counting::parse_tries(env.get("koompi_tries"));
+    let (mut env, repaired) = load_or_init_env(settings)?;
+    let mut tries = counting::parse_tries(env.get("koompi_tries"));
+    if repaired && env.get("koompi_tries").is_none() {
+        // GRUB could not read the block, so it did not count this boot: count it here,
+        // on the side of caution, and write the count back for GRUB.
+        tries = tries.max(1);
+        env.set("koompi_tries", &tries.to_string())?;
+        grubenv::write(&settings.env_path(), &env)?;
+    }
     let outcome = if let Some(target) = host.fallback() {
         let store = settings.store()?;
         let report = rollback::rollback(&store, target)?;
@@ -421,11 +467,21 @@ pub fn check(
 pub fn success(settings: &Settings, host: &Host) -> Result<Option<Fallback>> {
     let mut history = load_history(settings)?;
     history.confirm(&host.boot_id, host.boot_started, Utc::now());
-    let mut env = load_or_init_env(settings)?;
+    let (mut env, _) = load_or_init_env(settings)?;
     env.set("koompi_tries", &counting::confirm(0).to_string())?;
     grubenv::write(&settings.env_path(), &env)?;
     save_history(settings, &history)?;
-    refresh(settings, host, &history)
+    // The boot is confirmed now; not finding the fallback snapshot (no snapper config,
+    // say) is worth a warning, not a failure of the confirmation.
+    match refresh(settings, host, &history) {
+        Ok(f) => Ok(f),
+        Err(e) => {
+            tracing::warn!(
+                "this boot is confirmed, but the fallback snapshot was not refreshed: {e}"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Marks snapshot `num` known-good (this boot must be confirmed unless `force`).
@@ -642,6 +698,9 @@ mod tests {
         // A lost block is recreated where the watchdog writes, not where it only reads.
         std::fs::remove_file(&p).unwrap();
         assert!(matches!(load_env(&s), Err(Error::NoEnv(_))));
-        assert_eq!(load_or_init_env(&s).unwrap().get("koompi_tries"), Some("0"));
+        assert_eq!(
+            load_or_init_env(&s).unwrap().0.get("koompi_tries"),
+            Some("0")
+        );
     }
 }

@@ -247,3 +247,72 @@ fn install_time_init_points_the_fallback_at_the_factory_snapshot() {
     assert_eq!(e.get("koompi_initrd"), Some("/boot/initrd.img-6.1.0-test"));
     assert_eq!(e.get("koompi_tries"), Some("0"));
 }
+
+/// `grub-editenv FILE list` succeeds: GRUB's own tool reads the block.
+fn grub_reads(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("grub-editenv")
+        .arg(path)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "grub-editenv cannot read {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_damaged_environment_block_is_repaired_and_the_boot_counted() {
+    if !require_root("a_damaged_environment_block_is_repaired_and_the_boot_counted")
+        || !koompi_testutil::require_programs("watchdog_btrfs", &["grub-editenv"])
+    {
+        return;
+    }
+    let r = rig();
+    let p = r.settings.env_path();
+    let h = host("boot-damaged-1", "root=UUID=x rootflags=subvol=@");
+    // Garbage: status says so (and changes nothing); check repairs it and counts this
+    // boot, which GRUB could not count.
+    fs::write(&p, [0xa5u8; 1024]).unwrap();
+    let err = watchdog::status(&r.settings, &h).unwrap_err().to_string();
+    assert!(err.contains("damaged"), "{err}");
+    assert_eq!(fs::read(&p).unwrap(), vec![0xa5u8; 1024]);
+    let out = watchdog::check(&r.settings, &h, &Runner::real(), false).unwrap();
+    assert!(matches!(out, CheckOutcome::Pending { tries: 1 }), "{out:?}");
+    assert!(grub_reads(&p).contains("koompi_tries=1"));
+    // A directory in its place, then success: confirmed, counter reset, readable again.
+    fs::remove_file(&p).unwrap();
+    fs::create_dir_all(p.join("junk")).unwrap();
+    watchdog::success(&r.settings, &h).unwrap();
+    assert!(grub_reads(&p).contains("koompi_tries=0"));
+    assert!(watchdog::status(&r.settings, &h).unwrap().confirmed);
+    // No header, but our variables: kept.
+    fs::write(&p, "koompi_tries=2\nkoompi_good=1\n").unwrap();
+    watchdog::success(&r.settings, &h).unwrap();
+    let listed = grub_reads(&p);
+    assert!(listed.contains("koompi_tries=0"), "{listed}");
+    // A block of another size that GRUB reads and writes: accepted, size kept.
+    let mut big = b"# GRUB Environment Block\nkoompi_tries=2\n".to_vec();
+    big.resize(2048, b'#');
+    fs::write(&p, &big).unwrap();
+    assert!(grub_reads(&p).contains("koompi_tries=2"));
+    watchdog::success(&r.settings, &h).unwrap();
+    assert_eq!(fs::metadata(&p).unwrap().len(), 2048);
+    assert!(grub_reads(&p).contains("koompi_tries=0"));
+}
+
+#[test]
+fn success_without_a_snapper_config_confirms_and_succeeds() {
+    if !require_root("success_without_a_snapper_config_confirms_and_succeeds") {
+        return;
+    }
+    let mut r = rig();
+    r.settings.snapper = SnapperTarget::File(r.fx.config_file.with_extension("missing"));
+    let h = host("boot-noconfig-1", "root=UUID=x rootflags=subvol=@");
+    watchdog::success(&r.settings, &h).unwrap();
+    assert!(watchdog::status(&r.settings, &h).unwrap().confirmed);
+    assert_eq!(env(&r).get("koompi_tries"), Some("0"));
+}
