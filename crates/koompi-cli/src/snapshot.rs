@@ -17,6 +17,7 @@ use koompi_snapshots::diff;
 use koompi_snapshots::retention::Action;
 use koompi_snapshots::rollback;
 use koompi_snapshots::store::{CreateRequest, Entry, Snapshot, Store};
+use koompi_snapshots::SnapshotType;
 
 const AFTER_HELP: &str = "\
 IDs: a snapshot number (12), a name (factory-20260101), or a glob on names
@@ -325,59 +326,92 @@ fn list(store: &Store, fmt: Format) -> Result<()> {
         println!("No snapshots yet. Take one with: koompi-snapshot create NAME \"what it is for\"");
         return Ok(());
     }
-    let mut t = output::table([
-        "#",
-        "Type",
-        "Date",
-        "Name",
-        "Description",
-        "Cleanup",
-        "Flags",
-    ]);
+    // Compact columns so that the table fits an 80-column console: the name with the
+    // description under it in one column, the only one that wraps (at word boundaries,
+    // never narrower than the longest name); the type only when there are pre/post
+    // snapshots; flags as letters explained below the table.
+    let pre_post = entries
+        .iter()
+        .any(|e| matches!(e, Entry::Ok(s) if s.info.kind != SnapshotType::Single));
+    let mut header = vec!["#"];
+    if pre_post {
+        header.push("Type");
+    }
+    header.extend(["Date", "Name / description", "Clean", "Flags"]);
+    let free = header.len() - 3;
+    let mut t = output::table(header);
+    let mut used = std::collections::BTreeSet::new();
+    let mut longest_name = 0;
     for e in &entries {
+        let mut row = Vec::new();
         match e {
             Entry::Ok(s) => {
-                let mut flags = Vec::new();
-                if s.info.is_important() {
-                    flags.push("important");
+                let mut flags = String::new();
+                for (on, letter) in [
+                    (s.info.is_important(), 'i'),
+                    (s.info.cleanup.is_empty(), 'p'),
+                    (s.active, 'r'),
+                    (!s.read_only, 'w'),
+                ] {
+                    if on {
+                        flags.push(letter);
+                        used.insert(letter);
+                    }
                 }
-                if s.info.cleanup.is_empty() {
-                    flags.push("protected");
-                }
-                if s.active {
-                    flags.push("running");
-                }
-                if !s.read_only {
-                    flags.push("writable");
-                }
-                let kind = match s.info.pre_num {
-                    Some(p) => format!("{} ({p})", s.info.kind.as_str()),
-                    None => s.info.kind.as_str().to_string(),
+                let name = s.info.name().unwrap_or("");
+                longest_name = longest_name.max(name.chars().count());
+                let text = match (name, s.info.description.as_str()) {
+                    ("", d) => d.to_string(),
+                    (n, "") => n.to_string(),
+                    (n, d) => format!("{n}\n{d}"),
                 };
-                t.add_row(vec![
-                    s.info.num.to_string(),
-                    kind,
-                    local_str(s.info.date),
-                    s.info.name().unwrap_or("").to_string(),
-                    s.info.description.clone(),
-                    s.info.cleanup.clone(),
-                    flags.join(","),
+                let cleanup = match s.info.cleanup.as_str() {
+                    "timeline" => "daily".to_string(),
+                    c => c.to_string(),
+                };
+                row.push(s.info.num.to_string());
+                if pre_post {
+                    row.push(match s.info.pre_num {
+                        Some(p) => format!("{} ({p})", s.info.kind.as_str()),
+                        None => s.info.kind.as_str().to_string(),
+                    });
+                }
+                row.extend([
+                    to_local(s.info.date).format("%Y-%m-%d %H:%M").to_string(),
+                    text,
+                    cleanup,
+                    flags,
                 ]);
             }
             Entry::Broken(b) => {
-                t.add_row(vec![
-                    b.num.to_string(),
-                    "BROKEN".into(),
-                    String::new(),
-                    String::new(),
+                row.push(b.num.to_string());
+                if pre_post {
+                    row.push(String::new());
+                }
+                row.extend([
+                    "BROKEN".to_string(),
                     b.reason.clone(),
                     String::new(),
                     String::new(),
                 ]);
             }
         }
+        t.add_row(row);
     }
+    output::wrap_only(&mut t, free, longest_name.max(12));
     println!("{t}");
+    if !used.is_empty() {
+        let legend: Vec<&str> = used
+            .iter()
+            .map(|l| match l {
+                'i' => "i important",
+                'p' => "p protected (never cleaned up)",
+                'r' => "r running now",
+                _ => "w writable",
+            })
+            .collect();
+        println!("Flags: {}", legend.join(", "));
+    }
     Ok(())
 }
 

@@ -496,3 +496,54 @@ fn rollback_refuses_nested_layout_and_changes_nothing() {
     assert!(err.contains("rollback refused"), "{err}");
     assert_eq!(numbers(&ks_json(&fx, &["list"])), vec![1]);
 }
+
+/// On an 80-column terminal (a pseudo-terminal made by `script`), `list` fits: no line
+/// is wider than 80 columns, names and dates are never broken, only the description
+/// wraps, and the flags are explained.
+#[test]
+fn list_fits_an_80_column_console() {
+    if !require_root("list_fits_an_80_column_console")
+        || !koompi_testutil::require_programs("list_fits_an_80_column_console", &["script"])
+    {
+        return;
+    }
+    let fx = LoopBtrfs::koompi();
+    ks(&fx)
+        .args([
+            "create",
+            "factory-20261202",
+            "The system as it came from the factory, before any student touched it",
+            "--important",
+            "--cleanup",
+            "none",
+        ])
+        .assert()
+        .success();
+    ks(&fx)
+        .args(["create", "before-libreoffice-upgrade", "Before the upgrade"])
+        .assert()
+        .success();
+    let bin = assert_cmd::cargo::cargo_bin("koompi-snapshot");
+    let inner = format!(
+        "stty cols 80 rows 40; {} --config-file {} list",
+        bin.display(),
+        fx.config_file.display()
+    );
+    let out = sh("script", &["-qec", &inner, "/dev/null"]);
+    let text = out.replace('\r', "");
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns ({}):\n{text}",
+            line.chars().count()
+        );
+    }
+    for whole in [
+        "factory-20261202",
+        "before-libreoffice-upgrade",
+        "Flags: i important",
+    ] {
+        assert!(text.contains(whole), "{whole:?} broken or missing:\n{text}");
+    }
+    assert!(text.contains("student"), "{text}");
+}

@@ -37,6 +37,24 @@ where
     t
 }
 
+/// Lets only column `free` (free text) wrap, at word boundaries, and never narrower than
+/// `min` characters (its longest unbreakable word, such as a name); every other column
+/// keeps its content on one line (numbers, dates, names never break in the middle).
+pub fn wrap_only(t: &mut Table, free: usize, min: usize) {
+    use comfy_table::{ColumnConstraint, Width};
+    let n = t.column_count();
+    for i in 0..n {
+        let constraint = if i == free {
+            ColumnConstraint::LowerBoundary(Width::Fixed(u16::try_from(min).unwrap_or(u16::MAX)))
+        } else {
+            ColumnConstraint::ContentWidth
+        };
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(constraint);
+        }
+    }
+}
+
 /// Serializes `value` as pretty JSON with a trailing newline.
 pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     match serde_json::to_string_pretty(value) {

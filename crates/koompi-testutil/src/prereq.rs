@@ -77,6 +77,7 @@ pub const NEEDS: &[Need] = &[
     need("strip", "binutils", "binutils", Tests),
     need("tar", "tar", "tar", Tests),
     need("gzip", "gzip", "gzip", Tests),
+    need("script", "bsdutils", "util-linux", Tests),
     need("mmdebstrap", "mmdebstrap", "mmdebstrap", Image),
     need("sfdisk", "fdisk", "util-linux", Image),
     need("blkid", "util-linux", "util-linux", Image),
