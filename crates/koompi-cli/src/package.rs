@@ -25,25 +25,23 @@ use koompi_packages::upgrade::{self, TxOptions, UpgradeCommand};
 use koompi_packages::{classify, Package, Source, Target};
 use koompi_snapshots::store::{CreateRequest, Store};
 
+// Paragraphs are single lines: clap wraps them to the terminal (hand-broken lines would be
+// wrapped a second time). Example lines stay under 72 columns.
 const AFTER_HELP: &str = "\
-Sources: the official repositories first, then the AUR (built with paru as your own user,
-never as root), Flathub for application IDs (org.gnome.Calculator) or with --flatpak.
+Sources: the official repositories first, then the AUR (built with paru as your own user, never as root), Flathub for application IDs (org.gnome.Calculator) or with --flatpak.
 
-pacman's short forms work: -S install, -R remove, -U upgrade, -Ss search, -Si info,
--Q list, -Sc clean. Anything else (koompi -Syu, koompi -Qdt) goes to paru, or pacman
-when paru is not installed, unchanged.
+pacman's short forms work: -S install, -R remove, -U upgrade, -Ss search, -Si info, -Q list, -Sc clean. Anything else (koompi -Syu, koompi -Qdt) goes to paru, or pacman when paru is not installed, unchanged.
 
-A snapshot is taken before every install, remove and upgrade (none when snap-pac is
-installed: it takes its own), so `koompi-snapshot rollback` can undo any change.
+A snapshot is taken before every install, remove and upgrade (none when snap-pac is installed: it takes its own), so `koompi-snapshot rollback` can undo any change.
 
 Examples:
-  koompi install firefox               from the repositories
-  koompi install koompi-cli            from the AUR when the repositories lack it
-  koompi install org.gnome.Calculator  from Flathub
+  koompi install firefox               # from the repositories
+  koompi install koompi-cli            # from the AUR if not there
+  koompi install org.gnome.Calculator  # from Flathub
   koompi search editor --json
-  koompi upgrade                       snapshot, upgrade, GRUB menu, retention
-  koompi upgrade --transactional       upgrade a copy; it becomes the system at the next boot
-  koompi channel set beta              take KOOMPI's packages from the beta channel";
+  koompi upgrade                       # snapshot, upgrade, GRUB menu
+  koompi upgrade --transactional       # a copy, the system next boot
+  koompi channel set beta              # KOOMPI's beta packages";
 
 /// Install, remove, search and upgrade software on KOOMPI OS.
 #[derive(Debug, Parser)]

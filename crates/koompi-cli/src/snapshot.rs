@@ -19,18 +19,19 @@ use koompi_snapshots::rollback;
 use koompi_snapshots::store::{CreateRequest, Entry, Snapshot, Store};
 use koompi_snapshots::SnapshotType;
 
+// Paragraphs are single lines: clap wraps them to the terminal (hand-broken lines would be
+// wrapped a second time). Example lines stay under 72 columns.
 const AFTER_HELP: &str = "\
-IDs: a snapshot number (12), a name (factory-20260101), or a glob on names
-(factory-*) which picks the newest match.
+IDs: a snapshot number (12), a name (factory-20260101), or a glob on names (factory-*) which picks the newest match.
 
-Snapshots are stored in snapper's format, so `snapper list` shows them too.
+Snapshots are stored in snapper's format, so `snapper list` shows them too. Every command needs root (sudo).
 
 Examples:
-  koompi-snapshot create before-drivers \"Before installing drivers\" --important
+  koompi-snapshot create before-drivers \"Before the drivers\" --important
   koompi-snapshot list
   koompi-snapshot diff before-drivers
-  koompi-snapshot rollback factory-*        (takes effect at the next boot)
-  koompi-snapshot cleanup --dry-run         (explains what would be kept and why)";
+  koompi-snapshot rollback factory-*     # takes effect at the next boot
+  koompi-snapshot cleanup --dry-run      # what would be kept, and why";
 
 /// Manage KOOMPI OS system snapshots (Btrfs, snapper-compatible).
 #[derive(Debug, Parser)]
@@ -111,7 +112,7 @@ enum Command {
     },
     /// Make a snapshot the system again at the next boot; the current state is kept.
     Rollback { id: String },
-    /// Apply the retention policy of the config (NUMBER_* and TIMELINE_* settings).
+    /// Apply the retention policy (the NUMBER_* and TIMELINE_* settings).
     Cleanup {
         /// Only show what would be removed and why each snapshot is kept.
         #[arg(long)]
@@ -119,7 +120,7 @@ enum Command {
     },
     /// Disk usage, snapshots per class, the last snapshot.
     Status,
-    /// Files added, changed and removed between ID and ID2 (default: the live system).
+    /// Files added, changed and removed since ID (or between ID and ID2).
     Diff { id: String, id2: Option<String> },
 }
 

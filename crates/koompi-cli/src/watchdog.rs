@@ -11,12 +11,10 @@ use koompi_core::output::{self, Format};
 use koompi_snapshots::config::SnapperConfig;
 use koompi_snapshots::store::Store;
 
+// Paragraphs are single lines: clap wraps them to the terminal (hand-broken lines would be
+// wrapped a second time).
 const AFTER_HELP: &str = "\
-How it works: GRUB counts every boot that was not confirmed (in /boot/efi/koompi/grubenv).
-After 3 in a row it starts the last known-good snapshot instead; `check` on that boot makes
-the rollback permanent (the broken system is kept as an important snapshot) and reboots.
-A boot is confirmed by `success`, which koompi-boot-success.service runs once the system
-reached its target and stayed up for SUCCESS_DELAY_SEC (default 300) seconds.
+How it works: GRUB counts every boot that was not confirmed (in /boot/efi/koompi/grubenv). After 3 in a row it starts the last known-good snapshot instead; `check` on that boot makes the rollback permanent (the broken system is kept as an important snapshot) and reboots. A boot is confirmed by `success`, which koompi-boot-success.service runs once the system reached its target and stayed up for SUCCESS_DELAY_SEC (default 300) seconds.
 
 Settings: /etc/koompi/watchdog.conf (ESP, STATE_DIR, SNAPPER_CONFIG, SUCCESS_DELAY_SEC).";
 
@@ -27,7 +25,7 @@ pub struct Cli {
     /// Settings file.
     #[arg(long, global = true, value_name = "PATH", default_value = watchdog::SETTINGS_PATH)]
     settings: PathBuf,
-    /// Mount point of the EFI system partition (overrides ESP=).
+    /// The ESP's mount point (instead of ESP=).
     #[arg(long, global = true, value_name = "PATH")]
     esp: Option<PathBuf>,
     /// Print JSON for scripts.
@@ -42,21 +40,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Early in boot: finish a fallback's rollback and reboot, or record a pending boot.
+    /// Early in boot: finish a fallback's rollback, or count this boot.
     Check {
         /// Do not reboot after a rollback (for tests).
         #[arg(long)]
         no_reboot: bool,
     },
-    /// Confirm this boot: reset the counter and refresh the known-good snapshot.
+    /// Confirm this boot: reset the counter, refresh the fallback.
     Success {
         /// Wait SUCCESS_DELAY_SEC seconds first (what the service does).
         #[arg(long)]
         wait: bool,
     },
-    /// Failed attempts, the fallback snapshot, the last confirmed boot, past rollbacks.
+    /// Failed attempts, the fallback, the last good boot, rollbacks.
     Status,
-    /// Mark a snapshot known-good and make it the fallback (ID: number, name or glob).
+    /// Mark a snapshot known-good: the fallback (number, name, glob).
     MarkGood {
         id: String,
         /// Also when this boot is not confirmed yet.
@@ -67,7 +65,7 @@ enum Command {
     Refresh,
     /// At the boot deadline: reboot if this boot was never confirmed.
     Deadline,
-    /// Create the boot environment block on the ESP (installers and image builders).
+    /// Create the boot environment block on the ESP (for installers).
     Init {
         /// Reset an existing block.
         #[arg(long)]
@@ -77,7 +75,7 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config_file: Option<PathBuf>,
     },
-    /// Print the GRUB code for grub-mkconfig (/etc/grub.d/42_koompi_watchdog runs this).
+    /// Print the GRUB code for grub-mkconfig (run by /etc/grub.d).
     GrubScript,
 }
 

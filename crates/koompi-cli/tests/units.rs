@@ -123,3 +123,40 @@ fn every_timer_has_its_service_and_units_call_installed_binaries() {
         }
     }
 }
+
+/// `--help` on an 80-column terminal (a pseudo-terminal made by `script`) is wrapped
+/// once: no line is wider than 80 columns and no lone word is left inside a paragraph by
+/// wrapping hand-broken lines a second time.
+#[test]
+fn help_is_wrapped_once_on_80_columns() {
+    if !koompi_testutil::require_programs("help_is_wrapped_once_on_80_columns", &["script"]) {
+        return;
+    }
+    for bin in [
+        "koompi",
+        "koompi-snapshot",
+        "koompi-watchdog",
+        "koompi-update",
+    ] {
+        let path = assert_cmd::cargo::cargo_bin(bin);
+        let inner = format!("stty cols 80 rows 60; NO_COLOR=1 {} --help", path.display());
+        let out = Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim();
+            assert!(line.chars().count() <= 80, "{bin}: wider than 80:\n{text}");
+            // A paragraph may end in one word; a lone word with the paragraph going on
+            // below it is what wrapping a hand-broken line leaves.
+            let lone_word = !t.is_empty() && !t.contains(' ') && !t.ends_with(':');
+            let continues = lines.get(i + 1).is_some_and(|n| !n.trim().is_empty());
+            assert!(
+                !(lone_word && continues),
+                "{bin}: a lone word {t:?} inside a paragraph:\n{text}"
+            );
+        }
+    }
+}
