@@ -14,7 +14,7 @@ pub fn main_wrapper(
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{prog}: error: {e:#}");
+            eprintln!("{prog}: error: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
@@ -28,8 +28,54 @@ pub fn main_with_code(
     match body() {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("{prog}: error: {e:#}");
+            eprintln!("{prog}: error: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes as one line, each cause said once: a cause whose text a
+/// message before it already contains (a library error that prints its source, then the
+/// source itself) is not repeated, and line breaks become "; ".
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || out.contains(text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(text);
+    }
+    out.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write /x/info.xml: {source}")]
+    struct Wrapped {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(Wrapped { source: io }).context("cannot create snapshot");
+        let line = one_line(&e);
+        assert_eq!(line.matches("No space left on device").count(), 1, "{line}");
+        assert!(line.starts_with("cannot create snapshot: cannot write /x/info.xml"));
+        let multi = anyhow::anyhow!("first line\nsecond line");
+        assert_eq!(one_line(&multi), "first line; second line");
     }
 }
