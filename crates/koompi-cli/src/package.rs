@@ -649,8 +649,16 @@ fn search(b: &Backends, terms: &[String], repo_only: bool, fmt: Format) -> Resul
             bail!("search terms cannot start with `-`: {t}");
         }
     }
-    let mut results = b.repo_search(terms)?;
     let mut unreachable = Vec::new();
+    let mut results = match b.repo_search(terms) {
+        Ok(r) => r,
+        // No package lists yet: the other sources can still answer.
+        Err(e @ koompi_packages::backend::BackendError::NoPackageLists(_)) => {
+            unreachable.push(("repositories".to_string(), e.to_string()));
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     // The AUR searches one term; the longest is the most selective, the rest filter.
     let main = terms.iter().max_by_key(|t| t.len()).filter(|_| !repo_only);
     if let Some(main) = main {

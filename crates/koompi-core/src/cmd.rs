@@ -17,6 +17,9 @@ const STDERR_KEEP: usize = 4000;
 /// Errors from running a program.
 #[derive(Debug, thiserror::Error)]
 pub enum CmdError {
+    /// The program is not installed (not found on PATH, or its file is missing).
+    #[error("`{program}` is not installed (needed for `{cmdline}`); install it with pacman -S and try again")]
+    Missing { program: String, cmdline: String },
     #[error("cannot run `{cmdline}`: {source}")]
     Spawn {
         cmdline: String,
@@ -226,9 +229,19 @@ fn spawn_feeding(
     cmd: &Cmd,
     cmdline: &str,
 ) -> Result<std::process::Child, CmdError> {
-    let mut child = c.spawn().map_err(|source| CmdError::Spawn {
-        cmdline: cmdline.to_string(),
-        source,
+    let program = c.get_program().to_string_lossy().into_owned();
+    let mut child = c.spawn().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            CmdError::Missing {
+                program: program.clone(),
+                cmdline: cmdline.to_string(),
+            }
+        } else {
+            CmdError::Spawn {
+                cmdline: cmdline.to_string(),
+                source,
+            }
+        }
     })?;
     if let Some(data) = &cmd.stdin {
         if let Some(mut pipe) = child.stdin.take() {
@@ -372,7 +385,7 @@ mod tests {
         assert_eq!(killed.run_interactive(&r).unwrap(), 128 + 15);
         assert!(matches!(
             Cmd::new("/nonexistent/prog").run_interactive(&r),
-            Err(CmdError::Spawn { .. })
+            Err(CmdError::Missing { .. })
         ));
         let rec = Runner::recording();
         assert_eq!(Cmd::new("false").run_interactive(&rec).unwrap(), 0);
@@ -405,12 +418,18 @@ mod tests {
     }
 
     #[test]
-    fn missing_program_is_a_spawn_error() {
-        let err = Cmd::new("/nonexistent/koompi-nothing")
+    fn a_missing_program_is_named_in_one_human_line() {
+        let err = Cmd::new("koompi-nothing-such")
+            .arg("x")
             .run(&Runner::real())
             .unwrap_err();
-        assert!(matches!(err, CmdError::Spawn { .. }));
-        assert!(err.to_string().contains("/nonexistent/koompi-nothing"));
+        assert!(matches!(err, CmdError::Missing { .. }));
+        let text = err.to_string();
+        assert!(
+            text.contains("`koompi-nothing-such` is not installed"),
+            "{text}"
+        );
+        assert!(!text.contains("os error"), "{text}");
     }
 
     #[test]

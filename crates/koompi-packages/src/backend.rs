@@ -45,6 +45,10 @@ pub enum BackendError {
     Aur(String),
     #[error(transparent)]
     Conf(#[from] pacman_conf::ConfError),
+    #[error("there is no pacman database at {0} (not an Arch-based system there? --root and --dbpath choose another)")]
+    NoDatabase(PathBuf),
+    #[error("no package lists yet in {0} (they come with the first `sudo koompi upgrade`)")]
+    NoPackageLists(PathBuf),
 }
 
 /// pacman options that choose the system to act on, passed to every pacman call.
@@ -175,6 +179,27 @@ impl Backends {
             .args(self.opts.system_args())
     }
 
+    /// Before a read-only query: the database is there, so that pacman creates nothing
+    /// (it makes `local/` in a database directory that lacks it) and a missing one is one
+    /// human line; with `lists`, the sync databases (package lists) are there too.
+    fn check_db(&self, lists: bool) -> Result<(), BackendError> {
+        let db = self.opts.db_path();
+        if !db.join("local").is_dir() {
+            return Err(BackendError::NoDatabase(db));
+        }
+        if lists {
+            let sync = db.join("sync");
+            let has_lists = std::fs::read_dir(&sync).is_ok_and(|rd| {
+                rd.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "db"))
+            });
+            if !has_lists {
+                return Err(BackendError::NoPackageLists(sync));
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a query that exits 1 when it finds nothing (pacman's convention): `None` then.
     fn query(&self, cmd: Cmd) -> Result<Option<String>, BackendError> {
         match cmd.run(&Runner::real()) {
@@ -190,6 +215,7 @@ impl Backends {
 
     /// `pacman -Ss TERMS`: what the sync databases know.
     pub fn repo_search(&self, terms: &[String]) -> Result<Vec<Package>, BackendError> {
+        self.check_db(true)?;
         let out = self.query(self.pacman_cmd().arg("-Ss").args(terms))?;
         let Some(text) = out else {
             return Ok(Vec::new());
@@ -199,6 +225,7 @@ impl Backends {
 
     /// `pacman -Si NAME`: the package in the sync databases, if any.
     pub fn repo_info(&self, name: &str) -> Result<Option<PackageInfo>, BackendError> {
+        self.check_db(true)?;
         let out = self.query(self.pacman_cmd().arg("-Si").arg("--").arg(name))?;
         let Some(text) = out else {
             return Ok(None);
@@ -222,6 +249,7 @@ impl Backends {
 
     /// `pacman -Q [NAMES]`: installed packages.
     pub fn installed(&self, names: &[String]) -> Result<Vec<Installed>, BackendError> {
+        self.check_db(false)?;
         let out = self.query(self.pacman_cmd().arg("-Q").args(names))?;
         let Some(text) = out else {
             return Ok(Vec::new());
