@@ -30,7 +30,7 @@ use koompi_snapshots::store::{CreateRequest, Store};
 const AFTER_HELP: &str = "\
 Sources: the official repositories first, then the AUR (built with paru as your own user, never as root), Flathub for application IDs (org.gnome.Calculator) or with --flatpak.
 
-pacman's short forms work: -S install, -R remove, -U upgrade, -Ss search, -Si info, -Q list, -Sc clean. Anything else (koompi -Syu, koompi -Qdt) goes to paru, or pacman when paru is not installed, unchanged.
+pacman's short forms work: -S install, -R remove, -U upgrade (-U FILE installs a package file, as pacman does), -Ss search, -Si info, -Q list, -Sc clean. Anything else (koompi -Syu, koompi -Qdt) goes to paru, or pacman when paru is not installed, unchanged.
 
 A snapshot is taken before every install, remove and upgrade (none when snap-pac is installed: it takes its own), so `koompi-snapshot rollback` can undo any change.
 
@@ -209,6 +209,15 @@ pub fn dispatch(args: Vec<OsString>) -> Dispatch {
         {
             i += 1;
             continue;
+        }
+        // `-U FILE...` installs package files, as pacman does (`-U` alone keeps the
+        // seed's meaning: upgrade the system).
+        if a == "-U"
+            && args[i + 1..]
+                .iter()
+                .any(|x| !x.to_string_lossy().starts_with('-'))
+        {
+            return Dispatch::PassThrough(args);
         }
         if let Some((_, sub)) = SHORT_FORMS.iter().find(|(s, _)| *s == a) {
             let mut v = args.clone();
@@ -1053,6 +1062,24 @@ mod tests {
         assert_eq!(
             dispatch(os(&["install", "-S"])),
             Dispatch::Koompi(os(&["install", "-S"]))
+        );
+    }
+
+    #[test]
+    fn dash_u_with_files_installs_them_as_pacman_does() {
+        assert_eq!(
+            dispatch(os(&["-U", "./foo-1-1-x86_64.pkg.tar.zst"])),
+            Dispatch::PassThrough(os(&["-U", "./foo-1-1-x86_64.pkg.tar.zst"]))
+        );
+        assert_eq!(
+            dispatch(os(&["--noconfirm", "-U", "--needed", "a.pkg.tar.zst"])),
+            Dispatch::PassThrough(os(&["--noconfirm", "-U", "--needed", "a.pkg.tar.zst"]))
+        );
+        // Alone (or with options only) it is still the safe system upgrade.
+        assert_eq!(dispatch(os(&["-U"])), Dispatch::Koompi(os(&["upgrade"])));
+        assert_eq!(
+            dispatch(os(&["-U", "--transactional"])),
+            Dispatch::Koompi(os(&["upgrade", "--transactional"]))
         );
     }
 
