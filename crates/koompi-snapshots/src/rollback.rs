@@ -116,6 +116,7 @@ impl TopLevel {
             std::env::temp_dir()
         };
         fs::create_dir_all(&base).map_err(io_err(format!("cannot create {}", base.display())))?;
+        heal_stale_mounts(&base);
         let path = base.join(format!("top-{}-{}", std::process::id(), unique()));
         fs::create_dir(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
         let mut top = TopLevel {
@@ -160,6 +161,35 @@ impl Drop for TopLevel {
             }
         }
         let _ = fs::remove_dir(&self.path);
+    }
+}
+
+/// Unmounts and removes what a killed run left in `base`: `top-PID-N` directories whose
+/// process is gone (a live one is another rollback at work and is left alone).
+pub fn heal_stale_mounts(base: &Path) {
+    let Ok(rd) = fs::read_dir(base) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("top-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = e.path();
+        if let Ok(c) = cstr(&path) {
+            // SAFETY: valid path string; MNT_DETACH never blocks. Not mounted: EINVAL.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+        match fs::remove_dir(&path) {
+            Ok(()) => tracing::warn!("removed {} left by an interrupted rollback", path.display()),
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+        }
     }
 }
 
@@ -482,6 +512,10 @@ fn write_journal(path: &Path, j: &Journal) -> Result<()> {
         }
         Ok(())
     })();
+    if r.is_err() {
+        // A full disk, say: nothing has happened yet, and nothing is left.
+        let _ = fs::remove_file(&tmp);
+    }
     r.map_err(io_err(format!("cannot write {}", path.display())))
 }
 
@@ -505,6 +539,8 @@ fn recover_in(store: &Store, top: &TopLevel, layout: &Layout) -> Result<Vec<Stri
         .collect();
     dirs.sort_unstable();
     for m in dirs {
+        // A torn journal (killed before its rename): nothing happened yet.
+        let _ = fs::remove_file(store.info_dir(m).join(format!("{JOURNAL_NAME}.tmp")));
         let jpath = store.info_dir(m).join(JOURNAL_NAME);
         let Ok(text) = fs::read_to_string(&jpath) else {
             continue;

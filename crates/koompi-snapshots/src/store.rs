@@ -398,8 +398,11 @@ impl Store {
                 }
                 // Only what a create makes before info.xml: the subvolume (or an empty
                 // directory in its place) and info.xml's temporary files.
+                let torn_journal = format!("{}.tmp", crate::rollback::JOURNAL_NAME);
                 let only_create = names.iter().all(|(n, _)| {
-                    n == SNAPSHOT_NAME || n.starts_with(&format!("{INFO_NAME}.tmp-"))
+                    n == SNAPSHOT_NAME
+                        || n.starts_with(&format!("{INFO_NAME}.tmp-"))
+                        || *n == torn_journal
                 });
                 let age = d.age();
                 let debris = only_create && age.is_some_and(|a| a >= DEBRIS_AGE);

@@ -184,3 +184,38 @@ fn rollback_of_a_running_root_keeps_writes_made_before_reboot() {
     fx.remount_root();
     assert_eq!(version(&fx), "good");
 }
+
+/// What a rollback killed outright leaves (no destructor runs): a mount of the top level
+/// under /run/koompi and a torn journal. The next rollback (or recovery) removes both;
+/// a torn journal alone in a directory is remains that cleanup removes.
+#[test]
+fn a_killed_rollback_leaves_nothing_after_the_next_run() {
+    if !require_root("a_killed_rollback_leaves_nothing_after_the_next_run") {
+        return;
+    }
+    let fx = LoopBtrfs::koompi();
+    let store = open(&fx);
+    store.create(&CreateRequest::default()).unwrap();
+    // A dead process's mount: the pid of a child that has exited.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let base = std::path::Path::new("/run/koompi");
+    let stale = base.join(format!("top-{dead}-1"));
+    fs::create_dir_all(&stale).unwrap();
+    koompi_testutil::sh("mount", &["-t", "tmpfs", "none", stale.to_str().unwrap()]);
+    // A torn journal in the snapshot's directory.
+    let torn = store.info_dir(1).join("koompi-rollback.json.tmp");
+    fs::write(&torn, "{\"target\":").unwrap();
+    rollback::recover(&store).unwrap();
+    assert!(!stale.exists(), "the stale mount point is still there");
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(stale.to_str().unwrap()), "{mounts}");
+    assert!(!torn.exists(), "the torn journal is still there");
+    // The store lists no broken entry.
+    assert!(store
+        .entries()
+        .unwrap()
+        .iter()
+        .all(|e| matches!(e, Entry::Ok(_))));
+}
