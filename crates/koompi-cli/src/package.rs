@@ -731,6 +731,8 @@ fn search(b: &Backends, terms: &[String], repo_only: bool, fmt: Format) -> Resul
             p.description.clone(),
         ]);
     }
+    // Only the description wraps (at word boundaries); names and versions stay whole.
+    output::wrap_only(&mut t, 3, 12);
     println!("{t}");
     Ok(code)
 }

@@ -539,6 +539,7 @@ fn do_cleanup(store: &Store, fmt: Format, dry_run: bool, runner: &Runner) -> Res
                     };
                     t.add_row(vec![d.num.to_string(), a.to_string(), d.reason.clone()]);
                 }
+                output::wrap_only(&mut t, 2, 12);
                 println!("{t}");
                 let debris = store.heal_locked(true)?;
                 if !debris.removed.is_empty() {
