@@ -314,3 +314,64 @@ fn readers_do_not_see_half_made_snapshots_and_a_held_lock_is_named() {
         "{list}"
     );
 }
+
+#[test]
+fn a_full_disk_is_one_line_and_leaves_nothing_half_made() {
+    if !require_root("a_full_disk_is_one_line_and_leaves_nothing_half_made") {
+        return;
+    }
+    let fx = LoopBtrfs::koompi();
+    ks(&fx)
+        .args(["create", "good"])
+        .timeout(LIMIT)
+        .assert()
+        .success();
+    // Fill the filesystem (dd stops at ENOSPC), then sync so the space is really gone.
+    let fill = fx.root.join("fill");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "status=none"])
+        .arg(format!("of={}", fill.display()))
+        .status();
+    sh("btrfs", &["filesystem", "sync", fx.root.to_str().unwrap()]);
+    let before = ks_json(&fx, &["list"]);
+    let mut failures = 0;
+    for _ in 0..5 {
+        let out = ks(&fx).arg("create").timeout(LIMIT).output().unwrap();
+        if out.status.success() {
+            continue;
+        }
+        failures += 1;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if failures == 1 {
+            eprintln!("full disk: {}", err.trim_end());
+        }
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.matches("os error 28").count() <= 1, "said twice: {err}");
+    }
+    // Whatever succeeded is complete; whatever failed left nothing: no broken entry and
+    // no temporary file anywhere in the store.
+    let list = ks_json(&fx, &["list"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("broken").is_none()),
+        "{list}\n(before: {before})"
+    );
+    let tmp = sh(
+        "find",
+        &[
+            fx.snapshots().to_str().unwrap(),
+            "-maxdepth",
+            "2",
+            "-name",
+            "*.tmp*",
+        ],
+    );
+    assert!(tmp.trim().is_empty(), "temporary files left: {tmp}");
+    eprintln!("full disk: {failures} of 5 creates failed");
+    // Space again: the store works.
+    fs::remove_file(&fill).unwrap();
+    sh("btrfs", &["filesystem", "sync", fx.root.to_str().unwrap()]);
+    ks(&fx).arg("create").timeout(LIMIT).assert().success();
+}
