@@ -34,6 +34,21 @@ fn victim_intact(v: &Path) {
     );
 }
 
+/// A KOOMPI store on a fresh loop-device Btrfs with snapshot 1 ("good"); `None` (the
+/// test skips) without root.
+fn store_with_one_snapshot(test: &str) -> Option<LoopBtrfs> {
+    if !require_root(test) {
+        return None;
+    }
+    let fx = LoopBtrfs::koompi();
+    ks(&fx)
+        .args(["create", "good"])
+        .timeout(LIMIT)
+        .assert()
+        .success();
+    Some(fx)
+}
+
 /// The `broken` text of entry `num` in a `list --json` answer.
 fn broken_reason(list: &serde_json::Value, num: u64) -> String {
     list.as_array()
@@ -48,17 +63,13 @@ fn broken_reason(list: &serde_json::Value, num: u64) -> String {
 
 #[test]
 fn links_and_foreign_objects_in_the_store_are_never_followed_or_deleted() {
-    if !require_root("links_and_foreign_objects_in_the_store_are_never_followed_or_deleted") {
+    let Some(fx) = store_with_one_snapshot(
+        "links_and_foreign_objects_in_the_store_are_never_followed_or_deleted",
+    ) else {
         return;
-    }
-    let fx = LoopBtrfs::koompi();
+    };
     let outside = tempfile::tempdir().unwrap();
     let v = victim(outside.path());
-    ks(&fx)
-        .args(["create", "good"])
-        .timeout(LIMIT)
-        .assert()
-        .success();
     let snaps = fx.snapshots();
     // 2: the numbered directory itself is a link to the victim.
     symlink(&v, snaps.join("2")).unwrap();
@@ -113,15 +124,9 @@ fn links_and_foreign_objects_in_the_store_are_never_followed_or_deleted() {
 
 #[test]
 fn fifo_and_huge_metadata_never_hang_or_balloon() {
-    if !require_root("fifo_and_huge_metadata_never_hang_or_balloon") {
+    let Some(fx) = store_with_one_snapshot("fifo_and_huge_metadata_never_hang_or_balloon") else {
         return;
-    }
-    let fx = LoopBtrfs::koompi();
-    ks(&fx)
-        .args(["create", "good"])
-        .timeout(LIMIT)
-        .assert()
-        .success();
+    };
     let snaps = fx.snapshots();
     // 2: info.xml is a FIFO nobody writes to.
     fs::create_dir(snaps.join("2")).unwrap();
@@ -198,15 +203,11 @@ fn interrupted_create(fx: &LoopBtrfs, num: u32) {
 
 #[test]
 fn an_interrupted_create_is_healed_by_the_next_cleanup_or_create() {
-    if !require_root("an_interrupted_create_is_healed_by_the_next_cleanup_or_create") {
+    let Some(fx) =
+        store_with_one_snapshot("an_interrupted_create_is_healed_by_the_next_cleanup_or_create")
+    else {
         return;
-    }
-    let fx = LoopBtrfs::koompi();
-    ks(&fx)
-        .args(["create", "good"])
-        .timeout(LIMIT)
-        .assert()
-        .success();
+    };
     let snaps = fx.snapshots();
     // A stray temporary file in a complete snapshot (a killed info.xml rewrite).
     fs::write(snaps.join("1/info.xml.tmp-777"), "partial").unwrap();
@@ -276,15 +277,11 @@ fn an_interrupted_create_is_healed_by_the_next_cleanup_or_create() {
 
 #[test]
 fn readers_do_not_see_half_made_snapshots_and_a_held_lock_is_named() {
-    if !require_root("readers_do_not_see_half_made_snapshots_and_a_held_lock_is_named") {
+    let Some(fx) =
+        store_with_one_snapshot("readers_do_not_see_half_made_snapshots_and_a_held_lock_is_named")
+    else {
         return;
-    }
-    let fx = LoopBtrfs::koompi();
-    ks(&fx)
-        .args(["create", "good"])
-        .timeout(LIMIT)
-        .assert()
-        .success();
+    };
     let snaps = fx.snapshots();
     // Another process holds the store's lock for 4 s, as a create in progress does.
     let mut holder = std::process::Command::new("flock")
@@ -317,15 +314,10 @@ fn readers_do_not_see_half_made_snapshots_and_a_held_lock_is_named() {
 
 #[test]
 fn a_full_disk_is_one_line_and_leaves_nothing_half_made() {
-    if !require_root("a_full_disk_is_one_line_and_leaves_nothing_half_made") {
+    let Some(fx) = store_with_one_snapshot("a_full_disk_is_one_line_and_leaves_nothing_half_made")
+    else {
         return;
-    }
-    let fx = LoopBtrfs::koompi();
-    ks(&fx)
-        .args(["create", "good"])
-        .timeout(LIMIT)
-        .assert()
-        .success();
+    };
     // Fill the filesystem (dd stops at ENOSPC), then sync so the space is really gone.
     let fill = fx.root.join("fill");
     let _ = std::process::Command::new("dd")

@@ -49,23 +49,8 @@ pub fn build_tools(root: &Path) -> Result<()> {
     cmd::run_inherited(&mut c)
 }
 
-/// The directories searched after PATH: sudo and su may leave the sbin ones out.
-const EXTRA_DIRS: [&str; 5] = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"];
-
-/// Finds an executable file on PATH or in the sbin directories.
-pub fn which(prog: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .chain(EXTRA_DIRS)
-        .map(|d| Path::new(d).join(prog))
-        .find(|p| {
-            fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        });
-    found
-}
+/// Finds an executable file on PATH or in the sbin directories (the tests' own lookup).
+pub use koompi_testutil::prereq::which;
 
 /// Whether the effective uid is 0.
 pub fn is_root() -> bool {
