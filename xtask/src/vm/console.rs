@@ -1,4 +1,9 @@
-//! The serial console driver: talks to the guest's ttyS0 through QEMU's unix socket.
+//! The serial console driver: talks to the guest's ttyS0 through a unix socket that
+//! QEMU connects to.
+//!
+//! The console listens and each QEMU process connects as a client: a scenario's machine
+//! runs one QEMU process per boot (a reset ends the process, see [`super::qemu::Qemu`]),
+//! and all of them print into one buffer and one log, as one machine would.
 //!
 //! A reader thread reads continuously into a buffer and into the log file, so nothing is
 //! lost while the driver is not waiting. The driver keeps a cursor into the buffer:
@@ -16,8 +21,9 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,10 +44,13 @@ const PROMPT_AFTER_MARKER: Duration = Duration::from_secs(5);
 /// How often a waiting driver looks at the buffer again.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How often the reader thread looks for the next QEMU process's connection.
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
+
 #[derive(Debug)]
 struct State {
     buf: Vec<u8>,
-    /// Why the reader stopped (QEMU closed the socket, or a read error).
+    /// Why the reader stopped (a read error).
     closed: Option<String>,
     /// The boot phase, from everything received (with its arrival time).
     detector: Detector,
@@ -50,11 +59,23 @@ struct State {
     arrivals: Vec<(usize, Duration)>,
 }
 
-/// A connected serial console.
+/// Why QEMU ended for good, once it has (set by [`super::qemu::Qemu`]'s supervisor).
+pub type Ended = Arc<Mutex<Option<String>>>;
+
+/// The connection of the QEMU process running now, shared by the reader thread (which
+/// accepts it) and the writer.
+#[derive(Debug, Default)]
+struct Link {
+    current: Mutex<Option<UnixStream>>,
+    stop: AtomicBool,
+}
+
+/// The serial console of one machine, across the QEMU processes that run its boots.
 #[derive(Debug)]
 pub struct Console {
     state: Arc<Mutex<State>>,
-    writer: UnixStream,
+    link: Arc<Link>,
+    qemu_ended: Option<Ended>,
     cursor: usize,
     next_id: u32,
     reader: Option<JoinHandle<()>>,
@@ -64,93 +85,61 @@ pub struct Console {
     prompt: String,
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Locks `m`, also after a thread panicked holding it (the data is still usable here).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Console {
-    /// Connects to QEMU's socket (retrying until `timeout` while QEMU creates it) and
-    /// starts logging everything the guest prints to `log`.
-    pub fn connect(socket: &Path, log: &Path, timeout: Duration) -> Result<Console> {
-        Console::connect_with(socket, log, timeout, Detector::new())
+    /// Listens on `socket` for QEMU's serial port (QEMU connects as a client, once per
+    /// QEMU process) and logs everything the guest prints to `log`. Output of successive
+    /// QEMU processes (one per boot, see [`super::qemu::Qemu`]) goes into one buffer, so
+    /// the console reads as one machine's.
+    pub fn listen(socket: &Path, log: &Path) -> Result<Console> {
+        Console::listen_with(socket, log, Detector::new())
     }
 
-    /// [`Console::connect`] with the given stall detector.
-    fn connect_with(
-        socket: &Path,
-        log: &Path,
-        timeout: Duration,
-        detector: Detector,
-    ) -> Result<Console> {
-        let start = Instant::now();
-        let stream = loop {
-            match UnixStream::connect(socket) {
-                Ok(s) => break s,
-                Err(e) if start.elapsed() >= timeout => {
-                    return Err(e).with_context(|| {
-                        format!(
-                            "cannot connect to QEMU's serial socket {}",
-                            socket.display()
-                        )
-                    });
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        };
-        let mut log_file =
+    /// [`Console::listen`] with the given stall detector.
+    fn listen_with(socket: &Path, log: &Path, detector: Detector) -> Result<Console> {
+        let listener = UnixListener::bind(socket)
+            .with_context(|| format!("cannot listen on {}", socket.display()))?;
+        listener
+            .set_nonblocking(true)
+            .context("cannot make the serial socket non-blocking")?;
+        let log_file =
             File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut reader = stream
-            .try_clone()
-            .context("cannot clone the serial socket")?;
         let state = Arc::new(Mutex::new(State {
             buf: Vec::new(),
             closed: None,
             detector,
             arrivals: Vec::new(),
         }));
-        let shared = Arc::clone(&state);
+        let link = Arc::new(Link::default());
         let started = Instant::now();
-        let handle = std::thread::Builder::new()
-            .name("serial-console".into())
-            .spawn(move || {
-                let mut chunk = [0u8; 16384];
-                loop {
-                    match reader.read(&mut chunk) {
-                        Ok(0) => {
-                            lock(&shared).closed =
-                                Some("QEMU closed the serial console (it exited)".into());
-                            break;
-                        }
-                        Ok(n) => {
-                            let _ = log_file.write_all(&chunk[..n]);
-                            let mut st = lock(&shared);
-                            st.buf.extend_from_slice(&chunk[..n]);
-                            let now = started.elapsed();
-                            let end = st.buf.len();
-                            st.arrivals.push((end, now));
-                            st.detector.feed(&chunk[..n], now);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            lock(&shared).closed =
-                                Some(format!("reading the serial console failed: {e}"));
-                            break;
-                        }
-                    }
-                }
-            })
-            .context("cannot start the serial console reader thread")?;
+        let handle = {
+            let state = Arc::clone(&state);
+            let link = Arc::clone(&link);
+            std::thread::Builder::new()
+                .name("serial-console".into())
+                .spawn(move || read_guests(&listener, log_file, &state, &link, started))
+                .context("cannot start the serial console reader thread")?
+        };
         Ok(Console {
             state,
-            writer: stream,
+            link,
+            qemu_ended: None,
             cursor: 0,
             next_id: 0,
             reader: Some(handle),
             started,
             prompt: PROMPT.to_string(),
         })
+    }
+
+    /// Makes every wait fail once QEMU has ended for good (not for a reset), with the
+    /// reason `ended` holds then.
+    pub fn watch(&mut self, ended: Ended) {
+        self.qemu_ended = Some(ended);
     }
 
     /// When the byte at `pos` of the console output arrived, since connecting.
@@ -218,6 +207,9 @@ impl Console {
                 if let Some(reason) = &st.closed {
                     bail!("{reason} while waiting for {what}");
                 }
+                if let Some(reason) = self.qemu_ended.as_ref().and_then(|e| lock(e).clone()) {
+                    bail!("{reason} while waiting for {what}");
+                }
                 if let Some(stall) = st.detector.check(self.started.elapsed()) {
                     return Err(anyhow::Error::new(stall))
                         .with_context(|| format!("while waiting for {what}"));
@@ -255,9 +247,13 @@ impl Console {
 
     /// Types `text` on the console.
     pub fn send(&mut self, text: &str) -> Result<()> {
-        self.writer
+        let mut current = lock(&self.link.current);
+        let Some(writer) = current.as_mut() else {
+            bail!("cannot write to the serial console: no QEMU is connected to it");
+        };
+        writer
             .write_all(text.as_bytes())
-            .and_then(|()| self.writer.flush())
+            .and_then(|()| writer.flush())
             .context("cannot write to the serial console")
     }
 
@@ -316,10 +312,88 @@ impl Console {
 
 impl Drop for Console {
     fn drop(&mut self) {
-        let _ = self.writer.shutdown(Shutdown::Both);
+        self.link.stop.store(true, Ordering::SeqCst);
+        if let Some(stream) = lock(&self.link.current).as_ref() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
         if let Some(h) = self.reader.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// The reader thread: accepts each QEMU process's connection in turn and reads it to its
+/// end, into the buffer, the log and the stall detector, until the console is dropped.
+fn read_guests(
+    listener: &UnixListener,
+    mut log: File,
+    state: &Mutex<State>,
+    link: &Link,
+    started: Instant,
+) {
+    let mut connections = 0u32;
+    while !link.stop.load(Ordering::SeqCst) {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(ACCEPT_POLL);
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                lock(state).closed = Some(format!("the serial socket failed: {e}"));
+                return;
+            }
+        };
+        let reader = stream
+            .set_nonblocking(false)
+            .and_then(|()| stream.try_clone());
+        let mut reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                lock(state).closed = Some(format!("cannot use the serial connection: {e}"));
+                return;
+            }
+        };
+        connections += 1;
+        if connections > 1 {
+            // Only in the log, for whoever reads it: the buffer stays the guest's own.
+            let _ = write!(
+                log,
+                "\r\n[xtask: the guest reset the machine; QEMU started again ({connections})]\r\n"
+            );
+            lock(state).detector.restarted(started.elapsed());
+        }
+        {
+            let mut current = lock(&link.current);
+            if link.stop.load(Ordering::SeqCst) {
+                // Dropped while this connection was being accepted.
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            *current = Some(stream);
+        }
+        let mut chunk = [0u8; 16384];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let _ = log.write_all(&chunk[..n]);
+                    let mut st = lock(state);
+                    st.buf.extend_from_slice(&chunk[..n]);
+                    let now = started.elapsed();
+                    let end = st.buf.len();
+                    st.arrivals.push((end, now));
+                    st.detector.feed(&chunk[..n], now);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    lock(state).closed = Some(format!("reading the serial console failed: {e}"));
+                    return;
+                }
+            }
+        }
+        *lock(&link.current) = None;
     }
 }
 
@@ -442,20 +516,60 @@ mod tests {
         );
     }
 
-    /// A console connected to a socket the test writes the guest's output to.
+    /// A console and the test's connection to it, which stands in for QEMU's.
     fn guest(allowance: Duration) -> (Console, UnixStream, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let sock = dir.path().join("console.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
-        let console = Console::connect_with(
+        let console = Console::listen_with(
             &sock,
             &dir.path().join("console.log"),
-            Duration::from_secs(5),
             Detector::with_allowance(allowance),
         )
-        .expect("connect");
-        let (guest, _) = listener.accept().expect("accept");
+        .expect("listen");
+        let guest = UnixStream::connect(&sock).expect("connect");
         (console, guest, dir)
+    }
+
+    #[test]
+    fn the_next_qemu_process_continues_the_same_console() {
+        let (mut c, mut first, dir) = guest(Duration::from_secs(60));
+        first
+            .write_all(b"SeaBIOS (version 1.16)\r\nLinux version 6.1\r\nkoompi-vm# ")
+            .expect("write");
+        c.wait_for(PROMPT, Duration::from_secs(5)).expect("prompt");
+        first
+            .write_all(b"reboot: Restarting system\r\n")
+            .expect("write");
+        drop(first);
+        let mut second = UnixStream::connect(dir.path().join("console.sock")).expect("again");
+        second
+            .write_all(b"SeaBIOS (version 1.16)\r\nLinux version 6.1\r\nkoompi-vm# ")
+            .expect("write");
+        c.wait_for(PROMPT, Duration::from_secs(5)).expect("second prompt");
+        assert_eq!(c.boots_since(0), 2);
+        // Typing goes to the process running now.
+        c.send("ls\n").expect("send");
+        let mut typed = [0u8; 3];
+        second.read_exact(&mut typed).expect("read");
+        assert_eq!(&typed, b"ls\n");
+        let log = std::fs::read_to_string(dir.path().join("console.log")).expect("log");
+        assert!(log.contains("QEMU started again (2)"), "{log}");
+        assert_eq!(log.matches("Linux version").count(), 2);
+    }
+
+    #[test]
+    fn a_wait_ends_when_qemu_has_ended_for_good() {
+        let (mut c, _guest, _dir) = guest(Duration::from_secs(60));
+        let ended: Ended = Arc::new(Mutex::new(None));
+        c.watch(Arc::clone(&ended));
+        *lock(&ended) = Some("`qemu` exited (exit status: 1): boom".into());
+        let e = c
+            .wait_for(PROMPT, Duration::from_secs(30))
+            .expect_err("QEMU ended");
+        assert_eq!(
+            format!("{e:#}"),
+            "`qemu` exited (exit status: 1): boom while waiting for `koompi-vm#`"
+        );
     }
 
     #[test]

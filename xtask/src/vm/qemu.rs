@@ -1,17 +1,24 @@
 //! QEMU: per-run copy-on-write overlays of the base image, the command line for BIOS
 //! (SeaBIOS) and UEFI (OVMF), and a guard that kills QEMU however the run ends.
 //!
-//! Software emulation only (`-accel tcg`): KVM does not work on the test machines. QEMU
-//! keeps running across guest reboots (no `-no-reboot`), so one process sees a whole
-//! scenario, reboots, panics and watchdog resets included.
+//! Software emulation only (`-accel tcg`): KVM does not work on the test machines. In the
+//! test scenarios a reset of the guest (a reboot, a panic's restart, the watchdog device)
+//! ends its QEMU process (`-no-reboot`) and [`Qemu`] starts a new one on the same disk:
+//! every boot is a cold start. Warm resets under software emulation have stalled guests
+//! in the firmware or GRUB on loaded machines (docs/vm-rig.md, "Known problem"); a fresh
+//! process has not. `vm-run` keeps one process across reboots, as a real machine would.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use super::console::{lock, Ended};
 use super::{cmd, path_str, progress, Firmware};
 use crate::host::{packages, private_qemu};
 
@@ -94,7 +101,8 @@ impl Drop for Disk {
 /// Where the guest's serial console goes.
 #[derive(Debug, Clone, Copy)]
 pub enum Serial<'a> {
-    /// A unix socket QEMU listens on (the console driver connects to it).
+    /// A unix socket the console driver listens on; QEMU connects to it. Used by the
+    /// test scenarios, so a guest reset ends QEMU too (`-no-reboot`): see [`Qemu`].
     Socket(&'a Path),
     /// This terminal, multiplexed with the QEMU monitor (Ctrl-A C; Ctrl-A X quits).
     Stdio,
@@ -145,10 +153,9 @@ pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Co
     .args(["-display", "none", "-no-user-config", "-nodefaults"]);
     match serial {
         Serial::Socket(sock) => {
-            c.args(["-serial", "chardev:s0", "-chardev"]).arg(format!(
-                "socket,id=s0,path={},server=on,wait=off",
-                opt_path(sock)?
-            ));
+            c.args(["-serial", "chardev:s0", "-chardev"])
+                .arg(format!("socket,id=s0,path={}", opt_path(sock)?))
+                .arg("-no-reboot");
         }
         Serial::Stdio => {
             c.args(["-serial", "mon:stdio"]);
@@ -196,51 +203,172 @@ pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Co
     Ok(c)
 }
 
-/// A running QEMU; killed on drop.
+/// How many times one run's QEMU may be started again after a guest reset: far more
+/// boots than any scenario makes, few enough to stop a guest that resets in a loop.
+const MAX_STARTS: u32 = 40;
+
+/// How often the supervisor looks at the running QEMU process.
+const SUPERVISE_POLL: Duration = Duration::from_millis(50);
+
+/// The machine of a test run: QEMU started again with the same command line (the same
+/// disk and firmware variables) each time it exits successfully, which with
+/// `-no-reboot` is each time the guest resets. A failed exit, a failed start or too many
+/// starts end the machine for good, with the reason in [`Qemu::ended`]. Killed on drop.
 #[derive(Debug)]
 pub struct Qemu {
-    child: Child,
-    cmdline: String,
-    stderr: PathBuf,
+    shared: Arc<Supervised>,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Supervised {
+    child: Mutex<Option<Child>>,
+    stop: AtomicBool,
+    ended: Ended,
+}
+
+/// A copy of `c` (program, arguments, environment, directory) to start again.
+fn clone_command(c: &Command) -> Command {
+    let mut n = Command::new(c.get_program());
+    n.args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => n.env(k, v),
+            None => n.env_remove(k),
+        };
+    }
+    if let Some(d) = c.get_current_dir() {
+        n.current_dir(d);
+    }
+    n
+}
+
+/// Starts `c` with its messages appended to `stderr`.
+fn start(c: &Command, stderr: &Path) -> Result<Child> {
+    let err = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr)
+        .with_context(|| format!("cannot open {}", stderr.display()))?;
+    clone_command(c)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", cmd::describe(c)))
 }
 
 impl Qemu {
-    /// Starts `c` in the background; QEMU's own messages go to `stderr_file`.
-    pub fn spawn(mut c: Command, stderr_file: &Path) -> Result<Qemu> {
-        let cmdline = cmd::describe(&c);
-        let err = fs::File::create(stderr_file)
+    /// Starts `c` in the background and keeps it running across guest resets; QEMU's own
+    /// messages go to `stderr_file` (created afresh, appended to by later starts).
+    pub fn spawn(c: Command, stderr_file: &Path) -> Result<Qemu> {
+        fs::File::create(stderr_file)
             .with_context(|| format!("cannot create {}", stderr_file.display()))?;
-        let child = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("cannot run `{cmdline}`"))?;
+        Qemu::supervise(c, stderr_file, MAX_STARTS)
+    }
+
+    fn supervise(c: Command, stderr_file: &Path, max_starts: u32) -> Result<Qemu> {
+        let child = start(&c, stderr_file)?;
+        let shared = Arc::new(Supervised {
+            child: Mutex::new(Some(child)),
+            stop: AtomicBool::new(false),
+            ended: Arc::new(Mutex::new(None)),
+        });
+        let supervisor = {
+            let shared = Arc::clone(&shared);
+            let stderr = stderr_file.to_path_buf();
+            std::thread::Builder::new()
+                .name("qemu-supervisor".into())
+                .spawn(move || supervise_loop(&c, &stderr, &shared, max_starts))
+                .context("cannot start the QEMU supervisor thread")?
+        };
         Ok(Qemu {
-            child,
-            cmdline,
-            stderr: stderr_file.to_path_buf(),
+            shared,
+            supervisor: Some(supervisor),
         })
     }
 
-    /// Fails if QEMU has exited, with its status and messages.
-    pub fn check_running(&mut self) -> Result<()> {
-        let status = self
-            .child
-            .try_wait()
-            .with_context(|| format!("cannot wait for `{}`", self.cmdline))?;
-        if let Some(status) = status {
-            let msg = fs::read_to_string(&self.stderr).unwrap_or_default();
-            bail!("`{}` exited ({status}): {}", self.cmdline, msg.trim());
+    /// Why QEMU ended for good, once it has; for [`super::console::Console::watch`].
+    pub fn ended(&self) -> Ended {
+        Arc::clone(&self.shared.ended)
+    }
+
+    /// Fails if QEMU has ended for good, with the reason.
+    pub fn check_running(&self) -> Result<()> {
+        match lock(&self.shared.ended).as_ref() {
+            Some(reason) => bail!("{reason}"),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+fn supervise_loop(c: &Command, stderr: &Path, shared: &Supervised, max_starts: u32) {
+    let cmdline = cmd::describe(c);
+    let mut starts = 1;
+    let end = |reason: String| *lock(&shared.ended) = Some(reason);
+    loop {
+        let mut child = lock(&shared.child);
+        let Some(running) = child.as_mut() else {
+            return;
+        };
+        if shared.stop.load(Ordering::SeqCst) {
+            let _ = running.kill();
+            let _ = running.wait();
+            *child = None;
+            return;
+        }
+        match running.try_wait() {
+            Ok(None) => {
+                drop(child);
+                std::thread::sleep(SUPERVISE_POLL);
+            }
+            Ok(Some(status)) if status.success() && starts < max_starts => {
+                match start(c, stderr) {
+                    Ok(next) => {
+                        *child = Some(next);
+                        starts += 1;
+                    }
+                    Err(e) => {
+                        *child = None;
+                        end(format!("{e:#} (to start the machine again after a reset)"));
+                        return;
+                    }
+                }
+            }
+            Ok(Some(status)) => {
+                *child = None;
+                let msg = fs::read_to_string(stderr).unwrap_or_default();
+                end(if status.success() {
+                    format!(
+                        "the guest reset the machine {max_starts} times; stopped (`{cmdline}`)"
+                    )
+                } else {
+                    format!("`{cmdline}` exited ({status}): {}", msg.trim())
+                });
+                return;
+            }
+            Err(e) => {
+                *child = None;
+                end(format!("cannot wait for `{cmdline}`: {e}"));
+                return;
+            }
+        }
     }
 }
 
 impl Drop for Qemu {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(child) = lock(&self.shared.child).as_mut() {
+            let _ = child.kill();
+        }
+        if let Some(h) = self.supervisor.take() {
+            let _ = h.join();
+        }
+        if let Some(mut child) = lock(&self.shared.child).take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -283,4 +411,71 @@ pub fn interactive(base: Base<'_>, firmware: Firmware, live: bool) -> Result<()>
         bail!("`{cmdline}` failed ({status})");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    /// Waits until `f` holds, for at most 10 s.
+    fn eventually(what: &str, f: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_reset_starts_the_same_command_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let count = dir.path().join("starts");
+        let script = format!(
+            "echo start >> '{0}'; [ $(wc -l < '{0}') -lt 3 ] && exit 0; exec sleep 60",
+            count.display()
+        );
+        let vm = Qemu::spawn(sh(&script), &dir.path().join("stderr")).expect("spawn");
+        let starts = || fs::read_to_string(&count).unwrap_or_default().lines().count();
+        eventually("three starts", || starts() == 3);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(starts(), 3);
+        vm.check_running().expect("still running");
+        let started = Instant::now();
+        drop(vm);
+        assert!(started.elapsed() < Duration::from_secs(5), "drop kills it");
+    }
+
+    #[test]
+    fn a_failed_exit_ends_the_machine_with_its_messages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vm = Qemu::spawn(
+            sh("echo 'qemu: could not open disk' >&2; exit 3"),
+            &dir.path().join("stderr"),
+        )
+        .expect("spawn");
+        let ended = vm.ended();
+        eventually("the end", || lock(&ended).is_some());
+        let e = vm.check_running().expect_err("ended");
+        let msg = format!("{e:#}");
+        assert!(msg.contains("exited (exit status: 3)"), "{msg}");
+        assert!(msg.ends_with("qemu: could not open disk"), "{msg}");
+    }
+
+    #[test]
+    fn a_guest_that_resets_in_a_loop_is_stopped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vm = Qemu::supervise(sh("exit 0"), &dir.path().join("stderr"), 5).expect("spawn");
+        let ended = vm.ended();
+        eventually("the end", || lock(&ended).is_some());
+        let msg = format!("{:#}", vm.check_running().expect_err("ended"));
+        assert!(msg.starts_with("the guest reset the machine 5 times"), "{msg}");
+    }
 }

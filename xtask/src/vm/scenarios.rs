@@ -399,14 +399,22 @@ fn run_one(
         .tempdir()
         .context("cannot create a temporary directory")?;
     let sock = sock_dir.path().join("console.sock");
-    let mut vm = Qemu::spawn(
+    // The console listens before QEMU starts: QEMU connects to it.
+    let mut console = Console::listen(&sock, log)?;
+    let vm = Qemu::spawn(
         qemu::command(&disk, fw, Serial::Socket(&sock))?,
         &disk.dir.join("qemu.stderr"),
     )?;
-    let result = Console::connect(&sock, log, Duration::from_secs(30))
-        .and_then(|mut console| s.run(&mut console, repos.as_deref()));
-    match (result, vm.check_running()) {
-        (Err(e), Err(q)) => Err(e.context(format!("{q:#}"))),
+    console.watch(vm.ended());
+    let result = s.run(&mut console, repos.as_deref());
+    // QEMU first: its end closes the connection the console's reader is reading.
+    let stopped = vm.check_running();
+    drop(vm);
+    drop(console);
+    match (result, stopped) {
+        (Err(e), Err(q)) if !format!("{e:#}").contains(&format!("{q:#}")) => {
+            Err(e.context(format!("{q:#}")))
+        }
         (r, _) => r,
     }
 }

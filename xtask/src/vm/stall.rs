@@ -202,6 +202,16 @@ impl Detector {
         }
     }
 
+    /// QEMU was started again at `now` after the guest reset the machine (the rig turns
+    /// each reset into a new QEMU process): a reset, watched from `now` on, whatever the
+    /// console showed before (a watchdog device's reset shows nothing).
+    pub fn restarted(&mut self, now: Duration) {
+        self.phase = Phase::Reset;
+        self.after = "QEMU restart";
+        self.quiet_until = self.quiet_until.max(now);
+        self.carry.clear();
+    }
+
     /// The stall at `now`, if the guest has been silent beyond its phase's allowance.
     pub fn check(&self, now: Duration) -> Option<Stall> {
         if self.phase == Phase::Kernel {
@@ -370,6 +380,19 @@ mod tests {
         let mut d = booted();
         d.feed(b"koompi-vm# ", secs(60));
         assert_eq!(d.check(secs(60 + 30 * 60)), None);
+    }
+
+    #[test]
+    fn a_restart_is_watched_even_without_a_reset_message() {
+        let mut d = booted();
+        d.feed(b"koompi-vm# ", secs(40));
+        d.restarted(secs(300));
+        assert_eq!(d.phase(), Phase::Reset);
+        assert_eq!(d.check(secs(360)), None);
+        let stall = d.check(secs(361)).expect("a stall");
+        assert_eq!((stall.phase, stall.after), (Phase::Reset, "QEMU restart"));
+        d.feed(b"SeaBIOS (version 1.16)\r\n", secs(310));
+        assert_eq!(d.phase(), Phase::Firmware);
     }
 
     #[test]
