@@ -17,6 +17,9 @@ pub enum Purpose {
     Qemu,
     /// Booting it with UEFI firmware.
     Uefi,
+    /// The scenarios' own work on the host (`vm-test`): the upgrade scenario builds its
+    /// packages with makepkg and repo-add.
+    Scenarios,
 }
 
 /// Something a task needs, and the package that provides it on Debian and on Arch.
@@ -27,19 +30,37 @@ pub struct Need {
     pub what: &'static str,
     pub debian: &'static str,
     pub arch: &'static str,
-    pub purpose: Purpose,
+    /// The tasks that need it.
+    pub purposes: &'static [Purpose],
 }
 
-const fn need(what: &'static str, debian: &'static str, arch: &'static str, p: Purpose) -> Need {
+impl Need {
+    /// True when a task with any of `purposes` needs this.
+    pub fn serves(&self, purposes: &[Purpose]) -> bool {
+        self.purposes.iter().any(|p| purposes.contains(p))
+    }
+}
+
+const fn need(
+    what: &'static str,
+    debian: &'static str,
+    arch: &'static str,
+    purposes: &'static [Purpose],
+) -> Need {
     Need {
         what,
         debian,
         arch,
-        purpose: p,
+        purposes,
     }
 }
 
-use Purpose::{Image, Qemu, Tests, Uefi};
+use Purpose::{Image, Qemu, Scenarios, Tests, Uefi};
+
+/// Needed by the tests and to build the VM image.
+const TESTS_IMAGE: &[Purpose] = &[Tests, Image];
+/// Needed by the tests and the VM scenarios (the upgrade scenario's test packages).
+const TESTS_SCENARIOS: &[Purpose] = &[Tests, Scenarios];
 
 /// OVMF code and variables: Debian's paths, then Arch's.
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd|/usr/share/edk2/x64/OVMF_CODE.4m.fd";
@@ -50,47 +71,57 @@ pub const QEMU_SYSTEM: &str = "qemu-system-x86_64";
 
 /// Everything any task needs. The README's list of host packages is checked against it.
 pub const NEEDS: &[Need] = &[
-    need("mkfs.btrfs", "btrfs-progs", "btrfs-progs", Tests),
-    need("btrfs", "btrfs-progs", "btrfs-progs", Tests),
-    need("snapper", "snapper", "snapper", Tests),
-    need("losetup", "mount", "util-linux", Tests),
-    need("mount", "mount", "util-linux", Tests),
-    need("umount", "mount", "util-linux", Tests),
-    need("partx", "util-linux", "util-linux", Tests),
-    need("runuser", "util-linux", "util-linux", Tests),
-    need("setpriv", "util-linux", "util-linux", Tests),
-    need("unshare", "util-linux", "util-linux", Tests),
-    need("useradd", "passwd", "shadow", Tests),
-    need("systemd-analyze", "systemd", "systemd", Tests),
-    need("grub-editenv", "grub-common", "grub", Tests),
-    need("grub-mkconfig", "grub2-common", "grub", Tests),
-    need("pacman", "pacman-package-manager", "pacman", Tests),
-    need("makepkg", "makepkg", "pacman", Tests),
-    need("repo-add", "pacman-package-manager", "pacman", Tests),
-    need("bsdtar", "libarchive-tools", "libarchive", Tests),
-    need("fakeroot", "fakeroot", "fakeroot", Tests),
-    need("zstd", "zstd", "zstd", Tests),
-    need("busybox", "busybox-static", "busybox", Tests),
-    need("curl", "curl", "curl", Tests),
-    need("openssl", "openssl", "openssl", Tests),
-    need("python3", "python3", "python", Tests),
-    need("strip", "binutils", "binutils", Tests),
-    need("tar", "tar", "tar", Tests),
-    need("gzip", "gzip", "gzip", Tests),
-    need("script", "bsdutils", "util-linux", Tests),
-    need("mmdebstrap", "mmdebstrap", "mmdebstrap", Image),
-    need("sfdisk", "fdisk", "util-linux", Image),
-    need("blkid", "util-linux", "util-linux", Image),
-    need("mkfs.fat", "dosfstools", "dosfstools", Image),
-    need("mcopy", "mtools", "mtools", Image),
-    need("mdir", "mtools", "mtools", Image),
-    need("chroot", "coreutils", "coreutils", Image),
-    need("sha256sum", "coreutils", "coreutils", Image),
-    need("systemctl", "systemd", "systemd", Image),
-    need(QEMU_SYSTEM, "qemu-system-x86", "qemu-system-x86", Qemu),
-    need("qemu-img", "qemu-utils", "qemu-img", Qemu),
-    need(OVMF_CODE, "ovmf", "edk2-ovmf", Uefi),
-    need(OVMF_VARS, "ovmf", "edk2-ovmf", Uefi),
+    need("mkfs.btrfs", "btrfs-progs", "btrfs-progs", TESTS_IMAGE),
+    need("btrfs", "btrfs-progs", "btrfs-progs", TESTS_IMAGE),
+    need("snapper", "snapper", "snapper", &[Tests]),
+    need("losetup", "mount", "util-linux", TESTS_IMAGE),
+    need("mount", "mount", "util-linux", TESTS_IMAGE),
+    need("umount", "mount", "util-linux", TESTS_IMAGE),
+    need("partx", "util-linux", "util-linux", TESTS_IMAGE),
+    need("runuser", "util-linux", "util-linux", TESTS_SCENARIOS),
+    need("setpriv", "util-linux", "util-linux", &[Tests]),
+    need("unshare", "util-linux", "util-linux", &[Tests]),
+    need("useradd", "passwd", "shadow", TESTS_SCENARIOS),
+    need("systemd-analyze", "systemd", "systemd", &[Tests]),
+    need("grub-editenv", "grub-common", "grub", &[Tests]),
+    need("grub-mkconfig", "grub2-common", "grub", &[Tests]),
+    need(
+        "pacman",
+        "pacman-package-manager",
+        "pacman",
+        TESTS_SCENARIOS,
+    ),
+    need("makepkg", "makepkg", "pacman", TESTS_SCENARIOS),
+    need(
+        "repo-add",
+        "pacman-package-manager",
+        "pacman",
+        TESTS_SCENARIOS,
+    ),
+    need("bsdtar", "libarchive-tools", "libarchive", TESTS_SCENARIOS),
+    need("fakeroot", "fakeroot", "fakeroot", TESTS_SCENARIOS),
+    need("zstd", "zstd", "zstd", TESTS_SCENARIOS),
+    need("busybox", "busybox-static", "busybox", TESTS_SCENARIOS),
+    need("curl", "curl", "curl", &[Tests]),
+    need("openssl", "openssl", "openssl", &[Tests]),
+    need("python3", "python3", "python", &[Tests]),
+    need("strip", "binutils", "binutils", &[Tests]),
+    need("tar", "tar", "tar", TESTS_IMAGE),
+    need("gzip", "gzip", "gzip", &[Tests]),
+    need("script", "bsdutils", "util-linux", &[Tests]),
+    need("mmdebstrap", "mmdebstrap", "mmdebstrap", &[Image]),
+    need("sfdisk", "fdisk", "util-linux", &[Image]),
+    need("blkid", "util-linux", "util-linux", &[Image]),
+    need("mkfs.fat", "dosfstools", "dosfstools", &[Image]),
+    need("mcopy", "mtools", "mtools", &[Image]),
+    need("mdir", "mtools", "mtools", &[Image]),
+    need("chroot", "coreutils", "coreutils", &[Image]),
+    need("sha256sum", "coreutils", "coreutils", &[Image]),
+    need("systemctl", "systemd", "systemd", &[Image]),
+    need(QEMU_SYSTEM, "qemu-system-x86", "qemu-system-x86", &[Qemu]),
+    need("qemu-img", "qemu-utils", "qemu-img", &[Qemu]),
+    need(OVMF_CODE, "ovmf", "edk2-ovmf", &[Uefi]),
+    need(OVMF_VARS, "ovmf", "edk2-ovmf", &[Uefi]),
 ];
 
 /// The Debian and Arch package that provide `program`, when the list knows it.

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use super::{cmd, distro, private_qemu, which, Distro};
 
 pub use koompi_testutil::prereq::{Need, Purpose, NEEDS, OVMF_CODE, OVMF_VARS, QEMU_SYSTEM};
-use Purpose::{Image, Qemu, Tests, Uefi};
+use Purpose::{Image, Qemu, Scenarios, Tests, Uefi};
 
 /// Options of `cargo xtask host-packages`.
 #[derive(Debug, clap::Args)]
@@ -51,7 +51,7 @@ pub fn list(opts: &ListOptions) -> Result<()> {
     let purposes: &[Purpose] = if opts.no_vm {
         &[Tests]
     } else {
-        &[Tests, Image, Qemu, Uefi]
+        &[Tests, Image, Qemu, Uefi, Scenarios]
     };
     for p in packages(purposes, distro) {
         println!("{p}");
@@ -63,7 +63,7 @@ pub fn list(opts: &ListOptions) -> Result<()> {
 pub fn packages(purposes: &[Purpose], distro: Distro) -> Vec<&'static str> {
     let set: BTreeSet<&str> = NEEDS
         .iter()
-        .filter(|n| purposes.contains(&n.purpose))
+        .filter(|n| n.serves(purposes))
         .map(|n| package(n, distro))
         .collect();
     set.into_iter().collect()
@@ -176,10 +176,7 @@ fn name(n: &Need) -> &str {
 /// Makes sure everything `purposes` need is there and runs, installing what is missing
 /// when root on Debian or Arch; fails with one line otherwise.
 pub fn ensure(task: &str, purposes: &[Purpose]) -> Result<()> {
-    let needs: Vec<&Need> = NEEDS
-        .iter()
-        .filter(|n| purposes.contains(&n.purpose))
-        .collect();
+    let needs: Vec<&Need> = NEEDS.iter().filter(|n| n.serves(purposes)).collect();
     let missing: Vec<&Need> = needs
         .iter()
         .copied()
@@ -347,7 +344,7 @@ mod tests {
 
     #[test]
     fn every_purpose_has_packages_on_both_distributions() {
-        for p in [Tests, Image, Qemu, Uefi] {
+        for p in [Tests, Image, Qemu, Uefi, Scenarios] {
             for d in [Distro::Debian, Distro::Arch] {
                 let list = packages(&[p], d);
                 assert!(!list.is_empty(), "{p:?} on {d:?}");
@@ -356,12 +353,43 @@ mod tests {
         }
     }
 
+    /// Every program the VM rig starts (`Command::new("...")` in xtask/src/vm) is on the
+    /// list for the rig's purposes, unless every Debian and Arch system has it: so
+    /// `vm-test` on a fresh host installs it instead of failing with `os error 2`.
+    #[test]
+    fn the_rig_installs_every_program_it_runs() {
+        // Essential on both distributions (coreutils, dpkg on Debian) or installed by the
+        // rig's own code path (apt-get, dpkg-deb: Debian only, where they are essential).
+        const BASE: &[&str] = &[
+            "cp", "date", "base64", "chown", "sh", "id", "apt-get", "dpkg-deb", "env",
+        ];
+        let rig = [Image, Qemu, Uefi, Scenarios];
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/vm");
+        let mut missing = Vec::new();
+        for entry in fs::read_dir(dir).expect("xtask/src/vm") {
+            let path = entry.expect("entry").path();
+            let src = fs::read_to_string(&path).expect("source");
+            let mut at = 0;
+            while let Some(p) = src[at..].find("Command::new(\"") {
+                let start = at + p + "Command::new(\"".len();
+                let end = start + src[start..].find('"').expect("closing quote");
+                let prog = &src[start..end];
+                let listed = NEEDS.iter().any(|n| n.what == prog && n.serves(&rig));
+                if !listed && !BASE.contains(&prog) {
+                    missing.push(format!("{prog} ({})", path.display()));
+                }
+                at = end;
+            }
+        }
+        assert!(missing.is_empty(), "not on the rig's list: {missing:?}");
+    }
+
     /// The README names every Debian package the two commands may install.
     #[test]
     fn the_readme_lists_every_debian_package() {
         let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
             .expect("README.md");
-        let all = packages(&[Tests, Image, Qemu, Uefi], Distro::Debian);
+        let all = packages(&[Tests, Image, Qemu, Uefi, Scenarios], Distro::Debian);
         let absent: Vec<&&str> = all
             .iter()
             .filter(|p| {

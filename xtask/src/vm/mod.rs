@@ -201,7 +201,9 @@ fn run_plan(
             variants.push(s.variant());
         }
     }
-    packages::ensure("the VM scenarios", &purposes(&firmwares))?;
+    let mut need = purposes(&firmwares);
+    need.push(Purpose::Scenarios);
+    packages::ensure("the VM scenarios", &need)?;
     let images = image::ensure(root, image_opts, &variants)?;
     scenarios::run(root, &images, plan, keep)
 }
