@@ -219,3 +219,105 @@ fn a_killed_rollback_leaves_nothing_after_the_next_run() {
         .iter()
         .all(|e| matches!(e, Entry::Ok(_))));
 }
+
+/// Fills the filesystem mounted at `dir`: data with one large file, then metadata with
+/// small files until the filesystem refuses more (bounded, in case it never does).
+fn fill(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let big = dir.join("fill");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "status=none"])
+        .arg(format!("of={}", big.display()))
+        .status();
+    let small = dir.join("fill.d");
+    let mut made = vec![big];
+    if fs::create_dir(&small).is_ok() {
+        made.push(small.clone());
+        for i in 0..200_000 {
+            if fs::write(small.join(i.to_string()), [b'x'; 2000]).is_err() {
+                break;
+            }
+        }
+    }
+    koompi_testutil::sh("btrfs", &["filesystem", "sync", dir.to_str().unwrap()]);
+    made
+}
+
+/// A rollback on a full disk: it may fail (with the cause said once) or succeed, but it
+/// leaves no mount, no temporary journal and no half-made subvolume that the next run
+/// would not clean up; once there is space, the next rollback finishes the job.
+#[test]
+fn a_full_disk_rollback_leaves_nothing_the_next_run_does_not_heal() {
+    if !require_root("a_full_disk_rollback_leaves_nothing_the_next_run_does_not_heal") {
+        return;
+    }
+    let fx = LoopBtrfs::koompi();
+    write(&fx.root.join("etc/version"), "good");
+    let store = open(&fx);
+    let good = store
+        .create(&CreateRequest::default().with_name("good").unwrap())
+        .unwrap()
+        .info
+        .num;
+    write(&fx.root.join("etc/version"), "current");
+    // The fill lives in @home, so a rollback of @ neither keeps nor drops it.
+    let home = fx.top.join("@home");
+    let filled = fill(&home);
+    let first = rollback::rollback(&store, good);
+    match &first {
+        Ok(_) => eprintln!("full disk: the rollback succeeded"),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("full disk: {msg}");
+            assert!(msg.matches("os error 28").count() <= 1, "said twice: {msg}");
+            assert!(!msg.contains('\n'), "more than one line: {msg}");
+        }
+    }
+    // Nothing of this process stays mounted, and no journal is half written.
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let ours = format!("/run/koompi/top-{}-", std::process::id());
+    assert!(!mounts.contains(&ours), "{mounts}");
+    let torn = koompi_testutil::sh(
+        "find",
+        &[
+            store.dir().to_str().unwrap(),
+            "-maxdepth",
+            "2",
+            "-name",
+            "*.tmp*",
+        ],
+    );
+    assert!(torn.trim().is_empty(), "temporary files left: {torn}");
+    // The root is whole: the old or the restored content, never neither.
+    fx.remount_root();
+    let v = version(&fx);
+    assert!(v == "good" || v == "current", "{v}");
+    assert_eq!(
+        v == "good",
+        first.is_ok(),
+        "the root does not match the result"
+    );
+
+    // Space again: the next rollback finishes or redoes the job and leaves a clean store.
+    for f in filled {
+        if f.is_dir() {
+            fs::remove_dir_all(&f).unwrap();
+        } else {
+            fs::remove_file(&f).unwrap();
+        }
+    }
+    koompi_testutil::sh("btrfs", &["filesystem", "sync", home.to_str().unwrap()]);
+    let store = open(&fx);
+    rollback::rollback(&store, good).unwrap();
+    fx.remount_root();
+    assert_eq!(version(&fx), "good");
+    let store = open(&fx);
+    assert!(store
+        .entries()
+        .unwrap()
+        .iter()
+        .all(|e| matches!(e, Entry::Ok(_))));
+    assert_eq!(top_names(&fx), ["@", "@home", "@snapshots", "@var_log"]);
+    for e in fs::read_dir(store.dir()).unwrap().flatten() {
+        assert!(!e.path().join(rollback::JOURNAL_NAME).exists());
+    }
+}
