@@ -503,21 +503,24 @@ impl Store {
             ));
         }
         let _lock = self.lock()?;
+        // One listing serves the healing and the name check.
+        let entries = self.entries()?;
         // What an interrupted create left goes first (a power cut during the daily
         // snapshot must not pin disk space forever).
-        match self.heal_locked(false) {
-            Ok(h) if !h.failed.is_empty() => {
-                tracing::warn!(
-                    "could not remove the remains of interrupted snapshots: {:?}",
-                    h.failed
-                );
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("could not look for interrupted snapshots: {e}"),
+        let healed = self.heal_entries(&entries, false);
+        if !healed.failed.is_empty() {
+            tracing::warn!(
+                "could not remove the remains of interrupted snapshots: {:?}",
+                healed.failed
+            );
         }
         if let Some(name) = req.userdata.get(NAME_KEY) {
             validate_name(name)?;
-            if let Some(num) = self.find_name(name)? {
+            let taken = entries.iter().rev().find_map(|e| match e {
+                Entry::Ok(s) if s.info.name() == Some(name.as_str()) => Some(s.info.num),
+                _ => None,
+            });
+            if let Some(num) = taken {
                 return Err(Error::NameTaken {
                     name: name.clone(),
                     num,
@@ -640,8 +643,13 @@ impl Store {
     /// `info.xml` files older than [`DEBRIS_AGE`]: removed, or with `dry_run` only listed.
     /// Returns what was (or would be) removed and what could not be. Callers hold the lock.
     pub fn heal_locked(&self, dry_run: bool) -> Result<Healed> {
+        Ok(self.heal_entries(&self.entries()?, dry_run))
+    }
+
+    /// [`Store::heal_locked`] on entries already listed (under the same lock).
+    fn heal_entries(&self, entries: &[Entry], dry_run: bool) -> Healed {
         let mut healed = Healed::default();
-        for e in self.entries()? {
+        for e in entries {
             match e {
                 Entry::Broken(b) if b.debris => {
                     if dry_run {
@@ -675,7 +683,7 @@ impl Store {
                 Entry::Broken(_) => {}
             }
         }
-        Ok(healed)
+        healed
     }
 
     /// Resolves an ID: a number, a name, or a glob on names (newest match wins).

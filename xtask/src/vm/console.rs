@@ -545,7 +545,8 @@ mod tests {
         second
             .write_all(b"SeaBIOS (version 1.16)\r\nLinux version 6.1\r\nkoompi-vm# ")
             .expect("write");
-        c.wait_for(PROMPT, Duration::from_secs(5)).expect("second prompt");
+        c.wait_for(PROMPT, Duration::from_secs(5))
+            .expect("second prompt");
         assert_eq!(c.boots_since(0), 2);
         // Typing goes to the process running now.
         c.send("ls\n").expect("send");

@@ -322,26 +322,22 @@ fn supervise_loop(c: &Command, stderr: &Path, shared: &Supervised, max_starts: u
                 drop(child);
                 std::thread::sleep(SUPERVISE_POLL);
             }
-            Ok(Some(status)) if status.success() && starts < max_starts => {
-                match start(c, stderr) {
-                    Ok(next) => {
-                        *child = Some(next);
-                        starts += 1;
-                    }
-                    Err(e) => {
-                        *child = None;
-                        end(format!("{e:#} (to start the machine again after a reset)"));
-                        return;
-                    }
+            Ok(Some(status)) if status.success() && starts < max_starts => match start(c, stderr) {
+                Ok(next) => {
+                    *child = Some(next);
+                    starts += 1;
                 }
-            }
+                Err(e) => {
+                    *child = None;
+                    end(format!("{e:#} (to start the machine again after a reset)"));
+                    return;
+                }
+            },
             Ok(Some(status)) => {
                 *child = None;
                 let msg = fs::read_to_string(stderr).unwrap_or_default();
                 end(if status.success() {
-                    format!(
-                        "the guest reset the machine {max_starts} times; stopped (`{cmdline}`)"
-                    )
+                    format!("the guest reset the machine {max_starts} times; stopped (`{cmdline}`)")
                 } else {
                     format!("`{cmdline}` exited ({status}): {}", msg.trim())
                 });
@@ -443,7 +439,12 @@ mod tests {
             count.display()
         );
         let vm = Qemu::spawn(sh(&script), &dir.path().join("stderr")).expect("spawn");
-        let starts = || fs::read_to_string(&count).unwrap_or_default().lines().count();
+        let starts = || {
+            fs::read_to_string(&count)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
         eventually("three starts", || starts() == 3);
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(starts(), 3);
@@ -476,6 +477,9 @@ mod tests {
         let ended = vm.ended();
         eventually("the end", || lock(&ended).is_some());
         let msg = format!("{:#}", vm.check_running().expect_err("ended"));
-        assert!(msg.starts_with("the guest reset the machine 5 times"), "{msg}");
+        assert!(
+            msg.starts_with("the guest reset the machine 5 times"),
+            "{msg}"
+        );
     }
 }
