@@ -20,6 +20,7 @@ mod console;
 mod disk;
 mod image;
 mod live;
+mod lock;
 mod overlay;
 mod qemu;
 mod report;
@@ -141,8 +142,9 @@ pub struct RunOptions {
 /// the installed system's first, then the live-session variant's.
 pub fn image(opts: &ImageOptions) -> Result<()> {
     interrupt::install();
-    packages::ensure("vm-image", &[Purpose::Image])?;
     let root = workspace_root()?;
+    let _rig = lock::acquire(&root, "vm-image")?;
+    packages::ensure("vm-image", &[Purpose::Image])?;
     let variants = [image::Variant::Installed, image::Variant::Live];
     for (_, img) in image::ensure(&root, opts, &variants)? {
         println!("{}", img.display());
@@ -165,6 +167,7 @@ pub fn test(opts: &TestOptions) -> Result<()> {
             scenarios::where_they_run(&scenarios, opts.tier)
         );
     }
+    let _rig = lock::acquire(&root, "vm-test")?;
     let runs = run_plan(&root, &plan, &opts.image, opts.keep)?;
     print!("{}", report::table(&runs));
     println!(
@@ -181,6 +184,7 @@ pub fn run_tier(tier: Tier) -> Result<Runs> {
     interrupt::install();
     let root = workspace_root()?;
     let plan = scenarios::plan(&scenarios::Scenario::ALL, tier, FirmwareChoice::Both);
+    let _rig = lock::acquire(&root, "test")?;
     run_plan(&root, &plan, &ImageOptions::default(), false)
 }
 
@@ -213,6 +217,7 @@ pub fn run(opts: &RunOptions) -> Result<()> {
     // While QEMU runs, the terminal is raw and Ctrl-C goes to the guest, not to us.
     interrupt::install();
     let root = workspace_root()?;
+    let _rig = lock::acquire(&root, "vm-run")?;
     if let Some(iso) = &opts.iso {
         let meta =
             std::fs::metadata(iso).with_context(|| format!("cannot read {}", iso.display()))?;
