@@ -1,0 +1,420 @@
+//! The machine's disks, and the choice of the one to install on.
+//!
+//! [`parse_lsblk`] reads `lsblk --json --bytes` (the output of [`LSBLK_ARGS`]); [`choose`]
+//! picks the target for a [`DiskChoice`] and refuses, in one line and before anything is
+//! written, a disk that is in use (anything on it mounted), holds the running live system
+//! or a fleet's answer file, is read-only, is too small, or is not a whole disk. The rule
+//! `largest-internal` takes only non-removable, non-USB disks and refuses a tie, so forty
+//! laptops cannot install onto the stick they boot from. Symbolic names
+//! (`/dev/disk/by-id/...`) are resolved by the caller before choosing.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::answers::DiskChoice;
+
+/// `lsblk` arguments whose output [`parse_lsblk`] reads.
+pub const LSBLK_ARGS: &[&str] = &[
+    "--json",
+    "--bytes",
+    "--output",
+    "PATH,SIZE,TYPE,RM,TRAN,MODEL,RO,MOUNTPOINTS,LABEL",
+];
+
+/// The smallest disk KOOMPI OS installs on: the base system, room for its snapshots and a
+/// user's files.
+pub const MIN_DISK_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+/// The filesystem label of the partition that carries a fleet's answer file.
+pub const ANSWER_LABEL: &str = "KOOMPI-INSTALL";
+
+/// One whole disk (or loop device) and what is on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Disk {
+    pub path: String,
+    pub size: u64,
+    /// `disk`, `loop`, `rom`, ...
+    pub kind: String,
+    pub model: Option<String>,
+    pub removable: bool,
+    /// `usb`, `sata`, `nvme`, ... when the kernel knows it.
+    pub transport: Option<String>,
+    pub read_only: bool,
+    /// Where the disk or any of its partitions is mounted (swap shows as `[SWAP]`).
+    pub mountpoints: Vec<String>,
+    /// The filesystem labels on the disk and its partitions.
+    pub labels: Vec<String>,
+}
+
+impl Disk {
+    /// "/dev/vda, 20 GiB, QEMU HARDDISK" for messages and menus.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}, {}", self.path, human_size(self.size));
+        if let Some(m) = &self.model {
+            s.push_str(", ");
+            s.push_str(m);
+        }
+        if self.removable || self.transport.as_deref() == Some("usb") {
+            s.push_str(" (removable)");
+        }
+        s
+    }
+
+    /// True when this disk holds the live system or the answer file (`live_label`: the
+    /// ISO's filesystem label, `archisolabel=` on the kernel command line).
+    pub fn is_boot_medium(&self, live_label: Option<&str>) -> bool {
+        self.labels
+            .iter()
+            .any(|l| Some(l.as_str()) == live_label || l == ANSWER_LABEL)
+            || self
+                .mountpoints
+                .iter()
+                .any(|m| m.starts_with("/run/archiso"))
+    }
+
+    fn internal(&self) -> bool {
+        !self.removable && self.transport.as_deref() != Some("usb") && self.kind == "disk"
+    }
+}
+
+/// `1.5 GiB`, `20 GiB`, `512 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || (v - v.round()).abs() < 0.05 {
+        format!("{:.0} {}", v, UNITS[unit])
+    } else {
+        format!("{:.1} {}", v, UNITS[unit])
+    }
+}
+
+/// Why `lsblk`'s output could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read lsblk's output: {0}")]
+pub struct LsblkError(String);
+
+/// The whole disks in `lsblk --json --bytes` output ([`LSBLK_ARGS`]), with what their
+/// partitions hold. Accepts the older spellings too (numbers and booleans as strings,
+/// `mountpoint` instead of `mountpoints`).
+pub fn parse_lsblk(json: &str) -> Result<Vec<Disk>, LsblkError> {
+    let v: Value = serde_json::from_str(json).map_err(|e| LsblkError(e.to_string()))?;
+    let devices = v
+        .get("blockdevices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| LsblkError("no `blockdevices` list".into()))?;
+    let mut disks = Vec::new();
+    for d in devices {
+        let path = text(d, "path").ok_or_else(|| LsblkError("a device without `path`".into()))?;
+        let kind = text(d, "type").unwrap_or_default();
+        if kind == "part" {
+            continue;
+        }
+        let mut disk = Disk {
+            path,
+            size: number(d, "size").unwrap_or(0),
+            kind,
+            model: text(d, "model")
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty()),
+            removable: flag(d, "rm"),
+            transport: text(d, "tran"),
+            read_only: flag(d, "ro"),
+            mountpoints: Vec::new(),
+            labels: Vec::new(),
+        };
+        collect(d, &mut disk);
+        disks.push(disk);
+    }
+    Ok(disks)
+}
+
+/// Adds the mount points and labels of `d` and everything below it (partitions, LUKS
+/// mappings) to `disk`.
+fn collect(d: &Value, disk: &mut Disk) {
+    let mut mounts: Vec<String> = match d.get("mountpoints") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|m| m.as_str().map(String::from))
+            .collect(),
+        _ => text(d, "mountpoint").into_iter().collect(),
+    };
+    disk.mountpoints.append(&mut mounts);
+    if let Some(l) = text(d, "label") {
+        disk.labels.push(l);
+    }
+    if let Some(children) = d.get("children").and_then(Value::as_array) {
+        for c in children {
+            collect(c, disk);
+        }
+    }
+}
+
+fn text(d: &Value, key: &str) -> Option<String> {
+    d.get(key).and_then(Value::as_str).map(String::from)
+}
+
+fn number(d: &Value, key: &str) -> Option<u64> {
+    match d.get(key)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn flag(d: &Value, key: &str) -> bool {
+    match d.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "1" || s == "true",
+        Some(Value::Number(n)) => n.as_u64() == Some(1),
+        _ => false,
+    }
+}
+
+/// Why a disk cannot be installed on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{path} is not a disk of this machine; the disks here: {here}")]
+    NotFound { path: String, here: String },
+    #[error("{path} is a {kind}, not a whole disk; name the disk it belongs to")]
+    NotADisk { path: String, kind: String },
+    #[error("{path} is in use (mounted at {at}); unmount it first, or choose another disk")]
+    Mounted { path: String, at: String },
+    #[error("{path} holds the running live system or the answer file; choose another disk")]
+    BootMedium { path: String },
+    #[error("{path} is read-only")]
+    ReadOnly { path: String },
+    #[error("{path} is too small: {size}; KOOMPI OS needs at least {needed}")]
+    TooSmall {
+        path: String,
+        size: String,
+        needed: String,
+    },
+    #[error("no disk fits the rule `largest-internal` (internal, not in use, at least {needed}); the disks here: {here}")]
+    NoCandidate { needed: String, here: String },
+    #[error(
+        "the rule `largest-internal` matches {a} and {b}, equally large; name the disk instead"
+    )]
+    Tie { a: String, b: String },
+}
+
+/// All the disks, described, for messages.
+fn list(disks: &[Disk]) -> String {
+    if disks.is_empty() {
+        return "none".into();
+    }
+    disks
+        .iter()
+        .map(Disk::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why `disk` cannot take an install, if it cannot.
+pub fn vet(disk: &Disk, live_label: Option<&str>) -> Result<(), Refusal> {
+    let path = disk.path.clone();
+    if disk.kind != "disk" && disk.kind != "loop" {
+        return Err(Refusal::NotADisk {
+            path,
+            kind: disk.kind.clone(),
+        });
+    }
+    if disk.is_boot_medium(live_label) {
+        return Err(Refusal::BootMedium { path });
+    }
+    if let Some(at) = disk.mountpoints.first() {
+        return Err(Refusal::Mounted {
+            path,
+            at: at.clone(),
+        });
+    }
+    if disk.read_only {
+        return Err(Refusal::ReadOnly { path });
+    }
+    if disk.size < MIN_DISK_BYTES {
+        return Err(Refusal::TooSmall {
+            path,
+            size: human_size(disk.size),
+            needed: human_size(MIN_DISK_BYTES),
+        });
+    }
+    Ok(())
+}
+
+/// The disk to install on for `choice`, or why there is none.
+pub fn choose<'a>(
+    choice: &DiskChoice,
+    disks: &'a [Disk],
+    live_label: Option<&str>,
+) -> Result<&'a Disk, Refusal> {
+    match choice {
+        DiskChoice::Path(p) => {
+            let disk = disks
+                .iter()
+                .find(|d| &d.path == p)
+                .ok_or_else(|| Refusal::NotFound {
+                    path: p.clone(),
+                    here: list(disks),
+                })?;
+            vet(disk, live_label)?;
+            Ok(disk)
+        }
+        DiskChoice::LargestInternal => {
+            let mut fit: Vec<&Disk> = disks
+                .iter()
+                .filter(|d| d.internal() && vet(d, live_label).is_ok())
+                .collect();
+            fit.sort_by_key(|d| std::cmp::Reverse(d.size));
+            match fit.as_slice() {
+                [] => Err(Refusal::NoCandidate {
+                    needed: human_size(MIN_DISK_BYTES),
+                    here: list(disks),
+                }),
+                [a, b, ..] if a.size == b.size => Err(Refusal::Tie {
+                    a: a.describe(),
+                    b: b.describe(),
+                }),
+                [a, ..] => Ok(a),
+            }
+        }
+    }
+}
+
+impl fmt::Display for Disk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recorded on a QEMU guest booted from a KOOMPI ISO with two virtio disks and a USB
+    /// stick holding an answer file (util-linux 2.38 spelling).
+    const LSBLK: &str = r#"{
+       "blockdevices": [
+          {"path":"/dev/sda", "size":8053063680, "type":"disk", "rm":true, "tran":"usb", "model":"Cruzer Blade", "ro":false, "mountpoints":[null], "label":null,
+             "children": [
+                {"path":"/dev/sda1", "size":8052015104, "type":"part", "rm":true, "tran":null, "model":null, "ro":false, "mountpoints":["/run/koompi-answers"], "label":"KOOMPI-INSTALL"}
+             ]
+          },
+          {"path":"/dev/sr0", "size":1258291200, "type":"rom", "rm":true, "tran":"sata", "model":"QEMU DVD-ROM", "ro":false, "mountpoints":["/run/archiso/bootmnt"], "label":"KOOMPI_202612"},
+          {"path":"/dev/vda", "size":34359738368, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":null},
+          {"path":"/dev/vdb", "size":17179869184, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":null,
+             "children": [
+                {"path":"/dev/vdb1", "size":17178820096, "type":"part", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":"old-home"}
+             ]
+          },
+          {"path":"/dev/zram0", "size":1073741824, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":["[SWAP]"], "label":null}
+       ]
+    }"#;
+
+    fn disks() -> Vec<Disk> {
+        parse_lsblk(LSBLK).expect("parses")
+    }
+
+    #[test]
+    fn lsblk_is_read_with_partitions_folded_in() {
+        let d = disks();
+        assert_eq!(d.len(), 5);
+        assert_eq!(d[0].labels, ["KOOMPI-INSTALL"]);
+        assert_eq!(d[0].mountpoints, ["/run/koompi-answers"]);
+        assert!(d[0].removable);
+        assert_eq!(d[2].describe(), "/dev/vda, 32 GiB");
+        assert_eq!(
+            d[0].describe(),
+            "/dev/sda, 7.5 GiB, Cruzer Blade (removable)"
+        );
+    }
+
+    #[test]
+    fn older_lsblk_spellings_are_read() {
+        let old = r#"{"blockdevices":[{"path":"/dev/sdb","size":"17179869184","type":"disk","rm":"0","tran":"sata","model":"X ","ro":"0","mountpoint":"/mnt","label":null}]}"#;
+        let d = parse_lsblk(old).expect("parses");
+        assert_eq!(d[0].size, 17_179_869_184);
+        assert!(!d[0].removable);
+        assert_eq!(d[0].mountpoints, ["/mnt"]);
+        assert_eq!(d[0].model.as_deref(), Some("X"));
+    }
+
+    #[test]
+    fn garbage_is_one_line() {
+        let e = parse_lsblk("lsblk: unknown column").expect_err("garbage");
+        assert!(e.to_string().starts_with("cannot read lsblk's output: "));
+        assert!(parse_lsblk("{}").is_err());
+    }
+
+    #[test]
+    fn the_largest_internal_disk_is_chosen() {
+        let d = disks();
+        let c = choose(&DiskChoice::LargestInternal, &d, Some("KOOMPI_202612")).expect("one");
+        assert_eq!(c.path, "/dev/vda");
+    }
+
+    #[test]
+    fn a_tie_is_refused() {
+        let mut d = disks();
+        d[3].size = d[2].size;
+        let e = choose(&DiskChoice::LargestInternal, &d, None).expect_err("tie");
+        assert!(matches!(e, Refusal::Tie { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("/dev/vda, 32 GiB and /dev/vdb, 32 GiB"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_internal_disk_is_refused_with_the_list() {
+        let d: Vec<Disk> = disks().into_iter().filter(|d| d.removable).collect();
+        let e = choose(&DiskChoice::LargestInternal, &d, None).expect_err("none");
+        assert!(e.to_string().contains("the disks here: /dev/sda"), "{e}");
+    }
+
+    #[test]
+    fn named_disks_are_vetted() {
+        let d = disks();
+        let by = |p: &str| choose(&DiskChoice::Path(p.into()), &d, Some("KOOMPI_202612"));
+        assert_eq!(
+            by("/dev/vdb").expect("old partitions are fine").path,
+            "/dev/vdb"
+        );
+        assert!(matches!(by("/dev/sda"), Err(Refusal::BootMedium { .. })));
+        assert!(matches!(by("/dev/sr0"), Err(Refusal::NotADisk { .. })));
+        assert!(matches!(by("/dev/zram0"), Err(Refusal::Mounted { .. })));
+        let e = by("/dev/nvme0n1").expect_err("absent");
+        assert!(e
+            .to_string()
+            .starts_with("/dev/nvme0n1 is not a disk of this machine"));
+    }
+
+    #[test]
+    fn small_and_read_only_disks_are_refused() {
+        let mut d = disks();
+        d[3].size = 4 * 1024 * 1024 * 1024;
+        let e = choose(&DiskChoice::Path("/dev/vdb".into()), &d, None).expect_err("small");
+        assert_eq!(
+            e.to_string(),
+            "/dev/vdb is too small: 4 GiB; KOOMPI OS needs at least 8 GiB"
+        );
+        d[2].read_only = true;
+        assert!(matches!(
+            choose(&DiskChoice::Path("/dev/vda".into()), &d, None),
+            Err(Refusal::ReadOnly { .. })
+        ));
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(512 * 1024 * 1024), "512 MiB");
+        assert_eq!(human_size(1536 * 1024 * 1024), "1.5 GiB");
+        assert_eq!(human_size(100), "100 B");
+    }
+}

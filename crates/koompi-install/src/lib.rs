@@ -1,0 +1,13 @@
+//! The KOOMPI OS installer engine.
+//!
+//! An install is decided before anything is written: [`answers`] reads what the user
+//! wants (a config file whose keys equal the command-line flags, checked before anything
+//! is touched), [`disks`] picks and vets the target disk from what the machine has, and
+//! [`plan`] turns both into an [`plan::Plan`]: pure data, every partition, format, mount,
+//! copy, file and command in order, which `--dry-run` prints and the executor runs. All
+//! three are pure: no I/O, no secrets (passwords are named by the file that holds them,
+//! never carried).
+
+pub mod answers;
+pub mod disks;
+pub mod plan;

@@ -1,0 +1,926 @@
+//! The install plan: pure data, decided before anything is written.
+//!
+//! [`plan`] turns the [`Answers`] and the [`Facts`] found on the machine into a [`Plan`]:
+//! ordered [`Step`]s of [`Action`]s, every partition, format, mount, copy, file and
+//! command. `--dry-run` prints it ([`Plan::describe`] in words, or JSON), the executor runs
+//! it step by step and journals each step's id, so a re-run resumes where one stopped.
+//!
+//! The filesystem identifiers are chosen here (in [`Facts::ids`]) and handed to the
+//! formatting programs, so the files that name them (fstab, crypttab, GRUB's command
+//! line) are known in the plan too. Secrets never appear: a password or passphrase is an
+//! [`Secret`] naming the file it is read from.
+//!
+//! The order follows coreos-installer's rule that a failure must leave nothing
+//! half-usable: the old signatures are wiped first (neither the old system nor a half-made
+//! one will boot), the bootloader's files and the factory snapshot are made while the
+//! disk cannot boot yet, and only the last step writes the boot sector and the firmware's
+//! fallback loader, which make the disk bootable.
+
+use serde::Serialize;
+
+use crate::answers::{Answers, Finish, Source};
+use crate::disks::Disk;
+
+/// Where the target is mounted while it is installed.
+pub const TARGET: &str = "/run/koompi-install/target";
+/// The device-mapper name of the opened LUKS container.
+pub const LUKS_NAME: &str = "koompi-root";
+/// The Btrfs subvolumes and where they are mounted (DESIGN.md, "Disk layout").
+pub const SUBVOLUMES: &[(&str, &str)] = &[
+    ("@", "/"),
+    ("@home", "/home"),
+    ("@snapshots", "/.snapshots"),
+    ("@var_log", "/var/log"),
+];
+/// Mount options of every subvolume.
+pub const BTRFS_OPTIONS: &str = "noatime,compress=zstd:1";
+/// The key file inside the initramfs that opens the root after GRUB asked once.
+pub const KEY_FILE: &str = "/etc/cryptsetup-keys.d/koompi-root.key";
+/// The filesystem labels.
+pub const ROOT_LABEL: &str = "koompi";
+pub const ESP_LABEL: &str = "KOOMPI-ESP";
+
+/// The live system's files that must not reach an installed system (docs/decisions.md
+/// 11; FACTS.md: mkarchiso's leftovers). Removed from the copy of the live root.
+pub const LIVE_ONLY: &[&str] = &[
+    "/etc/sysusers.d/koompi-live.conf",
+    "/etc/mkinitcpio.conf.d/archiso.conf",
+    "/etc/mkinitcpio.d/linux-lts.preset",
+    "/etc/systemd/system/etc-pacman.d-gnupg.mount",
+    "/etc/systemd/system/pacman-init.service",
+    "/etc/systemd/system/multi-user.target.wants/pacman-init.service",
+    "/etc/systemd/system/getty@tty1.service.d",
+    "/etc/systemd/system/serial-getty@.service.d",
+    "/etc/systemd/system/koompi-boot-deadline.service.d/koompi-live.conf",
+    "/etc/systemd/system/koompi-boot-deadline.timer.d/koompi-live.conf",
+    "/etc/systemd/system/koompi-boot-success.service.d/koompi-live.conf",
+    "/etc/systemd/system/koompi-boot-watchdog.service.d/koompi-live.conf",
+    "/etc/systemd/system/koompi-snapshot-daily.timer.d/koompi-live.conf",
+    "/etc/pacman.d/hooks/uncomment-mirrors.hook",
+];
+
+/// The user name of the live session, removed from an offline copy.
+pub const LIVE_USER: &str = "koompi";
+
+/// The packages of an online install (pacstrap), before the CPU's microcode.
+pub const BASE_PACKAGES: &[&str] = &[
+    "base",
+    "linux-lts",
+    "linux-firmware",
+    "btrfs-progs",
+    "grub",
+    "efibootmgr",
+    "cryptsetup",
+    "networkmanager",
+    "snapper",
+    "sudo",
+    "zram-generator",
+    "koompi-tools",
+    "koompi-branding",
+    "koompi-configs",
+];
+
+/// The kernel the images carry (`linux-lts`, iso/packages.x86_64).
+pub const KERNEL: &str = "vmlinuz-linux-lts";
+
+/// The CPU's maker, for its microcode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cpu {
+    Intel,
+    Amd,
+    Other,
+}
+
+impl Cpu {
+    /// From /proc/cpuinfo's `vendor_id`.
+    pub fn from_cpuinfo(cpuinfo: &str) -> Cpu {
+        let vendor = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("vendor_id"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim());
+        match vendor {
+            Some("GenuineIntel") => Cpu::Intel,
+            Some("AuthenticAMD") => Cpu::Amd,
+            _ => Cpu::Other,
+        }
+    }
+
+    /// The microcode package and its image in /boot.
+    pub fn microcode(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Cpu::Intel => Some(("intel-ucode", "intel-ucode.img")),
+            Cpu::Amd => Some(("amd-ucode", "amd-ucode.img")),
+            Cpu::Other => None,
+        }
+    }
+}
+
+/// The live system's root image and boot files (an offline install's source).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveImage {
+    /// The squashfs root image (`.../arch/x86_64/airootfs.sfs`).
+    pub root_image: String,
+    /// The directory with the kernel and microcode (`.../arch/boot/x86_64`).
+    pub boot_dir: String,
+}
+
+/// Identifiers chosen before formatting, so the plan can name them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ids {
+    /// The Btrfs filesystem's UUID.
+    pub root_uuid: String,
+    /// The LUKS container's UUID (used when encrypting).
+    pub luks_uuid: String,
+    /// The FAT volume id of the ESP, 8 hex digits (shown as `ABCD-1234`).
+    pub esp_id: String,
+}
+
+impl Ids {
+    /// The ESP's UUID as blkid and fstab show it (`ABCD-1234`).
+    pub fn esp_uuid(&self) -> String {
+        let up = self.esp_id.to_ascii_uppercase();
+        format!("{}-{}", &up[..4.min(up.len())], &up[4.min(up.len())..])
+    }
+}
+
+/// What was found on the machine; the plan's other input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    pub disk: Disk,
+    /// The live system's image, when running from one.
+    pub live: Option<LiveImage>,
+    /// Whether the GRUB that will be installed opens Argon2 key slots (GRUB 2.14 and
+    /// later); otherwise the LUKS key slot uses PBKDF2.
+    pub grub_argon2: bool,
+    pub cpu: Cpu,
+    /// Booted by UEFI firmware (then a boot entry is added to its NVRAM too).
+    pub uefi: bool,
+    /// Today, `YYYYMMDD`, for the factory snapshot's name.
+    pub date: String,
+    pub ids: Ids,
+}
+
+/// A secret, named by where it is read from; its value is never in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "secret", content = "file")]
+pub enum Secret {
+    /// The user's password, from this file (`-`: standard input).
+    Password(String),
+    /// The encryption passphrase, from this file (`-`: standard input).
+    Passphrase(String),
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, file) = match self {
+            Secret::Password(p) => ("the password", p),
+            Secret::Passphrase(p) => ("the passphrase", p),
+        };
+        if file == "-" {
+            write!(f, "{what} from standard input")
+        } else {
+            write!(f, "{what} from {file}")
+        }
+    }
+}
+
+/// One GPT partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    pub number: u32,
+    pub device: String,
+    /// The GPT partition name.
+    pub name: String,
+    pub type_guid: String,
+    pub start_mib: u64,
+    /// `None`: the rest of the disk.
+    pub size_mib: Option<u64>,
+}
+
+/// GPT type GUIDs.
+pub const BIOS_BOOT_GUID: &str = "21686148-6449-6E6F-744E-656564454649";
+pub const ESP_GUID: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+pub const LINUX_GUID: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+
+/// What one step does; each is one program or one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    /// Erase every filesystem, RAID and partition-table signature on the disk and its
+    /// partitions (`wipefs --all`), so nothing old boots or mounts.
+    Wipe { device: String },
+    /// Write a GPT with these partitions (`sfdisk`, script from [`sfdisk_script`]).
+    Partition {
+        device: String,
+        partitions: Vec<Partition>,
+    },
+    /// `mkfs.fat -F 32` with the plan's volume id.
+    FormatFat {
+        device: String,
+        label: String,
+        volume_id: String,
+    },
+    /// `cryptsetup luksFormat --type luks2` with the plan's UUID.
+    LuksFormat {
+        device: String,
+        uuid: String,
+        pbkdf: String,
+        passphrase: Secret,
+    },
+    /// `cryptsetup open` as `name`.
+    LuksOpen {
+        device: String,
+        name: String,
+        passphrase: Secret,
+    },
+    /// A random key file, added to the container's key slots with the passphrase.
+    LuksKeyFile {
+        device: String,
+        path: String,
+        passphrase: Secret,
+    },
+    /// `mkfs.btrfs` with the plan's UUID.
+    FormatBtrfs {
+        device: String,
+        label: String,
+        uuid: String,
+    },
+    /// `btrfs subvolume create` in the mounted top level.
+    Subvolume { path: String },
+    /// Create the directory and mount `device` there.
+    Mount {
+        device: String,
+        path: String,
+        options: String,
+    },
+    /// Unmount everything under `path`, deepest first.
+    Unmount { path: String },
+    /// Close the LUKS container.
+    LuksClose { name: String },
+    /// Unpack the live root image into the target (`unsquashfs`).
+    CopyImage { image: String, to: String },
+    /// Copy one file.
+    CopyFile { from: String, to: String },
+    /// `pacstrap` these packages into the target.
+    Pacstrap { to: String, packages: Vec<String> },
+    /// Remove a path of the target if it is there (files, links, directories).
+    Remove { path: String },
+    /// Write a file of the target (whole, atomically).
+    WriteFile {
+        path: String,
+        mode: u32,
+        content: String,
+    },
+    /// A symbolic link in the target.
+    Link { path: String, to: String },
+    /// Run a program inside the target (`arch-chroot`-style: the API filesystems bound).
+    InTarget { argv: Vec<String> },
+    /// Set the user's password inside the target (`chpasswd`, from the secret's file).
+    SetPassword { user: String, password: Secret },
+}
+
+/// One journaled step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// Stable name, written to the journal.
+    pub id: &'static str,
+    /// What it does, in words.
+    pub title: String,
+    /// A failing optional step is reported and skipped; a required one stops the install.
+    pub optional: bool,
+    pub actions: Vec<Action>,
+}
+
+/// The whole install.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub disk: String,
+    pub disk_description: String,
+    pub source: Source,
+    pub encrypt: bool,
+    pub hostname: String,
+    pub user: Option<String>,
+    pub finish: Finish,
+    pub steps: Vec<Step>,
+}
+
+/// Why there is no plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("`source`: offline needs the live system's root image, and this is not a live system; use `--source online`")]
+    NoLiveImage,
+    #[error("`passphrase-file`: `encrypt` needs a passphrase")]
+    NoPassphrase,
+    #[error("`password-file`: the user {0} needs a password")]
+    NoPassword(String),
+}
+
+/// The device path of partition `n` of `disk` (`/dev/sda` 1 → `/dev/sda1`, `/dev/nvme0n1`
+/// 1 → `/dev/nvme0n1p1`: a `p` when the disk's name ends in a digit).
+pub fn partition_path(disk: &str, n: u32) -> String {
+    if disk.ends_with(|c: char| c.is_ascii_digit()) {
+        format!("{disk}p{n}")
+    } else {
+        format!("{disk}{n}")
+    }
+}
+
+/// The partitions of DESIGN.md's layout on `disk`.
+pub fn layout(disk: &str) -> Vec<Partition> {
+    let part = |number, name: &str, type_guid: &str, start_mib, size_mib| Partition {
+        number,
+        device: partition_path(disk, number),
+        name: name.into(),
+        type_guid: type_guid.into(),
+        start_mib,
+        size_mib,
+    };
+    vec![
+        part(1, "bios-boot", BIOS_BOOT_GUID, 1, Some(1)),
+        part(2, "esp", ESP_GUID, 2, Some(512)),
+        part(3, "koompi-root", LINUX_GUID, 514, None),
+    ]
+}
+
+/// The sfdisk script that writes `partitions` as a GPT.
+pub fn sfdisk_script(partitions: &[Partition]) -> String {
+    let mut s = String::from("label: gpt\n");
+    for p in partitions {
+        s.push_str(&format!("start={}MiB, ", p.start_mib));
+        if let Some(size) = p.size_mib {
+            s.push_str(&format!("size={size}MiB, "));
+        }
+        s.push_str(&format!("type={}, name=\"{}\"\n", p.type_guid, p.name));
+    }
+    s
+}
+
+fn t(path: &str) -> String {
+    format!("{TARGET}{path}")
+}
+
+fn in_target(argv: &[&str]) -> Action {
+    Action::InTarget {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn write(path: &str, mode: u32, content: String) -> Action {
+    Action::WriteFile {
+        path: t(path),
+        mode,
+        content,
+    }
+}
+
+fn step(id: &'static str, title: impl Into<String>, actions: Vec<Action>) -> Step {
+    Step {
+        id,
+        title: title.into(),
+        optional: false,
+        actions,
+    }
+}
+
+/// The plan for `answers` on the machine described by `facts`.
+pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
+    let disk = facts.disk.path.clone();
+    let parts = layout(&disk);
+    let esp_dev = parts[1].device.clone();
+    let raw_root = parts[2].device.clone();
+    let ids = &facts.ids;
+    let source = match (answers.source, &facts.live) {
+        (Some(Source::Offline), None) => return Err(PlanError::NoLiveImage),
+        (Some(s), _) => s,
+        (None, Some(_)) => Source::Offline,
+        (None, None) => Source::Online,
+    };
+    let passphrase = match (&answers.passphrase_file, answers.encrypt) {
+        (Some(f), true) => Some(Secret::Passphrase(f.display().to_string())),
+        (None, true) => return Err(PlanError::NoPassphrase),
+        _ => None,
+    };
+    let password = match (&answers.user, &answers.password_file) {
+        (Some(_), Some(f)) => Some(Secret::Password(f.display().to_string())),
+        (Some(u), None) => return Err(PlanError::NoPassword(u.clone())),
+        _ => None,
+    };
+    let root_dev = if passphrase.is_some() {
+        format!("/dev/mapper/{LUKS_NAME}")
+    } else {
+        raw_root.clone()
+    };
+
+    let mut steps = vec![
+        step(
+            "wipe",
+            format!("Erase the old signatures on {disk}"),
+            vec![Action::Wipe {
+                device: disk.clone(),
+            }],
+        ),
+        step(
+            "partition",
+            "Partition: BIOS boot 1 MiB, EFI system 512 MiB, KOOMPI the rest",
+            vec![Action::Partition {
+                device: disk.clone(),
+                partitions: parts.clone(),
+            }],
+        ),
+        step(
+            "format-esp",
+            format!("Format {esp_dev} as FAT32 (the EFI system partition)"),
+            vec![Action::FormatFat {
+                device: esp_dev.clone(),
+                label: ESP_LABEL.into(),
+                volume_id: ids.esp_id.clone(),
+            }],
+        ),
+    ];
+    if let Some(secret) = &passphrase {
+        let pbkdf = if facts.grub_argon2 {
+            "argon2id"
+        } else {
+            "pbkdf2"
+        };
+        steps.push(step(
+            "encrypt",
+            format!("Encrypt {raw_root} (LUKS2, {pbkdf} so GRUB can open it)"),
+            vec![
+                Action::LuksFormat {
+                    device: raw_root.clone(),
+                    uuid: ids.luks_uuid.clone(),
+                    pbkdf: pbkdf.into(),
+                    passphrase: secret.clone(),
+                },
+                Action::LuksOpen {
+                    device: raw_root.clone(),
+                    name: LUKS_NAME.into(),
+                    passphrase: secret.clone(),
+                },
+            ],
+        ));
+    }
+    let top = "/run/koompi-install/top";
+    let mut subvolumes = vec![Action::Mount {
+        device: root_dev.clone(),
+        path: top.into(),
+        options: "subvolid=5".into(),
+    }];
+    subvolumes.extend(SUBVOLUMES.iter().map(|(name, _)| Action::Subvolume {
+        path: format!("{top}/{name}"),
+    }));
+    subvolumes.push(Action::Unmount { path: top.into() });
+    steps.push(step(
+        "format-root",
+        format!("Format {root_dev} as Btrfs"),
+        vec![Action::FormatBtrfs {
+            device: root_dev.clone(),
+            label: ROOT_LABEL.into(),
+            uuid: ids.root_uuid.clone(),
+        }],
+    ));
+    steps.push(step(
+        "subvolumes",
+        "Create the subvolumes @, @home, @snapshots, @var_log",
+        subvolumes,
+    ));
+    let mut mounts: Vec<Action> = SUBVOLUMES
+        .iter()
+        .map(|(name, at)| Action::Mount {
+            device: root_dev.clone(),
+            path: t(at).trim_end_matches('/').to_string(),
+            options: format!("subvol={name},{BTRFS_OPTIONS}"),
+        })
+        .collect();
+    mounts.push(Action::Mount {
+        device: esp_dev.clone(),
+        path: t("/boot/efi"),
+        options: "umask=0077".into(),
+    });
+    steps.push(step(
+        "mount",
+        format!("Mount the new system at {TARGET}"),
+        mounts,
+    ));
+
+    // The base system.
+    match (source, &facts.live) {
+        (Source::Offline, Some(live)) => {
+            let mut copy = vec![
+                Action::CopyImage {
+                    image: live.root_image.clone(),
+                    to: TARGET.into(),
+                },
+                Action::CopyFile {
+                    from: format!("{}/{KERNEL}", live.boot_dir),
+                    to: t(&format!("/boot/{KERNEL}")),
+                },
+            ];
+            if let Some((_, img)) = facts.cpu.microcode() {
+                copy.push(Action::CopyFile {
+                    from: format!("{}/{img}", live.boot_dir),
+                    to: t(&format!("/boot/{img}")),
+                });
+            }
+            steps.push(step(
+                "base-system",
+                "Copy the live system's root image and kernel (offline)",
+                copy,
+            ));
+            let mut clean: Vec<Action> = LIVE_ONLY
+                .iter()
+                .map(|p| Action::Remove { path: t(p) })
+                .collect();
+            clean.push(in_target(&["userdel", "--remove", LIVE_USER]));
+            steps.push(step(
+                "live-cleanup",
+                format!(
+                    "Remove the live system's own files (user {LIVE_USER}, autologin, archiso)"
+                ),
+                clean,
+            ));
+        }
+        _ => {
+            let mut packages: Vec<String> = BASE_PACKAGES.iter().map(|s| s.to_string()).collect();
+            if let Some((pkg, _)) = facts.cpu.microcode() {
+                packages.push(pkg.into());
+            }
+            steps.push(step(
+                "base-system",
+                "Install the base system from the package repositories (online)",
+                vec![Action::Pacstrap {
+                    to: TARGET.into(),
+                    packages,
+                }],
+            ));
+        }
+    }
+
+    steps.push(step(
+        "configure",
+        "Configure the system",
+        configure(answers, facts, passphrase.as_ref(), &raw_root),
+    ));
+    if let (Some(user), Some(secret)) = (&answers.user, &password) {
+        let mut add = vec![
+            "useradd",
+            "--create-home",
+            "--groups",
+            "wheel,video,audio,input",
+            "--shell",
+            answers.shell.as_str(),
+        ];
+        if let Some(name) = &answers.full_name {
+            add.extend(["--comment", name.as_str()]);
+        }
+        add.push(user.as_str());
+        steps.push(step(
+            "user",
+            format!("Create the user {user} (an administrator)"),
+            vec![
+                in_target(&add),
+                Action::SetPassword {
+                    user: user.clone(),
+                    password: secret.clone(),
+                },
+            ],
+        ));
+    }
+    steps.push(step(
+        "initramfs",
+        "Build the initramfs",
+        vec![in_target(&["mkinitcpio", "-P"])],
+    ));
+    steps.push(step(
+        "bootloader",
+        "Install GRUB for BIOS and UEFI and write its menu (not bootable yet)",
+        vec![
+            in_target(&["grub-install", "--target=i386-pc", "--no-bootsector", &disk]),
+            in_target(&[
+                "grub-install",
+                "--target=x86_64-efi",
+                "--efi-directory=/boot/efi",
+                "--bootloader-id=KOOMPI",
+                "--no-nvram",
+            ]),
+            in_target(&["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]),
+        ],
+    ));
+    let factory = format!("factory-{}", facts.date);
+    steps.push(step(
+        "factory-snapshot",
+        format!("Take the factory snapshot {factory} (the last known-good)"),
+        vec![in_target(&[
+            "koompi-snapshot",
+            "create",
+            &factory,
+            "Factory state",
+            "--cleanup",
+            "none",
+            "--important",
+            "--userdata",
+            "koompi-known-good=yes",
+        ])],
+    ));
+    steps.push(step(
+        "watchdog",
+        "Initialise the boot watchdog (the factory snapshot as its fallback)",
+        vec![in_target(&["koompi-watchdog", "init", "--force"])],
+    ));
+    steps.push(step(
+        "make-bootable",
+        format!("Make {disk} bootable (GRUB's boot sector, UEFI fallback loader)"),
+        vec![
+            in_target(&["grub-install", "--target=i386-pc", &disk]),
+            in_target(&[
+                "grub-install",
+                "--target=x86_64-efi",
+                "--efi-directory=/boot/efi",
+                "--removable",
+                "--no-nvram",
+            ]),
+        ],
+    ));
+    if facts.uefi {
+        steps.push(Step {
+            optional: true,
+            ..step(
+                "firmware-entry",
+                "Add KOOMPI OS to the firmware's boot menu (UEFI NVRAM)",
+                vec![in_target(&[
+                    "efibootmgr",
+                    "--create",
+                    "--disk",
+                    &disk,
+                    "--part",
+                    "2",
+                    "--label",
+                    "KOOMPI OS",
+                    "--loader",
+                    "\\EFI\\KOOMPI\\grubx64.efi",
+                ])],
+            )
+        });
+    }
+    let mut finish = vec![Action::Unmount {
+        path: TARGET.into(),
+    }];
+    if passphrase.is_some() {
+        finish.push(Action::LuksClose {
+            name: LUKS_NAME.into(),
+        });
+    }
+    steps.push(step("finish", "Unmount the new system", finish));
+
+    Ok(Plan {
+        disk,
+        disk_description: facts.disk.describe(),
+        source,
+        encrypt: passphrase.is_some(),
+        hostname: answers.hostname.clone(),
+        user: answers.user.clone(),
+        finish: answers.finish,
+        steps,
+    })
+}
+
+/// The files and commands of the `configure` step.
+fn configure(
+    answers: &Answers,
+    facts: &Facts,
+    passphrase: Option<&Secret>,
+    raw_root: &str,
+) -> Vec<Action> {
+    let ids = &facts.ids;
+    let mut fstab = String::from("# /etc/fstab: written by koompi-install\n");
+    for (name, at) in SUBVOLUMES {
+        fstab.push_str(&format!(
+            "UUID={} {at} btrfs subvol={name},{BTRFS_OPTIONS} 0 0\n",
+            ids.root_uuid
+        ));
+    }
+    fstab.push_str(&format!(
+        "UUID={} /boot/efi vfat umask=0077 0 2\n",
+        ids.esp_uuid()
+    ));
+    let mut a = vec![
+        write("/etc/fstab", 0o644, fstab),
+        write("/etc/hostname", 0o644, format!("{}\n", answers.hostname)),
+        write(
+            "/etc/hosts",
+            0o644,
+            format!(
+                "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {0}.localdomain {0}\n",
+                answers.hostname
+            ),
+        ),
+        write("/etc/locale.gen", 0o644, locale_gen(&answers.locale)),
+        write(
+            "/etc/locale.conf",
+            0o644,
+            format!("LANG={}\n", answers.locale),
+        ),
+        write(
+            "/etc/vconsole.conf",
+            0o644,
+            format!("KEYMAP={}\n", console_keymap(&answers.keyboard)),
+        ),
+        write(
+            "/etc/X11/xorg.conf.d/00-keyboard.conf",
+            0o644,
+            xkb_conf(&answers.keyboard),
+        ),
+        Action::Link {
+            path: t("/etc/localtime"),
+            to: format!("/usr/share/zoneinfo/{}", answers.timezone),
+        },
+        in_target(&["locale-gen"]),
+        in_target(&[
+            "systemctl",
+            "enable",
+            "NetworkManager.service",
+            "koompi-boot-watchdog.service",
+            "koompi-boot-success.service",
+            "koompi-boot-deadline.timer",
+            "koompi-snapshot-daily.timer",
+        ]),
+        // The seed's /etc/issue names the live password; an installed system's does not
+        // (docs/decisions.md 11).
+        in_target(&[
+            "cp",
+            "/usr/share/koompi/branding/issue.installed",
+            "/etc/issue",
+        ]),
+    ];
+    let mut cmdline = String::from("rootflags=subvol=@");
+    if let Some(secret) = passphrase {
+        cmdline = format!(
+            "cryptdevice=UUID={}:{LUKS_NAME} cryptkey=rootfs:{KEY_FILE} root=/dev/mapper/{LUKS_NAME} {cmdline}",
+            ids.luks_uuid
+        );
+        a.push(Action::LuksKeyFile {
+            device: raw_root.into(),
+            path: t(KEY_FILE),
+            passphrase: secret.clone(),
+        });
+        a.push(write(
+            "/etc/mkinitcpio.conf.d/koompi-encrypt.conf",
+            0o644,
+            format!(
+                "# koompi-install: open the root with the key file, so the passphrase is typed once\n\
+                 FILES+=({KEY_FILE})\n\
+                 HOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block encrypt filesystems fsck)\n"
+            ),
+        ));
+        a.push(write(
+            "/etc/default/grub.d/koompi-encrypt.cfg",
+            0o644,
+            "GRUB_ENABLE_CRYPTODISK=y\n".into(),
+        ));
+    }
+    a.push(write(
+        "/etc/default/grub.d/koompi-install.cfg",
+        0o644,
+        format!("GRUB_CMDLINE_LINUX=\"{cmdline}\"\n"),
+    ));
+    a
+}
+
+/// `/etc/locale.gen`: the chosen locale, and English beside it (the tools' messages).
+fn locale_gen(locale: &str) -> String {
+    let mut s = String::from("# written by koompi-install\n");
+    for l in [locale, "en_US.UTF-8"] {
+        let line = format!("{l} UTF-8\n");
+        if !s.contains(&line) {
+            s.push_str(&line);
+        }
+    }
+    s
+}
+
+/// The console keymap for an XKB layout: the same name where the console has one, `us`
+/// where it has none (the Linux console cannot show Khmer: FACTS.md).
+fn console_keymap(layout: &str) -> &str {
+    let base = layout.split('(').next().unwrap_or(layout);
+    match base {
+        "kh" | "th" | "vn" => "us",
+        "gb" => "uk",
+        other => other,
+    }
+}
+
+/// The graphical keyboard configuration: the chosen layout, with `us` beside a layout
+/// that does not type Latin letters, switched with Alt+Shift.
+fn xkb_conf(layout: &str) -> String {
+    let (base, variant) = match layout.split_once('(') {
+        Some((b, v)) => (b, v.trim_end_matches(')')),
+        None => (layout, ""),
+    };
+    let (layouts, variants) = if matches!(base, "kh" | "th") {
+        (format!("us,{base}"), format!(",{variant}"))
+    } else {
+        (base.to_string(), variant.to_string())
+    };
+    format!(
+        "# written by koompi-install\nSection \"InputClass\"\n    Identifier \"system-keyboard\"\n    \
+         MatchIsKeyboard \"on\"\n    Option \"XkbLayout\" \"{layouts}\"\n    Option \"XkbVariant\" \"{variants}\"\n    \
+         Option \"XkbOptions\" \"grp:alt_shift_toggle\"\nEndSection\n"
+    )
+}
+
+impl Plan {
+    /// The plan in words, one numbered line per step and an indented line per action,
+    /// for the summary screen and `--dry-run`.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "Install KOOMPI OS on {} ({}, {}{}).\nEverything on {} will be erased.\n",
+            self.disk_description,
+            match self.source {
+                Source::Offline => "offline copy",
+                Source::Online => "online install",
+            },
+            if self.encrypt {
+                "encrypted"
+            } else {
+                "not encrypted"
+            },
+            match &self.user {
+                Some(u) => format!(", user {u}"),
+                None => String::new(),
+            },
+            self.disk
+        );
+        let n = self.steps.len();
+        for (i, st) in self.steps.iter().enumerate() {
+            s.push_str(&format!(
+                "{:>2}/{n} {}{}\n",
+                i + 1,
+                st.title,
+                if st.optional { " (optional)" } else { "" }
+            ));
+            for a in &st.actions {
+                s.push_str(&format!("      {}\n", describe_action(a)));
+            }
+        }
+        s
+    }
+}
+
+/// One action in a line.
+pub fn describe_action(a: &Action) -> String {
+    match a {
+        Action::Wipe { device } => format!("wipefs --all {device} (and its partitions)"),
+        Action::Partition { device, partitions } => format!(
+            "sfdisk {device}: {}",
+            partitions
+                .iter()
+                .map(|p| format!(
+                    "{} {} {}",
+                    p.device,
+                    p.name,
+                    p.size_mib
+                        .map_or("rest".to_string(), |s| format!("{s} MiB"))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Action::FormatFat { device, label, .. } => format!("mkfs.fat -F 32 -n {label} {device}"),
+        Action::LuksFormat {
+            device,
+            pbkdf,
+            passphrase,
+            ..
+        } => format!("cryptsetup luksFormat --type luks2 --pbkdf {pbkdf} {device} ({passphrase})"),
+        Action::LuksOpen { device, name, .. } => format!("cryptsetup open {device} {name}"),
+        Action::LuksKeyFile { path, .. } => format!("a key file {path}, added to the key slots"),
+        Action::FormatBtrfs { device, label, .. } => format!("mkfs.btrfs -L {label} {device}"),
+        Action::Subvolume { path } => format!("btrfs subvolume create {path}"),
+        Action::Mount {
+            device,
+            path,
+            options,
+        } => format!("mount -o {options} {device} {path}"),
+        Action::Unmount { path } => format!("umount -R {path}"),
+        Action::LuksClose { name } => format!("cryptsetup close {name}"),
+        Action::CopyImage { image, to } => format!("unsquashfs {image} into {to}"),
+        Action::CopyFile { from, to } => format!("cp {from} {to}"),
+        Action::Pacstrap { to, packages } => format!("pacstrap {to} {}", packages.join(" ")),
+        Action::Remove { path } => format!("rm -r {path}"),
+        Action::WriteFile { path, mode, .. } => format!("write {path} (mode {mode:o})"),
+        Action::Link { path, to } => format!("ln -s {to} {path}"),
+        Action::InTarget { argv } => format!(
+            "in the new system: {}",
+            argv.iter()
+                .map(|a| if a.is_empty() || a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Action::SetPassword { user, password } => format!("set {user}'s password ({password})"),
+    }
+}

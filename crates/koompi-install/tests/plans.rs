@@ -1,0 +1,236 @@
+//! Install plans for representative answers, compared with the expected text in
+//! `tests/plans/` (run with `KOOMPI_BLESS=1` to write them after a deliberate change),
+//! and properties every plan keeps.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use koompi_install::answers::{Answers, DiskChoice, Finish, Source};
+use koompi_install::disks::Disk;
+use koompi_install::plan::{self, Action, Cpu, Facts, Ids, LiveImage, PlanError, TARGET};
+use proptest::prelude::*;
+
+fn disk(path: &str) -> Disk {
+    Disk {
+        path: path.into(),
+        size: 32 * 1024 * 1024 * 1024,
+        kind: "disk".into(),
+        model: Some("QEMU HARDDISK".into()),
+        removable: false,
+        transport: Some("sata".into()),
+        read_only: false,
+        mountpoints: vec![],
+        labels: vec![],
+    }
+}
+
+fn facts(path: &str, live: bool, uefi: bool) -> Facts {
+    Facts {
+        disk: disk(path),
+        live: live.then(|| LiveImage {
+            root_image: "/run/archiso/bootmnt/arch/x86_64/airootfs.sfs".into(),
+            boot_dir: "/run/archiso/bootmnt/arch/boot/x86_64".into(),
+        }),
+        grub_argon2: false,
+        cpu: Cpu::Intel,
+        uefi,
+        date: "20261205".into(),
+        ids: Ids {
+            root_uuid: "6f1c2a5e-0d3b-4c8e-9a1f-2b7d5e4c3a10".into(),
+            luks_uuid: "0b8e7d6c-5a4f-4e3d-8c2b-1a0f9e8d7c6b".into(),
+            esp_id: "1a2b3c4d".into(),
+        },
+    }
+}
+
+fn answers(text: &str) -> Answers {
+    Answers::from_toml(text).unwrap()
+}
+
+/// Compares `got` with `tests/plans/NAME`, or writes it with KOOMPI_BLESS=1.
+fn expect(name: &str, got: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/plans")
+        .join(name);
+    if std::env::var_os("KOOMPI_BLESS").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with KOOMPI_BLESS=1 to write it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        got, want,
+        "{name} changed (run with KOOMPI_BLESS=1 if that was meant)"
+    );
+}
+
+#[test]
+fn offline_install_on_a_bios_machine() {
+    let a = answers(
+        "disk = \"/dev/sda\"\nhostname = \"lab-07\"\nuser = \"student\"\npassword-file = \"/run/pw\"\n",
+    );
+    let p = plan::plan(&a, &facts("/dev/sda", true, false)).unwrap();
+    expect("offline-bios.txt", &p.describe());
+}
+
+#[test]
+fn encrypted_khmer_install_on_a_uefi_machine() {
+    let a = answers(
+        "disk = \"/dev/nvme0n1\"\nuser = \"dara\"\nfull-name = \"Dara Sok\"\n\
+         password-file = \"-\"\nencrypt = true\npassphrase-file = \"/run/luks\"\n\
+         locale = \"km_KH.UTF-8\"\nkeyboard = \"kh\"\nfinish = \"reboot\"\n",
+    );
+    let p = plan::plan(&a, &facts("/dev/nvme0n1", true, true)).unwrap();
+    expect("encrypted-uefi.txt", &p.describe());
+    let json = serde_json::to_string_pretty(&p).unwrap();
+    expect("encrypted-uefi.json", &json);
+}
+
+#[test]
+fn online_install_without_a_live_image() {
+    let a = answers("disk = \"/dev/vdb\"\nuser = \"teacher\"\npassword-file = \"/pw\"\n");
+    let p = plan::plan(&a, &facts("/dev/vdb", false, false)).unwrap();
+    assert_eq!(p.source, Source::Online);
+    expect("online.txt", &p.describe());
+}
+
+#[test]
+fn impossible_plans_are_one_line() {
+    let mut a = answers("source = \"offline\"\n");
+    assert_eq!(
+        plan::plan(&a, &facts("/dev/vdb", false, false)).unwrap_err(),
+        PlanError::NoLiveImage
+    );
+    a.source = None;
+    a.encrypt = true;
+    assert_eq!(
+        plan::plan(&a, &facts("/dev/vdb", true, false)).unwrap_err(),
+        PlanError::NoPassphrase
+    );
+    a.encrypt = false;
+    a.user = Some("u".into());
+    let e = plan::plan(&a, &facts("/dev/vdb", true, false)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`password-file`: the user u needs a password"
+    );
+}
+
+fn arb_answers() -> impl Strategy<Value = Answers> {
+    (
+        "[a-z][a-z0-9-]{0,10}[a-z0-9]",
+        proptest::option::of("[a-z][a-z0-9_]{0,8}"),
+        any::<bool>(),
+        proptest::sample::select(vec!["en_US.UTF-8", "km_KH.UTF-8", "fr_FR.UTF-8"]),
+        proptest::sample::select(vec!["us", "kh", "fr(azerty)", "gb"]),
+        proptest::option::of(proptest::sample::select(vec![
+            Source::Offline,
+            Source::Online,
+        ])),
+        proptest::sample::select(vec![Finish::Stay, Finish::Reboot, Finish::Poweroff]),
+    )
+        .prop_map(
+            |(hostname, user, encrypt, locale, keyboard, source, finish)| Answers {
+                disk: Some(DiskChoice::Path("/dev/sda".into())),
+                hostname,
+                password_file: user.as_ref().map(|_| "/run/pw".into()),
+                user,
+                encrypt,
+                passphrase_file: encrypt.then(|| "/run/luks".into()),
+                locale: locale.into(),
+                keyboard: keyboard.into(),
+                source,
+                finish,
+                ..Answers::default()
+            },
+        )
+        .prop_filter("valid", |a| a.check().is_ok())
+}
+
+fn arb_disk() -> impl Strategy<Value = String> {
+    proptest::sample::select(vec![
+        "/dev/sda",
+        "/dev/vdb",
+        "/dev/nvme0n1",
+        "/dev/mmcblk0",
+        "/dev/loop7",
+    ])
+    .prop_map(String::from)
+}
+
+proptest! {
+    #[test]
+    fn every_plan_keeps_its_invariants(
+        a in arb_answers(),
+        d in arb_disk(),
+        live in any::<bool>(),
+        uefi in any::<bool>(),
+    ) {
+        let f = facts(&d, live, uefi);
+        let p = match plan::plan(&a, &f) {
+            Ok(p) => p,
+            Err(PlanError::NoLiveImage) => {
+                prop_assert!(!live && a.source == Some(Source::Offline));
+                return Ok(());
+            }
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        };
+        let ids: Vec<&str> = p.steps.iter().map(|s| s.id).collect();
+        // Step ids are unique: the journal names them.
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        prop_assert_eq!(sorted.len(), ids.len());
+        // Destructive order: wipe first; the disk becomes bootable only after the
+        // bootloader's files, the factory snapshot and the watchdog; unmount last.
+        let at = |id: &str| ids.iter().position(|s| *s == id);
+        prop_assert_eq!(at("wipe"), Some(0));
+        let bootable = at("make-bootable").unwrap();
+        for before in ["bootloader", "factory-snapshot", "watchdog", "base-system", "configure"] {
+            prop_assert!(at(before).unwrap() < bootable, "{} after make-bootable", before);
+        }
+        prop_assert_eq!(ids.last().copied(), Some("finish"));
+        prop_assert_eq!(at("encrypt").is_some(), a.encrypt);
+        prop_assert_eq!(at("user").is_some(), a.user.is_some());
+        for st in &p.steps {
+            for action in &st.actions {
+                match action {
+                    // Nothing is written outside the target.
+                    Action::WriteFile { path, .. } | Action::Link { path, .. } | Action::Remove { path } => {
+                        prop_assert!(path.starts_with(&format!("{TARGET}/")), "{}", path);
+                        prop_assert!(!path.contains(".."));
+                    }
+                    Action::Partition { device, partitions } => {
+                        prop_assert_eq!(device, &d);
+                        let mut end = 1;
+                        for (i, part) in partitions.iter().enumerate() {
+                            prop_assert!(part.start_mib >= end, "overlap");
+                            prop_assert!(part.device.starts_with(&d));
+                            prop_assert!(part.device.ends_with(&part.number.to_string()));
+                            match part.size_mib {
+                                Some(s) => end = part.start_mib + s,
+                                None => prop_assert_eq!(i, partitions.len() - 1),
+                            }
+                        }
+                    }
+                    // An encrypted root is formatted only inside its container.
+                    Action::FormatBtrfs { device, .. } => {
+                        prop_assert_eq!(device.starts_with("/dev/mapper/"), a.encrypt);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Each step's line of the summary ("NN/MM title") fits an 80-column console.
+        for st in &p.steps {
+            prop_assert!(st.title.chars().count() <= 74, "{}", st.title);
+        }
+        // The chosen filesystem id reaches the files that name it.
+        let json = serde_json::to_string(&p).unwrap();
+        prop_assert!(json.contains(&f.ids.root_uuid));
+    }
+}
