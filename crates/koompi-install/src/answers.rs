@@ -352,22 +352,19 @@ pub fn check_hostname(h: &str) -> Result<(), AnswerError> {
     if h.is_empty() || h.len() > 63 {
         return bad(format!("`{h}` must be 1 to 63 characters long"));
     }
-    if h.bytes().any(|b| b.is_ascii_uppercase()) {
-        return bad(format!(
-            "`{h}` has capital letters; use `{}`",
-            h.to_ascii_lowercase()
-        ));
-    }
-    if !h
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return bad(format!(
             "`{h}` may hold only letters a-z, digits and `-` (no spaces or dots)"
         ));
     }
     if h.starts_with('-') || h.ends_with('-') {
         return bad(format!("`{h}` must not start or end with `-`"));
+    }
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        return bad(format!(
+            "`{h}` has capital letters; use `{}`",
+            h.to_ascii_lowercase()
+        ));
     }
     Ok(())
 }
@@ -524,6 +521,7 @@ mod tests {
     fn invalid_values_are_refused_by_key() {
         for (text, key) in [
             ("hostname = \"Lab 7\"", "hostname"),
+            ("hostname = \"Lab7\"", "hostname"),
             ("hostname = \"-lab\"", "hostname"),
             ("user = \"root\"", "user"),
             ("user = \"7up\"", "user"),

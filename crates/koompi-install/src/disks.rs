@@ -204,16 +204,31 @@ pub enum Refusal {
     Tie { a: String, b: String },
 }
 
-/// All the disks, described, for messages.
-fn list(disks: &[Disk]) -> String {
-    if disks.is_empty() {
-        return "none".into();
-    }
-    disks
+/// The disks one could mean (no zram, nothing empty), described with why each is out,
+/// for messages.
+fn list(disks: &[Disk], live_label: Option<&str>) -> String {
+    let shown: Vec<String> = disks
         .iter()
-        .map(Disk::describe)
-        .collect::<Vec<_>>()
-        .join("; ")
+        .filter(|d| d.size > 0 && !d.path.starts_with("/dev/zram"))
+        .map(|d| {
+            let why = match vet(d, live_label) {
+                Ok(()) if d.internal() => "",
+                Ok(()) if d.kind == "loop" => " [loop device]",
+                Ok(()) => " [removable]",
+                Err(Refusal::BootMedium { .. }) => " [boot medium]",
+                Err(Refusal::Mounted { .. }) => " [in use]",
+                Err(Refusal::TooSmall { .. }) => " [too small]",
+                Err(Refusal::ReadOnly { .. }) => " [read-only]",
+                Err(_) => " [not a disk]",
+            };
+            format!("{}{why}", d.describe())
+        })
+        .collect();
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join("; ")
+    }
 }
 
 /// Why `disk` cannot take an install, if it cannot.
@@ -260,7 +275,7 @@ pub fn choose<'a>(
                 .find(|d| &d.path == p)
                 .ok_or_else(|| Refusal::NotFound {
                     path: p.clone(),
-                    here: list(disks),
+                    here: list(disks, live_label),
                 })?;
             vet(disk, live_label)?;
             Ok(disk)
@@ -274,7 +289,7 @@ pub fn choose<'a>(
             match fit.as_slice() {
                 [] => Err(Refusal::NoCandidate {
                     needed: human_size(MIN_DISK_BYTES),
-                    here: list(disks),
+                    here: list(disks, live_label),
                 }),
                 [a, b, ..] if a.size == b.size => Err(Refusal::Tie {
                     a: a.describe(),
@@ -375,7 +390,12 @@ mod tests {
     fn no_internal_disk_is_refused_with_the_list() {
         let d: Vec<Disk> = disks().into_iter().filter(|d| d.removable).collect();
         let e = choose(&DiskChoice::LargestInternal, &d, None).expect_err("none");
-        assert!(e.to_string().contains("the disks here: /dev/sda"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "the disks here: /dev/sda, 7.5 GiB, Cruzer Blade (removable) [boot medium]"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

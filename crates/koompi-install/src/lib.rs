@@ -6,8 +6,9 @@
 //! [`plan`] turns both into an [`plan::Plan`]: pure data, every partition, format, mount,
 //! copy, file and command in order, which `--dry-run` prints and the executor runs. All
 //! three are pure: no I/O, no secrets (passwords are named by the file that holds them,
-//! never carried).
+//! never carried). [`facts`] is the read-only survey of the machine that feeds them.
 
 pub mod answers;
 pub mod disks;
+pub mod facts;
 pub mod plan;

@@ -28,8 +28,8 @@ fn facts(path: &str, live: bool, uefi: bool) -> Facts {
     Facts {
         disk: disk(path),
         live: live.then(|| LiveImage {
-            root_image: "/run/archiso/bootmnt/arch/x86_64/airootfs.sfs".into(),
-            boot_dir: "/run/archiso/bootmnt/arch/boot/x86_64".into(),
+            root_image: "/run/archiso/bootmnt/koompi/x86_64/airootfs.sfs".into(),
+            boot_dir: "/run/archiso/bootmnt/koompi/boot/x86_64".into(),
         }),
         grub_argon2: false,
         cpu: Cpu::Intel,

@@ -1,0 +1,296 @@
+//! `koompi-install`: put KOOMPI OS on a disk.
+//!
+//! Every flag equals a key of the answer file (`--config`), and a flag given on the
+//! command line wins over the file. The engine is `koompi-install` (the library): this
+//! module merges the answers, surveys the machine, plans and prints.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use koompi_core::cmd::Runner;
+use koompi_install::answers::{Answers, DiskChoice, Finish, Source};
+use koompi_install::{disks, facts, plan};
+
+const AFTER_HELP: &str = "\
+Every flag is also a key of the answer file: `--disk /dev/sda` is `disk = \"/dev/sda\"`, `--password-file F` is `password-file = \"F\"`. Flags win over the file. Secrets never go on the command line: --password-file and --passphrase-file name a file holding them, or `-` for standard input.
+
+Nothing is written before the plan is shown (--dry-run prints it and stops). The disk's old contents are erased.
+
+Fleets: `disk = \"largest-internal\"` takes the largest disk that is neither removable nor USB nor in use, and refuses a tie. See docs/install.md.";
+
+/// Install KOOMPI OS on a disk, at the keyboard or unattended.
+#[derive(Debug, Parser)]
+#[command(name = "koompi-install", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// An answer file (TOML; its keys are these flags without `--`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The disk to install on (`/dev/...`), or `largest-internal`.
+    #[arg(long, value_name = "DISK")]
+    disk: Option<String>,
+    /// The machine's name.
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// The first user's login name (an administrator).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// The first user's full name.
+    #[arg(long, value_name = "TEXT")]
+    full_name: Option<String>,
+    /// A file holding the user's password (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// The user's login shell.
+    #[arg(long, value_name = "PATH")]
+    shell: Option<String>,
+    /// Encrypt the system with LUKS2 (the passphrase is asked once per boot).
+    #[arg(long)]
+    encrypt: bool,
+    /// A file holding the encryption passphrase (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// The system language, e.g. en_US.UTF-8 or km_KH.UTF-8.
+    #[arg(long, value_name = "LOCALE")]
+    locale: Option<String>,
+    /// The keyboard layout, e.g. us or kh.
+    #[arg(long, value_name = "LAYOUT")]
+    keyboard: Option<String>,
+    /// The timezone, e.g. Asia/Phnom_Penh.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
+    /// Where the system comes from: a copy of this live system, or the repositories.
+    #[arg(long, value_enum)]
+    source: Option<SourceArg>,
+    /// What to do when done.
+    #[arg(long, value_enum)]
+    finish: Option<FinishArg>,
+    /// Do not ask: install as soon as the plan is made (unattended).
+    #[arg(long)]
+    yes: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SourceArg {
+    Offline,
+    Online,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FinishArg {
+    Stay,
+    Reboot,
+    Poweroff,
+}
+
+impl Cli {
+    /// The answers: the file's, then each flag given.
+    fn answers(&self) -> Result<Answers> {
+        let mut a = match &self.config {
+            Some(path) => read_answers(path)?,
+            None => Answers::default(),
+        };
+        if let Some(d) = &self.disk {
+            a.disk = Some(DiskChoice::parse(d)?);
+        }
+        let set = |field: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                field.clone_from(v);
+            }
+        };
+        set(&mut a.hostname, &self.hostname);
+        set(&mut a.shell, &self.shell);
+        set(&mut a.locale, &self.locale);
+        set(&mut a.keyboard, &self.keyboard);
+        set(&mut a.timezone, &self.timezone);
+        if self.user.is_some() {
+            a.user.clone_from(&self.user);
+        }
+        if self.full_name.is_some() {
+            a.full_name.clone_from(&self.full_name);
+        }
+        if self.password_file.is_some() {
+            a.password_file.clone_from(&self.password_file);
+        }
+        if self.passphrase_file.is_some() {
+            a.passphrase_file.clone_from(&self.passphrase_file);
+        }
+        a.encrypt |= self.encrypt;
+        a.yes |= self.yes;
+        if let Some(s) = self.source {
+            a.source = Some(match s {
+                SourceArg::Offline => Source::Offline,
+                SourceArg::Online => Source::Online,
+            });
+        }
+        if let Some(f) = self.finish {
+            a.finish = match f {
+                FinishArg::Stay => Finish::Stay,
+                FinishArg::Reboot => Finish::Reboot,
+                FinishArg::Poweroff => Finish::Poweroff,
+            };
+        }
+        a.check()?;
+        Ok(a)
+    }
+}
+
+/// Reads and checks an answer file; its errors name the file.
+fn read_answers(path: &Path) -> Result<Answers> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a file", path.display());
+    }
+    if meta.len() > 64 * 1024 {
+        bail!("{} is too large for an answer file", path.display());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Answers::from_toml(&text).with_context(|| path.display().to_string())
+}
+
+/// The disk `choice` names: symbolic names (`/dev/disk/by-id/...`) resolved to the device.
+fn resolve(choice: &DiskChoice) -> DiskChoice {
+    match choice {
+        DiskChoice::Path(p) => DiskChoice::Path(
+            std::fs::canonicalize(p)
+                .map(|c| c.display().to_string())
+                .unwrap_or_else(|_| p.clone()),
+        ),
+        other => other.clone(),
+    }
+}
+
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    koompi_core::logging::init(cli.verbose);
+    let answers = cli.answers()?;
+    let Some(choice) = &answers.disk else {
+        bail!("`disk`: missing: name the disk (`--disk /dev/...`) or `--disk largest-internal`");
+    };
+    let machine = facts::survey(&Runner::real()).context("cannot survey this machine's disks")?;
+    let disk = disks::choose(
+        &resolve(choice),
+        &machine.disks,
+        machine.live_label.as_deref(),
+    )?;
+    let facts = plan::Facts {
+        disk: disk.clone(),
+        live: machine.live.clone(),
+        grub_argon2: machine.grub_argon2,
+        cpu: machine.cpu,
+        uefi: machine.uefi,
+        date: today(),
+        ids: facts::new_ids()?,
+    };
+    let plan = plan::plan(&answers, &facts)?;
+    if cli.dry_run {
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            print!("{}", plan.describe());
+        }
+        return Ok(());
+    }
+    if !answers.yes {
+        bail!(
+            "the interactive installer is not written yet: give every answer with --yes, or \
+             see the plan with --dry-run; nothing was changed"
+        );
+    }
+    answers.check_unattended()?;
+    bail!(
+        "installing is not available yet: this version only plans (the executor is not \
+         written); nothing was changed"
+    )
+}
+
+/// Today as `YYYYMMDD` (local time), for the factory snapshot's name.
+fn today() -> String {
+    chrono::Local::now().format("%Y%m%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// coreos-installer's rule: every key of the answer file is a flag, and the other way
+    /// round (besides the flags that are not answers).
+    #[test]
+    fn every_answer_key_is_a_flag_and_back() {
+        let keys: Vec<String> = match serde_json::to_value(Answers::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            other => panic!("answers are not an object: {other:?}"),
+        };
+        let cmd = Cli::command();
+        let flags: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(String::from))
+            .filter(|f| {
+                !["config", "dry-run", "json", "verbose", "help", "version"].contains(&f.as_str())
+            })
+            .collect();
+        let mut k = keys.clone();
+        k.sort();
+        let mut f = flags.clone();
+        f.sort();
+        assert_eq!(k, f);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        std::fs::write(
+            &file,
+            "hostname = \"from-file\"\nlocale = \"km_KH.UTF-8\"\n",
+        )
+        .expect("write");
+        let cli = Cli::parse_from([
+            "koompi-install",
+            "--config",
+            file.to_str().expect("utf-8"),
+            "--hostname",
+            "from-flag",
+        ]);
+        let a = cli.answers().expect("answers");
+        assert_eq!(a.hostname, "from-flag");
+        assert_eq!(a.locale, "km_KH.UTF-8");
+    }
+
+    #[test]
+    fn a_bad_file_is_named_in_one_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        std::fs::write(&file, "hostname = \"ok\"\ncolour = \"blue\"\n").expect("write");
+        let cli = Cli::parse_from(["koompi-install", "--config", file.to_str().expect("utf-8")]);
+        let e = crate::one_line(&cli.answers().expect_err("unknown key"));
+        assert!(
+            e.starts_with(&format!(
+                "{}: line 2, `colour`: unknown field",
+                file.display()
+            )),
+            "{e}"
+        );
+        let cli = Cli::parse_from([
+            "koompi-install",
+            "--config",
+            dir.path().to_str().expect("utf-8"),
+        ]);
+        let e = crate::one_line(&cli.answers().expect_err("a directory"));
+        assert!(e.ends_with("is not a file"), "{e}");
+    }
+}

@@ -1,0 +1,164 @@
+//! What the installer finds on the machine: the disks, the live system's image, the CPU,
+//! the firmware and what the GRUB to be installed can do.
+//!
+//! The only I/O of the engine besides the executor, and all of it read-only: `lsblk`
+//! (through koompi-core's runner), files under /proc, /sys and the live medium. The
+//! parsers it uses are pure and live beside their data ([`crate::disks::parse_lsblk`],
+//! [`crate::plan::Cpu::from_cpuinfo`], [`cmdline_value`]).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use koompi_core::cmd::{Cmd, Runner};
+
+use crate::disks::{parse_lsblk, Disk, LSBLK_ARGS};
+use crate::plan::{Cpu, Ids, LiveImage};
+
+/// Where archiso mounts the boot medium, and the profile's `install_dir`
+/// (iso/profiledef.sh).
+pub const BOOT_MOUNT: &str = "/run/archiso/bootmnt";
+pub const INSTALL_DIR: &str = "koompi";
+/// Where archiso puts the root image when booted with `copytoram`.
+pub const COPYTORAM: &str = "/run/archiso/copytoram";
+
+/// GRUB's module that opens Argon2 key slots; its presence, not a version number, says
+/// whether the installed GRUB can open them (FACTS.md).
+pub const ARGON2_MODULES: &[&str] = &[
+    "/usr/lib/grub/x86_64-efi/argon2.mod",
+    "/usr/lib/grub/i386-pc/argon2.mod",
+];
+
+/// Why the machine could not be surveyed.
+#[derive(Debug, thiserror::Error)]
+pub enum FactsError {
+    #[error(transparent)]
+    Lsblk(#[from] crate::disks::LsblkError),
+    #[error(transparent)]
+    Cmd(#[from] koompi_core::cmd::CmdError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything found, before a disk is chosen.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub disks: Vec<Disk>,
+    pub live: Option<LiveImage>,
+    /// The live medium's label (`archisolabel=`), to keep it out of the choice.
+    pub live_label: Option<String>,
+    pub cpu: Cpu,
+    pub uefi: bool,
+    pub grub_argon2: bool,
+}
+
+/// `key=value` from a kernel command line.
+pub fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Surveys this machine (read-only).
+pub fn survey(runner: &Runner) -> Result<Machine, FactsError> {
+    let out = Cmd::new("lsblk").args(LSBLK_ARGS).run(runner)?;
+    let disks = parse_lsblk(&out.stdout)?;
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    Ok(Machine {
+        disks,
+        live: live_image(Path::new(BOOT_MOUNT), Path::new(COPYTORAM)),
+        live_label: cmdline_value(&cmdline, "archisolabel").map(String::from),
+        cpu: Cpu::from_cpuinfo(&cpuinfo),
+        uefi: Path::new("/sys/firmware/efi").is_dir(),
+        grub_argon2: ARGON2_MODULES.iter().any(|m| Path::new(m).is_file()),
+    })
+}
+
+/// The live system's root image and boot directory under `boot_mount`, if there.
+pub fn live_image(boot_mount: &Path, copytoram: &Path) -> Option<LiveImage> {
+    let dir = boot_mount.join(INSTALL_DIR);
+    let boot_dir = dir.join("boot/x86_64");
+    let image = [
+        dir.join("x86_64/airootfs.sfs"),
+        copytoram.join("airootfs.sfs"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())?;
+    boot_dir.is_dir().then(|| LiveImage {
+        root_image: image.display().to_string(),
+        boot_dir: boot_dir.display().to_string(),
+    })
+}
+
+/// New filesystem identifiers from the kernel's random UUIDs.
+pub fn new_ids() -> Result<Ids, FactsError> {
+    let uuid = || -> Result<String, FactsError> {
+        let p = PathBuf::from("/proc/sys/kernel/random/uuid");
+        fs::read_to_string(&p)
+            .map(|s| s.trim().to_string())
+            .map_err(|source| FactsError::Read {
+                path: p.display().to_string(),
+                source,
+            })
+    };
+    let esp: String = uuid()?
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    Ok(Ids {
+        root_uuid: uuid()?,
+        luks_uuid: uuid()?,
+        esp_id: esp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_values() {
+        let c = "BOOT_IMAGE=/koompi/boot/x86_64/vmlinuz-linux-lts archisobasedir=koompi archisolabel=KOOMPI_202612 quiet";
+        assert_eq!(cmdline_value(c, "archisolabel"), Some("KOOMPI_202612"));
+        assert_eq!(cmdline_value(c, "archiso"), None);
+        assert_eq!(cmdline_value(c, "koompi.install"), None);
+    }
+
+    #[test]
+    fn the_live_image_is_found_where_archiso_puts_it() {
+        let dir = tempfile_dir();
+        let mount = dir.join("bootmnt");
+        assert_eq!(live_image(&mount, &dir.join("ram")), None);
+        fs::create_dir_all(mount.join("koompi/x86_64")).expect("mkdir");
+        fs::create_dir_all(mount.join("koompi/boot/x86_64")).expect("mkdir");
+        fs::write(mount.join("koompi/x86_64/airootfs.sfs"), "").expect("write");
+        let live = live_image(&mount, &dir.join("ram")).expect("found");
+        assert!(live
+            .root_image
+            .ends_with("bootmnt/koompi/x86_64/airootfs.sfs"));
+        assert!(live.boot_dir.ends_with("bootmnt/koompi/boot/x86_64"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("koompi-install-facts-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    #[test]
+    fn ids_are_fresh_and_well_formed() {
+        let a = new_ids().expect("ids");
+        let b = new_ids().expect("ids");
+        assert_ne!(a.root_uuid, b.root_uuid);
+        assert_eq!(a.esp_id.len(), 8);
+        assert_eq!(a.esp_uuid().len(), 9);
+        assert_eq!(&a.esp_uuid()[4..5], "-");
+    }
+}
