@@ -12,7 +12,7 @@ use std::time::Duration;
 use koompi_testutil::{require_root, sh, LoopBtrfs};
 
 mod common;
-use common::{ks, ks_json};
+use common::{ks, ks_json, numbers};
 
 /// Every command must answer within this (a FIFO read would block forever).
 const LIMIT: Duration = Duration::from_secs(60);
@@ -366,4 +366,38 @@ fn a_full_disk_is_one_line_and_leaves_nothing_half_made() {
     fs::remove_file(&fill).unwrap();
     sh("btrfs", &["filesystem", "sync", fx.root.to_str().unwrap()]);
     ks(&fx).arg("create").timeout(LIMIT).assert().success();
+}
+
+/// A snapshot cleanup cannot remove (something is mounted inside it) makes cleanup fail
+/// with one line naming it, and it never says "Nothing to clean up" beside that.
+#[test]
+fn a_cleanup_that_cannot_remove_says_so_and_only_so() {
+    let name = "a_cleanup_that_cannot_remove_says_so_and_only_so";
+    if !require_root(name) || !koompi_testutil::require_programs(name, &["chattr"]) {
+        return;
+    }
+    let fx = LoopBtrfs::koompi();
+    // NUMBER_LIMIT=10: 11 number snapshots, so the oldest is due.
+    for _ in 0..11 {
+        ks(&fx).arg("create").timeout(LIMIT).assert().success();
+    }
+    // Snapshot 1's directory is immutable: nothing in it can be removed, not even by root.
+    let one = fx.snapshots().join("1");
+    let one = one.to_str().unwrap();
+    sh("chattr", &["+i", one]);
+    let out = ks(&fx).arg("cleanup").timeout(LIMIT).output().unwrap();
+    sh("chattr", &["-i", one]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("Nothing to clean up"), "{stdout}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("koompi-snapshot: error: could not remove 1 snapshot(s): 1: "),
+        "{stderr}"
+    );
+    // Once it can be removed, the next cleanup removes it.
+    ks(&fx).arg("cleanup").timeout(LIMIT).assert().success();
+    let list = ks_json(&fx, &["list"]);
+    assert!(!numbers(&list).contains(&1), "{list}");
 }

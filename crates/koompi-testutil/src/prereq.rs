@@ -109,6 +109,7 @@ pub const NEEDS: &[Need] = &[
     need("tar", "tar", "tar", TESTS_IMAGE),
     need("gzip", "gzip", "gzip", &[Tests]),
     need("script", "bsdutils", "util-linux", &[Tests]),
+    need("chattr", "e2fsprogs", "e2fsprogs", &[Tests]),
     need("mmdebstrap", "mmdebstrap", "mmdebstrap", &[Image]),
     need("sfdisk", "fdisk", "util-linux", &[Image]),
     need("blkid", "util-linux", "util-linux", &[Image]),
