@@ -1,0 +1,586 @@
+//! The executor: runs a [`Plan`] step by step through koompi-core's runner.
+//!
+//! Each action is one program (or one file operation); secrets reach programs only on
+//! standard input ([`Secrets`], never in argv, logs or errors). Each finished step's id is
+//! added to a [`Journal`] next to the target, so a re-run with the same plan skips what is
+//! done. Actions are written to be run again safely: a mount that is already there is
+//! kept, a file is replaced whole (written beside, then renamed), a removal of something
+//! absent is no error.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use koompi_core::cmd::{Cmd, CmdError, Runner};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{sfdisk_script, Action, Plan, Secret, Step, TARGET};
+
+/// The largest secret file read (a password or passphrase, not a key file).
+const SECRET_MAX: u64 = 4096;
+
+/// The password and passphrase, read once from their files (or standard input).
+#[derive(Default)]
+pub struct Secrets {
+    password: Option<String>,
+    passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets { .. }")
+    }
+}
+
+/// Why an install step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("step {step} ({title}): {source}")]
+    Cmd {
+        step: String,
+        title: String,
+        #[source]
+        source: Box<CmdError>,
+    },
+    #[error("step {step} ({title}): {what}: {source}")]
+    Io {
+        step: String,
+        title: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Secret(String),
+    #[error(
+        "the journal {path} belongs to another install ({why}); run with --restart to start over"
+    )]
+    ForeignJournal { path: String, why: String },
+}
+
+impl Secrets {
+    /// Reads the secrets `plan` needs from their files; `-` is standard input (once).
+    pub fn load(plan: &Plan) -> Result<Secrets, ExecError> {
+        let mut s = Secrets::default();
+        for step in &plan.steps {
+            for a in &step.actions {
+                let secret = match a {
+                    Action::LuksFormat { passphrase, .. } => passphrase,
+                    Action::SetPassword { password, .. } => password,
+                    _ => continue,
+                };
+                let (slot, file) = match secret {
+                    Secret::Password(f) => (&mut s.password, f),
+                    Secret::Passphrase(f) => (&mut s.passphrase, f),
+                };
+                if slot.is_none() {
+                    *slot = Some(read_secret(file, secret)?);
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// Secrets given directly (tests, the TUI).
+    pub fn new(password: Option<String>, passphrase: Option<String>) -> Secrets {
+        Secrets {
+            password,
+            passphrase,
+        }
+    }
+
+    fn get(&self, secret: &Secret) -> Result<&str, ExecError> {
+        let v = match secret {
+            Secret::Password(_) => &self.password,
+            Secret::Passphrase(_) => &self.passphrase,
+        };
+        v.as_deref()
+            .ok_or_else(|| ExecError::Secret(format!("{secret} was not read")))
+    }
+}
+
+/// The first line of a secret file (or standard input), without its line break.
+fn read_secret(file: &str, what: &Secret) -> Result<String, ExecError> {
+    let mut text = String::new();
+    let res = if file == "-" {
+        std::io::stdin()
+            .take(SECRET_MAX)
+            .read_to_string(&mut text)
+            .map(|_| ())
+    } else {
+        let meta = fs::metadata(file)
+            .map_err(|e| ExecError::Secret(format!("cannot read {what}: {e}")))?;
+        if !meta.is_file() || meta.len() > SECRET_MAX {
+            return Err(ExecError::Secret(format!(
+                "cannot read {what}: not a small regular file"
+            )));
+        }
+        fs::File::open(file).and_then(|f| f.take(SECRET_MAX).read_to_string(&mut text).map(|_| ()))
+    };
+    res.map_err(|e| ExecError::Secret(format!("cannot read {what}: {e}")))?;
+    let line = text.lines().next().unwrap_or("").to_string();
+    if line.is_empty() {
+        return Err(ExecError::Secret(format!("{what} is empty")));
+    }
+    Ok(line)
+}
+
+/// The steps done so far, with what identifies the install they belong to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    /// The disk and the plan's root filesystem UUID: another install's journal is refused.
+    pub disk: String,
+    pub root_uuid: String,
+    pub done: Vec<String>,
+}
+
+impl Journal {
+    /// Reads the journal at `path` for `plan`; a fresh one when there is none.
+    pub fn open(path: &Path, plan: &Plan) -> Result<Journal, ExecError> {
+        let fresh = Journal {
+            disk: plan.disk.clone(),
+            root_uuid: plan_root_uuid(plan),
+            done: Vec::new(),
+        };
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(fresh),
+            Err(e) => {
+                return Err(ExecError::ForeignJournal {
+                    path: path.display().to_string(),
+                    why: e.to_string(),
+                })
+            }
+        };
+        let j: Journal = serde_json::from_str(&text).map_err(|e| ExecError::ForeignJournal {
+            path: path.display().to_string(),
+            why: format!("unreadable: {e}"),
+        })?;
+        if j.disk != fresh.disk || j.root_uuid != fresh.root_uuid {
+            return Err(ExecError::ForeignJournal {
+                path: path.display().to_string(),
+                why: format!("disk {} with filesystem {}", j.disk, j.root_uuid),
+            });
+        }
+        Ok(j)
+    }
+
+    /// Adds `id` and writes the journal whole (beside, then renamed, then synced).
+    fn record(&mut self, path: &Path, id: &str) -> std::io::Result<()> {
+        self.done.push(id.to_string());
+        let tmp = path.with_extension("tmp");
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        {
+            let mut f = fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, path)
+    }
+}
+
+/// The root filesystem UUID a plan formats with.
+fn plan_root_uuid(plan: &Plan) -> String {
+    plan.steps
+        .iter()
+        .flat_map(|s| &s.actions)
+        .find_map(|a| match a {
+            Action::FormatBtrfs { uuid, .. } => Some(uuid.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// What a run should do besides the whole plan (tests run parts of it).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Run only these steps (by id); all when empty.
+    pub only: Vec<String>,
+}
+
+/// One line of progress: step `n` of `total` starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress<'a> {
+    pub step: usize,
+    pub total: usize,
+    pub id: &'a str,
+    pub title: &'a str,
+    /// True when the journal says it is done and it is skipped.
+    pub skipped: bool,
+}
+
+/// Runs `plan`, skipping the steps `journal_path` lists as done; calls `progress` as each
+/// step starts. The first failing required step stops the run.
+pub fn execute(
+    plan: &Plan,
+    secrets: &Secrets,
+    runner: &Runner,
+    journal_path: &Path,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Progress<'_>),
+) -> Result<Journal, ExecError> {
+    let mut journal = Journal::open(journal_path, plan)?;
+    let total = plan.steps.len();
+    for (i, step) in plan.steps.iter().enumerate() {
+        if !opts.only.is_empty() && !opts.only.iter().any(|o| o == step.id) {
+            continue;
+        }
+        let skipped = journal.done.iter().any(|d| d == step.id);
+        progress(&Progress {
+            step: i + 1,
+            total,
+            id: step.id,
+            title: &step.title,
+            skipped,
+        });
+        if skipped {
+            continue;
+        }
+        match run_step(step, secrets, runner) {
+            Ok(()) => {}
+            Err(e) if step.optional => {
+                tracing::warn!("optional step {} skipped: {e}", step.id);
+            }
+            Err(e) => return Err(e),
+        }
+        journal
+            .record(journal_path, step.id)
+            .map_err(|source| io_err(step, "cannot write the journal", source))?;
+    }
+    Ok(journal)
+}
+
+fn io_err(step: &Step, what: &str, source: std::io::Error) -> ExecError {
+    ExecError::Io {
+        step: step.id.into(),
+        title: step.title.clone(),
+        what: what.into(),
+        source,
+    }
+}
+
+fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecError> {
+    let cmd_err = |source| ExecError::Cmd {
+        step: step.id.into(),
+        title: step.title.clone(),
+        source: Box::new(source),
+    };
+    for a in &step.actions {
+        for cmd in commands(a, secrets)? {
+            cmd.run(runner).map_err(cmd_err)?;
+        }
+        files(a).map_err(|(what, e)| io_err(step, &what, e))?;
+    }
+    Ok(())
+}
+
+/// Whether `path` is a mount point (its own line in /proc/self/mountinfo).
+fn is_mounted(path: &str) -> bool {
+    fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(4) == Some(path)))
+}
+
+/// The programs an action runs (none for file actions).
+fn commands(a: &Action, secrets: &Secrets) -> Result<Vec<Cmd>, ExecError> {
+    Ok(match a {
+        Action::Wipe { device } => {
+            // The partitions first (their filesystems' signatures), then the table.
+            let parts = fs::read_dir("/dev")
+                .map(|rd| {
+                    let mut v: Vec<String> = rd
+                        .filter_map(|e| e.ok())
+                        .map(|e| format!("/dev/{}", e.file_name().to_string_lossy()))
+                        .filter(|p| is_partition_of(p, device))
+                        .collect();
+                    v.sort();
+                    v
+                })
+                .unwrap_or_default();
+            let mut v: Vec<Cmd> = parts
+                .iter()
+                .map(|p| Cmd::new("wipefs").args(["--all", "--force", p]))
+                .collect();
+            v.push(Cmd::new("wipefs").args(["--all", "--force", device]));
+            v
+        }
+        Action::Partition { device, partitions } => vec![
+            Cmd::new("sfdisk")
+                .args([
+                    "--quiet",
+                    "--wipe",
+                    "always",
+                    "--wipe-partitions",
+                    "always",
+                    device,
+                ])
+                .stdin(sfdisk_script(partitions)),
+            // The kernel's view of the new table (the device nodes are awaited after).
+            Cmd::new("partx").args(["--update", device]),
+        ],
+        Action::FormatFat {
+            device,
+            label,
+            volume_id,
+        } => vec![Cmd::new("mkfs.fat").args(["-F", "32", "-n", label, "-i", volume_id, device])],
+        Action::LuksFormat {
+            device,
+            uuid,
+            pbkdf,
+            passphrase,
+        } => vec![Cmd::new("cryptsetup")
+            .args([
+                "luksFormat",
+                "--batch-mode",
+                "--type",
+                "luks2",
+                "--pbkdf",
+                pbkdf,
+                "--uuid",
+                uuid,
+                "--key-file",
+                "-",
+                device,
+            ])
+            .stdin_secret(secrets.get(passphrase)?.as_bytes().to_vec())],
+        Action::LuksOpen {
+            device,
+            name,
+            passphrase,
+        } => {
+            if Path::new("/dev/mapper").join(name).exists() {
+                vec![]
+            } else {
+                vec![Cmd::new("cryptsetup")
+                    .args(["open", "--key-file", "-", device, name])
+                    .stdin_secret(secrets.get(passphrase)?.as_bytes().to_vec())]
+            }
+        }
+        Action::LuksKeyFile {
+            device,
+            path,
+            passphrase,
+        } => vec![Cmd::new("cryptsetup")
+            .args([
+                "luksAddKey",
+                "--batch-mode",
+                "--pbkdf",
+                "pbkdf2",
+                "--pbkdf-force-iterations",
+                "1000",
+                "--key-file",
+                "-",
+                device,
+                path,
+            ])
+            .stdin_secret(secrets.get(passphrase)?.as_bytes().to_vec())],
+        Action::FormatBtrfs {
+            device,
+            label,
+            uuid,
+        } => {
+            vec![Cmd::new("mkfs.btrfs")
+                .args(["--force", "--quiet", "-L", label, "-U", uuid, device])]
+        }
+        Action::Subvolume { path } => {
+            if Path::new(path).is_dir() {
+                vec![]
+            } else {
+                vec![Cmd::new("btrfs").args(["subvolume", "create", path])]
+            }
+        }
+        Action::Mount {
+            device,
+            path,
+            options,
+        } => {
+            if is_mounted(path) {
+                vec![]
+            } else {
+                vec![
+                    Cmd::new("mkdir").args(["-p", path]),
+                    Cmd::new("mount").args(["-o", options, device, path]),
+                ]
+            }
+        }
+        Action::Unmount { path } => {
+            if is_mounted(path) {
+                vec![Cmd::new("umount").args(["--recursive", path])]
+            } else {
+                vec![]
+            }
+        }
+        Action::LuksClose { name } => {
+            if Path::new("/dev/mapper").join(name).exists() {
+                vec![Cmd::new("cryptsetup").args(["close", name])]
+            } else {
+                vec![]
+            }
+        }
+        Action::CopyImage { image, to } => {
+            vec![Cmd::new("unsquashfs").args(["-force", "-no-progress", "-dest", to, image])]
+        }
+        Action::Pacstrap { to, packages } => {
+            vec![Cmd::new("pacstrap").args(["-K", to]).args(packages)]
+        }
+        Action::InTarget { argv } => vec![in_target(argv)],
+        Action::SetPassword { user, password } => vec![in_target(&["chpasswd".to_string()])
+            .stdin_secret(format!("{user}:{}\n", secrets.get(password)?).into_bytes())],
+        Action::CopyFile { .. }
+        | Action::Remove { .. }
+        | Action::WriteFile { .. }
+        | Action::Link { .. } => vec![],
+    })
+}
+
+/// A program run inside the target, with the API filesystems there (`arch-chroot` on
+/// Arch; `systemd-nspawn`-free so that it works in a live system and in tests).
+fn in_target(argv: &[String]) -> Cmd {
+    // unshare: a private mount namespace, so /proc, /sys and /dev mounted for the command
+    // vanish with it, whatever happens.
+    let script = format!(
+        "set -e; t={TARGET}; mount -t proc proc \"$t/proc\"; mount --rbind /sys \"$t/sys\"; \
+         mount --rbind /dev \"$t/dev\"; mount -t tmpfs tmpfs \"$t/run\"; \
+         [ -d /sys/firmware/efi/efivars ] && mount --rbind /sys/firmware/efi/efivars \"$t/sys/firmware/efi/efivars\" || true; \
+         exec chroot \"$t\" \"$@\""
+    );
+    Cmd::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+            "in-target",
+        ])
+        .args(argv)
+}
+
+/// Whether `path` is a partition of `disk` (`/dev/sda1` of `/dev/sda`, `/dev/nvme0n1p2`).
+fn is_partition_of(path: &str, disk: &str) -> bool {
+    let Some(rest) = path.strip_prefix(disk) else {
+        return false;
+    };
+    let rest = if disk.ends_with(|c: char| c.is_ascii_digit()) {
+        match rest.strip_prefix('p') {
+            Some(r) => r,
+            None => return false,
+        }
+    } else {
+        rest
+    };
+    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// How long the partitions' device nodes may take to appear (udev, or devtmpfs).
+const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The file operations of an action, and what must follow its programs (none for most).
+fn files(a: &Action) -> Result<(), (String, std::io::Error)> {
+    let ctx = |what: String| move |e| (what, e);
+    match a {
+        Action::Partition { partitions, .. } => {
+            let start = std::time::Instant::now();
+            for p in partitions {
+                while !Path::new(&p.device).exists() {
+                    if start.elapsed() > NODE_WAIT {
+                        return Err((
+                            format!("{} did not appear after partitioning", p.device),
+                            std::io::Error::from(std::io::ErrorKind::NotFound),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
+        Action::CopyFile { from, to } => {
+            let tmp = format!("{to}.koompi-new");
+            fs::copy(from, &tmp)
+                .and_then(|_| fs::rename(&tmp, to))
+                .map_err(ctx(format!("cannot copy {from} to {to}")))?;
+        }
+        Action::Remove { path } => match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => {
+                fs::remove_dir_all(path).map_err(ctx(format!("cannot remove {path}")))?
+            }
+            Ok(_) => fs::remove_file(path).map_err(ctx(format!("cannot remove {path}")))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err((format!("cannot look at {path}"), e)),
+        },
+        Action::WriteFile {
+            path,
+            mode,
+            content,
+        } => {
+            let p = PathBuf::from(path);
+            if let Some(dir) = p.parent() {
+                fs::create_dir_all(dir).map_err(ctx(format!("cannot create {}", dir.display())))?;
+            }
+            let tmp = format!("{path}.koompi-new");
+            fs::write(&tmp, content)
+                .and_then(|()| fs::set_permissions(&tmp, fs::Permissions::from_mode(*mode)))
+                .and_then(|()| fs::rename(&tmp, path))
+                .map_err(ctx(format!("cannot write {path}")))?;
+        }
+        Action::Link { path, to } => {
+            let tmp = format!("{path}.koompi-new");
+            let _ = fs::remove_file(&tmp);
+            symlink(to, &tmp)
+                .and_then(|()| fs::rename(&tmp, path))
+                .map_err(ctx(format!("cannot link {path}")))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_told_from_other_disks() {
+        assert!(is_partition_of("/dev/sda1", "/dev/sda"));
+        assert!(is_partition_of("/dev/sda12", "/dev/sda"));
+        assert!(!is_partition_of("/dev/sdab", "/dev/sda"));
+        assert!(!is_partition_of("/dev/sda", "/dev/sda"));
+        assert!(is_partition_of("/dev/nvme0n1p2", "/dev/nvme0n1"));
+        assert!(!is_partition_of("/dev/nvme0n12", "/dev/nvme0n1"));
+        assert!(is_partition_of("/dev/loop3p1", "/dev/loop3"));
+        assert!(!is_partition_of("/dev/loop31", "/dev/loop3"));
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let s = Secrets::new(Some("hunter2".into()), None);
+        assert_eq!(format!("{s:?}"), "Secrets { .. }");
+        let cmd = commands(
+            &Action::SetPassword {
+                user: "u".into(),
+                password: Secret::Password("/pw".into()),
+            },
+            &s,
+        )
+        .expect("commands");
+        assert!(
+            !cmd[0].cmdline().contains("hunter2"),
+            "{}",
+            cmd[0].cmdline()
+        );
+        let e = commands(
+            &Action::LuksOpen {
+                device: "/dev/x".into(),
+                name: "koompi-install-test-absent".into(),
+                passphrase: Secret::Passphrase("/p".into()),
+            },
+            &s,
+        )
+        .expect_err("no passphrase");
+        assert_eq!(e.to_string(), "the passphrase from /p was not read");
+    }
+}
