@@ -234,3 +234,22 @@ proptest! {
         prop_assert!(json.contains(&f.ids.root_uuid));
     }
 }
+
+/// The sample answer file in docs/install.md is valid and complete for an unattended
+/// install.
+#[test]
+fn the_documented_answer_file_is_valid() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/install.md"
+    ))
+    .unwrap();
+    let start = doc
+        .find("```toml\n")
+        .expect("a TOML block in docs/install.md")
+        + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    let a = Answers::from_toml(&doc[start..end]).unwrap();
+    a.check_unattended().unwrap();
+    assert_eq!(a.disk, Some(DiskChoice::LargestInternal));
+}
