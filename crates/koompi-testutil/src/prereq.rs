@@ -114,7 +114,7 @@ pub const NEEDS: &[Need] = &[
     need("wipefs", "util-linux", "util-linux", &[Tests]),
     need("mmdebstrap", "mmdebstrap", "mmdebstrap", &[Image]),
     need("sfdisk", "fdisk", "util-linux", TESTS_IMAGE),
-    need("blkid", "util-linux", "util-linux", &[Image]),
+    need("blkid", "util-linux", "util-linux", TESTS_IMAGE),
     need("mkfs.fat", "dosfstools", "dosfstools", TESTS_IMAGE),
     need("mcopy", "mtools", "mtools", &[Image]),
     need("mdir", "mtools", "mtools", &[Image]),
