@@ -271,11 +271,21 @@ fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecE
     };
     for a in &step.actions {
         for cmd in commands(a, secrets)? {
-            cmd.run(runner).map_err(cmd_err)?;
+            match cmd.run(runner) {
+                Ok(_) => {}
+                // Clearing what the kernel may still list: nothing there is no failure.
+                Err(e) if is_partx_delete(&cmd) => tracing::debug!("{e}"),
+                Err(e) => return Err(cmd_err(e)),
+            }
         }
         files(a).map_err(|(what, e)| io_err(step, &what, e))?;
     }
     Ok(())
+}
+
+/// `partx --delete`, whose failure (no partitions listed) is expected.
+fn is_partx_delete(cmd: &Cmd) -> bool {
+    cmd.cmdline().starts_with("partx --delete ")
 }
 
 /// Whether `path` is a mount point (its own line in /proc/self/mountinfo).
@@ -318,8 +328,11 @@ fn commands(a: &Action, secrets: &Secrets) -> Result<Vec<Cmd>, ExecError> {
                     device,
                 ])
                 .stdin(sfdisk_script(partitions)),
-            // The kernel's view of the new table (the device nodes are awaited after).
-            Cmd::new("partx").args(["--update", device]),
+            // The kernel's view of the new table (the device nodes are awaited after):
+            // what it still lists goes first (`partx -a` refuses partitions it already
+            // has; `--update` would not add new ones), then the new ones.
+            Cmd::new("partx").args(["--delete", device]),
+            Cmd::new("partx").args(["--add", device]),
         ],
         Action::FormatFat {
             device,

@@ -46,6 +46,9 @@ impl Drop for LoopDisk {
         for p in [TARGET, "/run/koompi-install/top"] {
             let _ = Command::new("umount").args(["--recursive", p]).status();
         }
+        // Partitions added with partx outlive the loop device's detaching: they would be
+        // in the way of the next user of this device number.
+        let _ = Command::new("partx").args(["-d", &self.device]).status();
         let _ = Command::new("losetup").args(["-d", &self.device]).status();
     }
 }

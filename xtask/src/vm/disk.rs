@@ -51,8 +51,12 @@ impl LoopDevice {
     }
 
     /// `partx -a` (here `losetup -P` does not create the nodes), then waits until the
-    /// nodes of partitions 1..=count exist.
+    /// nodes of partitions 1..=count exist. Partitions a killed process added to this
+    /// loop device number outlive its detaching, and `partx -a` refuses to add them
+    /// again, so whatever the kernel still lists is deleted first (`partx --update` only
+    /// deletes them, it does not add the new ones).
     pub fn add_partitions(&mut self, count: u32) -> Result<()> {
+        let _ = cmd::run_cleanup(Command::new("partx").args(["-d", &self.dev]));
         cmd::run(Command::new("partx").args(["-a", &self.dev]))?;
         self.partitions = true;
         let start = Instant::now();
