@@ -347,6 +347,11 @@ for b in "${listed_bins[@]}"; do
     check "/usr/bin/$b mode 755 and executable" eval 'mode_is "$f" 755 && [[ -x $f ]]'
     out=$("$f" --version 2>&1)
     check "/usr/bin/$b --version says $b $workspace_version ('$out')" test "$out" = "$b $workspace_version"
+    check "the man page of $b is in the package" grep -qE "^/usr/share/man/man1/$b\.1(\.gz)?$" "$T/tools.list"
+    check "bash, zsh and fish completions of $b are in the package" eval \
+        'grep -qxF "/usr/share/bash-completion/completions/$b" "$T/tools.list" &&
+         grep -qxF "/usr/share/zsh/site-functions/_$b" "$T/tools.list" &&
+         grep -qxF "/usr/share/fish/vendor_completions.d/$b.fish" "$T/tools.list"'
 done
 for unit in "$T/src/system/systemd"/*; do
     u=$(basename "$unit")

@@ -1,17 +1,36 @@
 //! The KOOMPI OS command-line tools. Each binary in `src/bin` is a few lines that call into
 //! a module here; the modules parse arguments, call the libraries and print.
 
+pub mod generate;
 pub mod install;
 pub mod package;
 pub mod snapshot;
 pub mod watchdog;
 
+/// Answers `PROG --generate KIND` (man page, shell completions) from `C`'s command line
+/// definition; `None` when that was not asked.
+fn generated<C: clap::CommandFactory>(prog: &str) -> Option<std::process::ExitCode> {
+    let kind = generate::requested(std::env::args())?;
+    let mut out = std::io::stdout().lock();
+    Some(match generate::generate(C::command(), &kind, &mut out) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{prog}: error: {}", one_line(&e));
+            std::process::ExitCode::from(2)
+        }
+    })
+}
+
 /// Runs a command's body and turns its outcome into the process exit code, printing an
-/// error as one line on stderr: `PROG: error: what went wrong: why`.
-pub fn main_wrapper(
+/// error as one line on stderr: `PROG: error: what went wrong: why`. `PROG --generate
+/// KIND` prints the man page or completions of `C` instead ([`generate`]).
+pub fn main_wrapper<C: clap::CommandFactory>(
     prog: &str,
     body: impl FnOnce() -> anyhow::Result<()>,
 ) -> std::process::ExitCode {
+    if let Some(code) = generated::<C>(prog) {
+        return code;
+    }
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -22,10 +41,13 @@ pub fn main_wrapper(
 }
 
 /// Like [`main_wrapper`] for commands that pass on another program's exit code.
-pub fn main_with_code(
+pub fn main_with_code<C: clap::CommandFactory>(
     prog: &str,
     body: impl FnOnce() -> anyhow::Result<i32>,
 ) -> std::process::ExitCode {
+    if let Some(code) = generated::<C>(prog) {
+        return code;
+    }
     match body() {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {

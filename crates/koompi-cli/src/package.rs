@@ -242,7 +242,7 @@ pub fn main() -> Result<i32> {
 /// `koompi-update`: the safe system upgrade, `koompi upgrade` under its own name.
 #[derive(Debug, Parser)]
 #[command(name = "koompi-update", version)]
-struct UpdateCli {
+pub struct UpdateCli {
     #[command(flatten)]
     pacman: PacmanArgs,
     /// Print JSON for scripts instead of text.

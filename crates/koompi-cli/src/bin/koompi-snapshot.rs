@@ -1,5 +1,8 @@
 //! `koompi-snapshot`: manage KOOMPI OS system snapshots.
 
 fn main() -> std::process::ExitCode {
-    koompi_cli::main_wrapper("koompi-snapshot", koompi_cli::snapshot::main)
+    koompi_cli::main_wrapper::<koompi_cli::snapshot::Cli>(
+        "koompi-snapshot",
+        koompi_cli::snapshot::main,
+    )
 }
