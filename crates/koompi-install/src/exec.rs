@@ -493,8 +493,46 @@ fn is_partition_of(path: &str, disk: &str) -> bool {
 /// How long the partitions' device nodes may take to appear (udev, or devtmpfs).
 const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Fails unless `path` stays inside `root` when the parts of it that exist are resolved:
+/// a symbolic link in the copied system (`etc -> /etc`) must not lead a write or a removal
+/// into the live system. `path` itself is not resolved (a link there is what is replaced
+/// or removed, never followed).
+fn confined(root: &Path, path: &Path) -> std::io::Result<()> {
+    let root = fs::canonicalize(root)?;
+    let mut existing = path.parent();
+    while let Some(dir) = existing {
+        match fs::canonicalize(dir) {
+            Ok(real) if real.starts_with(&root) => return Ok(()),
+            Ok(real) => {
+                return Err(std::io::Error::other(format!(
+                    "{} leads outside {} (to {})",
+                    dir.display(),
+                    root.display(),
+                    real.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => existing = dir.parent(),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{} is not inside {}",
+        path.display(),
+        root.display()
+    )))
+}
+
 /// The file operations of an action, and what must follow its programs (none for most).
 fn files(a: &Action) -> Result<(), (String, std::io::Error)> {
+    let target = Path::new(TARGET);
+    let inside = |p: &str| confined(target, Path::new(p)).map_err(|e| (format!("refusing {p}"), e));
+    match a {
+        Action::CopyFile { to: p, .. }
+        | Action::Remove { path: p }
+        | Action::WriteFile { path: p, .. }
+        | Action::Link { path: p, .. } => inside(p)?,
+        _ => {}
+    }
     let ctx = |what: String| move |e| (what, e);
     match a {
         Action::Partition { partitions, .. } => {
@@ -566,6 +604,26 @@ mod tests {
         assert!(!is_partition_of("/dev/nvme0n12", "/dev/nvme0n1"));
         assert!(is_partition_of("/dev/loop3p1", "/dev/loop3"));
         assert!(!is_partition_of("/dev/loop31", "/dev/loop3"));
+    }
+
+    #[test]
+    fn links_never_lead_outside_the_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("target");
+        let outside = dir.path().join("live-etc");
+        fs::create_dir_all(root.join("usr")).expect("mkdir");
+        fs::create_dir_all(&outside).expect("mkdir");
+        symlink(&outside, root.join("etc")).expect("link");
+        symlink("/", root.join("up")).expect("link");
+        assert!(confined(&root, &root.join("usr/lib/new/file")).is_ok());
+        assert!(confined(&root, &root.join("etc-absent/x")).is_ok());
+        // A link as the last part is what gets replaced, not followed.
+        assert!(confined(&root, &root.join("etc")).is_ok());
+        for bad in ["etc/fstab", "etc/deeper/x", "up/etc/passwd"] {
+            let e = confined(&root, &root.join(bad)).expect_err(bad);
+            assert!(e.to_string().contains("leads outside"), "{bad}: {e}");
+        }
+        assert!(confined(&root, Path::new("/etc/fstab")).is_err());
     }
 
     #[test]
