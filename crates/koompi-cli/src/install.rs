@@ -11,7 +11,7 @@ use clap::Parser;
 
 use koompi_core::cmd::Runner;
 use koompi_install::answers::{Answers, DiskChoice, Finish, Source};
-use koompi_install::{disks, facts, plan};
+use koompi_install::{disks, facts, fleet, plan};
 
 const AFTER_HELP: &str = "\
 Every flag is also a key of the answer file: `--disk /dev/sda` is `disk = \"/dev/sda\"`, `--password-file F` is `password-file = \"F\"`. Flags win over the file. Secrets never go on the command line: --password-file and --passphrase-file name a file holding them, or `-` for standard input.
@@ -97,7 +97,18 @@ impl Cli {
     /// The answers: the file's, then each flag given.
     fn answers(&self) -> Result<Answers> {
         let mut a = match &self.config {
-            Some(path) => read_answers(path)?,
+            Some(path) => {
+                let mut a = read_answers(path)?;
+                // Secrets named relative to the file are read beside it (a fleet's stick).
+                let dir = path.parent().unwrap_or(Path::new("."));
+                for f in [&mut a.password_file, &mut a.passphrase_file]
+                    .into_iter()
+                    .flatten()
+                {
+                    *f = fleet::beside(dir, f);
+                }
+                a
+            }
             None => Answers::default(),
         };
         if let Some(d) = &self.disk {
@@ -269,6 +280,32 @@ mod tests {
         let a = cli.answers().expect("answers");
         assert_eq!(a.hostname, "from-flag");
         assert_eq!(a.locale, "km_KH.UTF-8");
+    }
+
+    #[test]
+    fn secrets_named_in_a_file_are_read_beside_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("install.toml");
+        std::fs::write(
+            &file,
+            "user = \"student\"\npassword-file = \"student-password\"\n",
+        )
+        .expect("write");
+        let cli = Cli::parse_from(["koompi-install", "--config", file.to_str().expect("utf-8")]);
+        let a = cli.answers().expect("answers");
+        assert_eq!(a.password_file, Some(dir.path().join("student-password")));
+        // A flag is taken as given (relative to where the command runs).
+        let cli = Cli::parse_from([
+            "koompi-install",
+            "--config",
+            file.to_str().expect("utf-8"),
+            "--password-file",
+            "pw",
+        ]);
+        assert_eq!(
+            cli.answers().expect("answers").password_file,
+            Some(PathBuf::from("pw"))
+        );
     }
 
     #[test]

@@ -46,6 +46,15 @@ pub struct Disk {
     pub mountpoints: Vec<String>,
     /// The filesystem labels on the disk and its partitions.
     pub labels: Vec<String>,
+    /// Its partitions (and what sits on them), with their filesystem labels.
+    pub partitions: Vec<Part>,
+}
+
+/// A partition (or a mapping on one) and its filesystem label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Part {
+    pub path: String,
+    pub label: Option<String>,
 }
 
 impl Disk {
@@ -128,6 +137,7 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<Disk>, LsblkError> {
             read_only: flag(d, "ro"),
             mountpoints: Vec::new(),
             labels: Vec::new(),
+            partitions: Vec::new(),
         };
         collect(d, &mut disk);
         disks.push(disk);
@@ -151,6 +161,12 @@ fn collect(d: &Value, disk: &mut Disk) {
     }
     if let Some(children) = d.get("children").and_then(Value::as_array) {
         for c in children {
+            if let Some(path) = text(c, "path") {
+                disk.partitions.push(Part {
+                    path,
+                    label: text(c, "label"),
+                });
+            }
             collect(c, disk);
         }
     }
@@ -340,6 +356,13 @@ mod tests {
         let d = disks();
         assert_eq!(d.len(), 5);
         assert_eq!(d[0].labels, ["KOOMPI-INSTALL"]);
+        assert_eq!(
+            d[0].partitions,
+            [Part {
+                path: "/dev/sda1".into(),
+                label: Some("KOOMPI-INSTALL".into())
+            }]
+        );
         assert_eq!(d[0].mountpoints, ["/run/koompi-answers"]);
         assert!(d[0].removable);
         assert_eq!(d[2].describe(), "/dev/vda, 32 GiB");

@@ -7,10 +7,12 @@
 //! copy, file and command in order, which `--dry-run` prints and the executor runs. All
 //! three are pure: no I/O, no secrets (passwords are named by the file that holds them,
 //! never carried). [`facts`] is the read-only survey of the machine that feeds them, and
-//! [`exec`] runs a plan, journaling each step so that a re-run resumes.
+//! [`exec`] runs a plan, journaling each step so that a re-run resumes. [`fleet`] finds a
+//! classroom's answer file.
 
 pub mod answers;
 pub mod disks;
 pub mod exec;
 pub mod facts;
+pub mod fleet;
 pub mod plan;

@@ -89,6 +89,7 @@ fn facts(device: &str) -> Facts {
             read_only: false,
             mountpoints: vec![],
             labels: vec![],
+            partitions: vec![],
         },
         live: None,
         grub_argon2: false,

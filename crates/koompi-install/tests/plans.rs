@@ -21,6 +21,7 @@ fn disk(path: &str) -> Disk {
         read_only: false,
         mountpoints: vec![],
         labels: vec![],
+        partitions: vec![],
     }
 }
 
