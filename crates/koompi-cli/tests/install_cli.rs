@@ -8,41 +8,14 @@ use std::path::Path;
 use std::process::Command as Std;
 
 use assert_cmd::Command;
-use koompi_testutil::{require_root, sh};
+use koompi_testutil::{require_root, sh, LoopDisk};
 
-/// A sparse file attached as a loop device; detached on drop.
-struct LoopDisk {
-    device: String,
-    _dir: tempfile::TempDir,
-}
-
-impl LoopDisk {
-    fn new(size_gib: u64) -> LoopDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("disk.img");
-        fs::File::create(&file)
-            .unwrap()
-            .set_len(size_gib * 1024 * 1024 * 1024)
-            .unwrap();
-        let device = sh("losetup", &["--find", "--show", file.to_str().unwrap()])
-            .trim()
-            .to_string();
-        LoopDisk { device, _dir: dir }
-    }
-
-    /// The first MiB of the disk is still all zeros (nothing was written).
-    fn untouched(&self) -> bool {
-        let mut buf = vec![0u8; 1024 * 1024];
-        let mut f = fs::File::open(&self.device).unwrap();
-        std::io::Read::read_exact(&mut f, &mut buf).unwrap();
-        buf.iter().all(|b| *b == 0)
-    }
-}
-
-impl Drop for LoopDisk {
-    fn drop(&mut self) {
-        let _ = Std::new("losetup").args(["-d", &self.device]).status();
-    }
+/// The first MiB of `disk` is still all zeros (nothing was written).
+fn untouched(disk: &LoopDisk) -> bool {
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut f = fs::File::open(&disk.device).unwrap();
+    std::io::Read::read_exact(&mut f, &mut buf).unwrap();
+    buf.iter().all(|b| *b == 0)
 }
 
 fn install() -> Command {
@@ -131,11 +104,11 @@ fn the_plan_of_a_real_disk_is_shown_and_nothing_is_written() {
         words.contains(&format!("{}p3 koompi-root rest", disk.device)),
         "{words}"
     );
-    assert!(disk.untouched(), "--dry-run wrote to the disk");
+    assert!(untouched(&disk), "--dry-run wrote to the disk");
     // Without --yes and without the interactive installer nothing happens either.
     let err = refused(&["--disk", &disk.device]);
     assert!(err.contains("nothing was changed"), "{err}");
-    assert!(disk.untouched());
+    assert!(untouched(&disk));
 }
 
 #[test]

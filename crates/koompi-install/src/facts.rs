@@ -131,25 +131,17 @@ mod tests {
 
     #[test]
     fn the_live_image_is_found_where_archiso_puts_it() {
-        let dir = tempfile_dir();
-        let mount = dir.join("bootmnt");
-        assert_eq!(live_image(&mount, &dir.join("ram")), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mount = dir.path().join("bootmnt");
+        assert_eq!(live_image(&mount, &dir.path().join("ram")), None);
         fs::create_dir_all(mount.join("koompi/x86_64")).expect("mkdir");
         fs::create_dir_all(mount.join("koompi/boot/x86_64")).expect("mkdir");
         fs::write(mount.join("koompi/x86_64/airootfs.sfs"), "").expect("write");
-        let live = live_image(&mount, &dir.join("ram")).expect("found");
+        let live = live_image(&mount, &dir.path().join("ram")).expect("found");
         assert!(live
             .root_image
             .ends_with("bootmnt/koompi/x86_64/airootfs.sfs"));
         assert!(live.boot_dir.ends_with("bootmnt/koompi/boot/x86_64"));
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("koompi-install-facts-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).expect("mkdir");
-        d
     }
 
     #[test]

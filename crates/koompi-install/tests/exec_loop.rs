@@ -14,42 +14,32 @@ use std::process::Command;
 
 use koompi_core::cmd::Runner;
 use koompi_install::answers::Answers;
-use koompi_install::disks::Disk;
+use koompi_install::disks::Disk as PlanDisk;
 use koompi_install::exec::{self, ExecError, Options, Secrets};
 use koompi_install::plan::{self, Action, Cpu, Facts, Ids, Plan, Step, TARGET};
-use koompi_testutil::{require_programs, require_root, sh};
+use koompi_testutil::{require_programs, require_root, sh, LoopDisk};
 
-/// A sparse file attached as a loop device; detached (and anything of ours unmounted)
-/// on drop.
-struct LoopDisk {
-    device: String,
-    _dir: tempfile::TempDir,
-}
+/// A loop disk whose target mounts are undone before it is detached.
+struct Disk(LoopDisk);
 
-impl LoopDisk {
-    fn new(size_gib: u64) -> LoopDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("disk.img");
-        fs::File::create(&file)
-            .unwrap()
-            .set_len(size_gib * 1024 * 1024 * 1024)
-            .unwrap();
-        let device = sh("losetup", &["--find", "--show", file.to_str().unwrap()])
-            .trim()
-            .to_string();
-        LoopDisk { device, _dir: dir }
+impl Disk {
+    fn new(size_gib: u64) -> Disk {
+        Disk(LoopDisk::new(size_gib))
     }
 }
 
-impl Drop for LoopDisk {
+impl std::ops::Deref for Disk {
+    type Target = LoopDisk;
+    fn deref(&self) -> &LoopDisk {
+        &self.0
+    }
+}
+
+impl Drop for Disk {
     fn drop(&mut self) {
         for p in [TARGET, "/run/koompi-install/top"] {
             let _ = Command::new("umount").args(["--recursive", p]).status();
         }
-        // Partitions added with partx outlive the loop device's detaching: they would be
-        // in the way of the next user of this device number.
-        let _ = Command::new("partx").args(["-d", &self.device]).status();
-        let _ = Command::new("losetup").args(["-d", &self.device]).status();
     }
 }
 
@@ -79,7 +69,7 @@ fn ready(test: &str) -> bool {
 
 fn facts(device: &str) -> Facts {
     Facts {
-        disk: Disk {
+        disk: PlanDisk {
             path: device.into(),
             size: 9 * 1024 * 1024 * 1024,
             kind: "loop".into(),
@@ -168,7 +158,7 @@ fn the_disk_steps_make_the_planned_layout_and_mount_it() {
         return;
     }
     let _turn = turn();
-    let disk = LoopDisk::new(9);
+    let disk = Disk::new(9);
     // Something old on the disk, which the wipe must erase.
     sh(
         "mkfs.btrfs",
@@ -245,7 +235,7 @@ fn an_install_stopped_after_any_step_resumes_from_its_journal() {
         return;
     }
     let _turn = turn();
-    let disk = LoopDisk::new(9);
+    let disk = Disk::new(9);
     let f = facts(&disk.device);
     let p = without_esp_mount(&plan::plan(&Answers::default(), &f).unwrap());
     for stop in 1..DISK_STEPS.len() {
@@ -301,7 +291,7 @@ fn the_luks_container_is_made_as_planned() {
         return;
     }
     let _turn = turn();
-    let disk = LoopDisk::new(9);
+    let disk = Disk::new(9);
     let f = facts(&disk.device);
     let work = tempfile::tempdir().unwrap();
     let pass = work.path().join("passphrase");

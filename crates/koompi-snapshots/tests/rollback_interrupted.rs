@@ -19,6 +19,21 @@ fn version(fx: &LoopBtrfs) -> String {
     fs::read_to_string(fx.root.join("etc/version")).unwrap()
 }
 
+/// A KOOMPI filesystem whose snapshot "good" has `etc/version` = good, while the running
+/// root has moved on to "current". Returns the fixture, its store and good's number.
+fn good_then_current() -> (LoopBtrfs, Store, u32) {
+    let fx = LoopBtrfs::koompi();
+    write(&fx.root.join("etc/version"), "good");
+    let store = open(&fx);
+    let good = store
+        .create(&CreateRequest::default().with_name("good").unwrap())
+        .unwrap()
+        .info
+        .num;
+    write(&fx.root.join("etc/version"), "current");
+    (fx, store, good)
+}
+
 fn top_names(fx: &LoopBtrfs) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(&fx.top)
         .unwrap()
@@ -157,15 +172,7 @@ fn rollback_of_a_running_root_keeps_writes_made_before_reboot() {
     if !require_root("rollback_of_a_running_root_keeps_writes_made_before_reboot") {
         return;
     }
-    let fx = LoopBtrfs::koompi();
-    write(&fx.root.join("etc/version"), "good");
-    let store = open(&fx);
-    let good = store
-        .create(&CreateRequest::default().with_name("good").unwrap())
-        .unwrap()
-        .info
-        .num;
-    write(&fx.root.join("etc/version"), "current");
+    let (fx, store, good) = good_then_current();
     let report = rollback::rollback(&store, good).unwrap();
     // The system keeps running on the old root, which is now the backup snapshot: what it
     // writes before the reboot is kept there, and the backup is the running snapshot.
@@ -250,15 +257,7 @@ fn a_full_disk_rollback_leaves_nothing_the_next_run_does_not_heal() {
     if !require_root("a_full_disk_rollback_leaves_nothing_the_next_run_does_not_heal") {
         return;
     }
-    let fx = LoopBtrfs::koompi();
-    write(&fx.root.join("etc/version"), "good");
-    let store = open(&fx);
-    let good = store
-        .create(&CreateRequest::default().with_name("good").unwrap())
-        .unwrap()
-        .info
-        .num;
-    write(&fx.root.join("etc/version"), "current");
+    let (fx, store, good) = good_then_current();
     // The fill lives in @home, so a rollback of @ neither keeps nor drops it.
     let home = fx.top.join("@home");
     let filled = fill(&home);

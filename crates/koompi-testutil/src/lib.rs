@@ -77,6 +77,38 @@ pub enum Layout {
     Nested,
 }
 
+/// A blank sparse disk attached as a loop device (the installer's target); detached on
+/// drop, with any partitions added to it removed first: partitions added with partx
+/// outlive the detaching and would be in the way of the next user of the device number.
+#[derive(Debug)]
+pub struct LoopDisk {
+    pub device: String,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopDisk {
+    /// A disk of `size_gib` GiB, all zeros.
+    pub fn new(size_gib: u64) -> LoopDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("disk.img");
+        fs::File::create(&file)
+            .unwrap()
+            .set_len(size_gib * 1024 * 1024 * 1024)
+            .unwrap();
+        let device = sh("losetup", &["--find", "--show", p(&file)])
+            .trim()
+            .to_string();
+        LoopDisk { device, _dir: dir }
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("partx").args(["-d", &self.device]).status();
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+    }
+}
+
 /// A Btrfs filesystem in a loop device, mounted; everything is undone on drop.
 #[derive(Debug)]
 pub struct LoopBtrfs {
