@@ -8,14 +8,14 @@
 //! absent is no error.
 
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use koompi_core::cmd::{Cmd, CmdError, Runner};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{sfdisk_script, Action, Plan, Secret, Step, TARGET};
+use crate::plan::{sfdisk_script, with_block, Action, Plan, Secret, Step, TARGET};
 
 /// The largest secret file read (a password or passphrase, not a key file).
 const SECRET_MAX: u64 = 4096;
@@ -270,6 +270,19 @@ fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecE
         source: Box::new(source),
     };
     for a in &step.actions {
+        if let Action::LuksKeyFile { device, path, .. } = a {
+            // A resumed install: the key file already opens the container.
+            let test = Cmd::new("cryptsetup").args([
+                "open",
+                "--test-passphrase",
+                "--key-file",
+                path,
+                device,
+            ]);
+            if test.run(runner).is_ok() {
+                continue;
+            }
+        }
         for cmd in commands(a, secrets)? {
             match cmd.run(runner) {
                 Ok(_) => {}
@@ -445,7 +458,9 @@ fn commands(a: &Action, secrets: &Secrets) -> Result<Vec<Cmd>, ExecError> {
         Action::CopyFile { .. }
         | Action::Remove { .. }
         | Action::WriteFile { .. }
-        | Action::Link { .. } => vec![],
+        | Action::Link { .. }
+        | Action::SetBlock { .. }
+        | Action::KeyFile { .. } => vec![],
     })
 }
 
@@ -530,7 +545,9 @@ fn files(a: &Action) -> Result<(), (String, std::io::Error)> {
         Action::CopyFile { to: p, .. }
         | Action::Remove { path: p }
         | Action::WriteFile { path: p, .. }
-        | Action::Link { path: p, .. } => inside(p)?,
+        | Action::Link { path: p, .. }
+        | Action::SetBlock { path: p, .. }
+        | Action::KeyFile { path: p } => inside(p)?,
         _ => {}
     }
     let ctx = |what: String| move |e| (what, e);
@@ -577,6 +594,48 @@ fn files(a: &Action) -> Result<(), (String, std::io::Error)> {
                 .and_then(|()| fs::set_permissions(&tmp, fs::Permissions::from_mode(*mode)))
                 .and_then(|()| fs::rename(&tmp, path))
                 .map_err(ctx(format!("cannot write {path}")))?;
+        }
+        Action::SetBlock { path, block } => {
+            let (old, mode) = match fs::read_to_string(path) {
+                Ok(t) => {
+                    let mode = fs::symlink_metadata(path)
+                        .map(|m| m.permissions().mode() & 0o7777)
+                        .unwrap_or(0o644);
+                    (t, mode)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), 0o644),
+                Err(e) => return Err((format!("cannot read {path}"), e)),
+            };
+            let tmp = format!("{path}.koompi-new");
+            fs::write(&tmp, with_block(&old, block))
+                .and_then(|()| fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)))
+                .and_then(|()| fs::rename(&tmp, path))
+                .map_err(ctx(format!("cannot write {path}")))?;
+        }
+        Action::KeyFile { path } => {
+            let have = fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0);
+            if !have {
+                let p = Path::new(path);
+                if let Some(dir) = p.parent() {
+                    fs::create_dir_all(dir)
+                        .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o700)))
+                        .map_err(ctx(format!("cannot create {}", dir.display())))?;
+                }
+                let mut key = vec![0u8; 64];
+                fs::File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut key))
+                    .map_err(ctx("cannot read /dev/urandom".to_string()))?;
+                let tmp = format!("{path}.koompi-new");
+                let _ = fs::remove_file(&tmp);
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o400)
+                    .open(&tmp)
+                    .and_then(|mut f| f.write_all(&key).and_then(|()| f.sync_all()))
+                    .and_then(|()| fs::rename(&tmp, path))
+                    .map_err(ctx(format!("cannot write {path}")))?;
+            }
         }
         Action::Link { path, to } => {
             let tmp = format!("{path}.koompi-new");

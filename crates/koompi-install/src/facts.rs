@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use koompi_core::cmd::{Cmd, Runner};
 
 use crate::disks::{parse_lsblk, Disk, LSBLK_ARGS};
-use crate::plan::{Cpu, Ids, LiveImage};
+use crate::plan::{Cpu, Ids, Initramfs, LiveImage, KERNEL};
 
 /// Where archiso mounts the boot medium, and the profile's `install_dir`
 /// (iso/profiledef.sh).
@@ -53,6 +53,18 @@ pub struct Machine {
     pub cpu: Cpu,
     pub uefi: bool,
     pub grub_argon2: bool,
+    pub initramfs: Initramfs,
+}
+
+/// The initramfs builder of the running system (an offline copy's source): mkinitcpio
+/// where it is installed, otherwise initramfs-tools.
+pub fn initramfs_of(root: &Path) -> Initramfs {
+    let has = |p: &str| root.join(p).exists();
+    if has("usr/bin/mkinitcpio") || !has("usr/sbin/update-initramfs") {
+        Initramfs::Mkinitcpio
+    } else {
+        Initramfs::InitramfsTools
+    }
 }
 
 /// `key=value` from a kernel command line.
@@ -75,10 +87,13 @@ pub fn survey(runner: &Runner) -> Result<Machine, FactsError> {
         cpu: Cpu::from_cpuinfo(&cpuinfo),
         uefi: Path::new("/sys/firmware/efi").is_dir(),
         grub_argon2: ARGON2_MODULES.iter().any(|m| Path::new(m).is_file()),
+        initramfs: initramfs_of(Path::new("/")),
     })
 }
 
-/// The live system's root image and boot directory under `boot_mount`, if there.
+/// The live system's root image, kernel and microcode under `boot_mount`, if there. The
+/// kernel is `vmlinuz-linux-lts` where the medium has it, else the only `vmlinuz-*`;
+/// archiso puts the microcode one directory above the kernel.
 pub fn live_image(boot_mount: &Path, copytoram: &Path) -> Option<LiveImage> {
     let dir = boot_mount.join(INSTALL_DIR);
     let boot_dir = dir.join("boot/x86_64");
@@ -88,9 +103,37 @@ pub fn live_image(boot_mount: &Path, copytoram: &Path) -> Option<LiveImage> {
     ]
     .into_iter()
     .find(|p| p.is_file())?;
-    boot_dir.is_dir().then(|| LiveImage {
+    let names = |d: &Path, keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .filter_map(|e| e.file_name().to_str().map(String::from))
+                    .filter(|n| keep(n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let kernels = names(&boot_dir, &|n| n.starts_with("vmlinuz-"));
+    let kernel = if kernels.iter().any(|k| k == KERNEL) {
+        KERNEL.to_string()
+    } else if kernels.len() == 1 {
+        kernels[0].clone()
+    } else {
+        return None;
+    };
+    let mut microcode = Vec::new();
+    for d in [dir.join("boot"), boot_dir.clone()] {
+        for n in names(&d, &|n| n.ends_with("-ucode.img")) {
+            microcode.push(d.join(n).display().to_string());
+        }
+    }
+    Some(LiveImage {
         root_image: image.display().to_string(),
-        boot_dir: boot_dir.display().to_string(),
+        kernel: boot_dir.join(kernel).display().to_string(),
+        microcode,
     })
 }
 
@@ -137,11 +180,27 @@ mod tests {
         fs::create_dir_all(mount.join("koompi/x86_64")).expect("mkdir");
         fs::create_dir_all(mount.join("koompi/boot/x86_64")).expect("mkdir");
         fs::write(mount.join("koompi/x86_64/airootfs.sfs"), "").expect("write");
+        // No kernel beside it: not a medium to install from.
+        assert_eq!(live_image(&mount, &dir.path().join("ram")), None);
+        fs::write(mount.join("koompi/boot/x86_64/vmlinuz-6.1.0-cloud"), "").expect("write");
         let live = live_image(&mount, &dir.path().join("ram")).expect("found");
         assert!(live
             .root_image
             .ends_with("bootmnt/koompi/x86_64/airootfs.sfs"));
-        assert!(live.boot_dir.ends_with("bootmnt/koompi/boot/x86_64"));
+        assert!(live
+            .kernel
+            .ends_with("koompi/boot/x86_64/vmlinuz-6.1.0-cloud"));
+        assert!(live.microcode.is_empty());
+        // Two kernels: the one KOOMPI ships wins; the microcode sits one level up.
+        fs::write(mount.join("koompi/boot/x86_64/vmlinuz-linux-lts"), "").expect("write");
+        fs::write(mount.join("koompi/boot/intel-ucode.img"), "").expect("write");
+        fs::write(mount.join("koompi/boot/amd-ucode.img"), "").expect("write");
+        let live = live_image(&mount, &dir.path().join("ram")).expect("found");
+        assert!(live
+            .kernel
+            .ends_with("koompi/boot/x86_64/vmlinuz-linux-lts"));
+        assert_eq!(live.microcode.len(), 2);
+        assert!(live.microcode[1].ends_with("koompi/boot/intel-ucode.img"));
     }
 
     #[test]

@@ -45,7 +45,6 @@ pub const ESP_LABEL: &str = "KOOMPI-ESP";
 pub const LIVE_ONLY: &[&str] = &[
     "/etc/sysusers.d/koompi-live.conf",
     "/etc/mkinitcpio.conf.d/archiso.conf",
-    "/etc/mkinitcpio.d/linux-lts.preset",
     "/etc/systemd/system/etc-pacman.d-gnupg.mount",
     "/etc/systemd/system/pacman-init.service",
     "/etc/systemd/system/multi-user.target.wants/pacman-init.service",
@@ -58,6 +57,25 @@ pub const LIVE_ONLY: &[&str] = &[
     "/etc/systemd/system/koompi-snapshot-daily.timer.d/koompi-live.conf",
     "/etc/pacman.d/hooks/uncomment-mirrors.hook",
 ];
+
+/// The lines around koompi-install's block in a file it edits ([`Action::SetBlock`]).
+pub const BLOCK_BEGIN: &str = "# >>> koompi-install";
+pub const BLOCK_END: &str = "# <<< koompi-install";
+
+/// The stock mkinitcpio preset of `linux-lts`, which the live medium's own preset
+/// replaced (iso/airootfs/etc/mkinitcpio.d/linux-lts.preset).
+pub const LINUX_LTS_PRESET: &str = "\
+# mkinitcpio preset file for the 'linux-lts' package (written by koompi-install)
+
+ALL_kver=\"/boot/vmlinuz-linux-lts\"
+
+PRESETS=('default' 'fallback')
+
+default_image=\"/boot/initramfs-linux-lts.img\"
+
+fallback_image=\"/boot/initramfs-linux-lts-fallback.img\"
+fallback_options=\"-S autodetect\"
+";
 
 /// The user name of the live session, removed from an offline copy.
 pub const LIVE_USER: &str = "koompi";
@@ -119,10 +137,23 @@ impl Cpu {
 /// The live system's root image and boot files (an offline install's source).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LiveImage {
-    /// The squashfs root image (`.../arch/x86_64/airootfs.sfs`).
+    /// The squashfs root image (`.../koompi/x86_64/airootfs.sfs`).
     pub root_image: String,
-    /// The directory with the kernel and microcode (`.../arch/boot/x86_64`).
-    pub boot_dir: String,
+    /// The kernel beside it (`.../koompi/boot/x86_64/vmlinuz-linux-lts`): mkarchiso
+    /// empties the root image's /boot, so the installed system's kernel comes from here.
+    pub kernel: String,
+    /// The early microcode images on the medium (`.../koompi/boot/intel-ucode.img`).
+    pub microcode: Vec<String>,
+}
+
+/// The program that builds the installed system's initramfs, found in the live system
+/// (the copy's source). KOOMPI OS has mkinitcpio; the VM rig's Debian userland, which
+/// stands in for Arch there, has initramfs-tools (docs/decisions.md 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Initramfs {
+    Mkinitcpio,
+    InitramfsTools,
 }
 
 /// Identifiers chosen before formatting, so the plan can name them.
@@ -156,6 +187,8 @@ pub struct Facts {
     pub cpu: Cpu,
     /// Booted by UEFI firmware (then a boot entry is added to its NVRAM too).
     pub uefi: bool,
+    /// What builds the initramfs of the installed system.
+    pub initramfs: Initramfs,
     /// Today, `YYYYMMDD`, for the factory snapshot's name.
     pub date: String,
     pub ids: Ids,
@@ -274,6 +307,12 @@ pub enum Action {
     },
     /// A symbolic link in the target.
     Link { path: String, to: String },
+    /// koompi-install's block at the end of a shell-style file of the target (between
+    /// [`BLOCK_BEGIN`] and [`BLOCK_END`]), replaced if there and appended if not; the rest
+    /// of the file stays as the system shipped it.
+    SetBlock { path: String, block: String },
+    /// A random key file of the target (0400), unless one is there already.
+    KeyFile { path: String },
     /// Run a program inside the target (`arch-chroot`-style: the API filesystems bound).
     InTarget { argv: Vec<String> },
     /// Set the user's password inside the target (`chpasswd`, from the secret's file).
@@ -514,15 +553,17 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
                     to: TARGET.into(),
                 },
                 Action::CopyFile {
-                    from: format!("{}/{KERNEL}", live.boot_dir),
-                    to: t(&format!("/boot/{KERNEL}")),
+                    from: live.kernel.clone(),
+                    to: t(&format!("/boot/{}", file_name(&live.kernel))),
                 },
             ];
             if let Some((_, img)) = facts.cpu.microcode() {
-                copy.push(Action::CopyFile {
-                    from: format!("{}/{img}", live.boot_dir),
-                    to: t(&format!("/boot/{img}")),
-                });
+                if let Some(m) = live.microcode.iter().find(|m| file_name(m) == img) {
+                    copy.push(Action::CopyFile {
+                        from: m.clone(),
+                        to: t(&format!("/boot/{img}")),
+                    });
+                }
             }
             steps.push(step(
                 "base-system",
@@ -533,6 +574,13 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
                 .iter()
                 .map(|p| Action::Remove { path: t(p) })
                 .collect();
+            if facts.initramfs == Initramfs::Mkinitcpio {
+                clean.push(write(
+                    "/etc/mkinitcpio.d/linux-lts.preset",
+                    0o644,
+                    LINUX_LTS_PRESET.into(),
+                ));
+            }
             clean.push(in_target(&["userdel", "--remove", LIVE_USER]));
             steps.push(step(
                 "live-cleanup",
@@ -591,7 +639,10 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
     steps.push(step(
         "initramfs",
         "Build the initramfs",
-        vec![in_target(&["mkinitcpio", "-P"])],
+        vec![match facts.initramfs {
+            Initramfs::Mkinitcpio => in_target(&["mkinitcpio", "-P"]),
+            Initramfs::InitramfsTools => in_target(&["update-initramfs", "-c", "-k", "all"]),
+        }],
     ));
     steps.push(step(
         "bootloader",
@@ -754,38 +805,104 @@ fn configure(
             "/etc/issue",
         ]),
     ];
-    let mut cmdline = String::from("rootflags=subvol=@");
     if let Some(secret) = passphrase {
-        cmdline = format!(
-            "cryptdevice=UUID={}:{LUKS_NAME} cryptkey=rootfs:{KEY_FILE} root=/dev/mapper/{LUKS_NAME} {cmdline}",
-            ids.luks_uuid
-        );
+        a.push(Action::KeyFile { path: t(KEY_FILE) });
         a.push(Action::LuksKeyFile {
             device: raw_root.into(),
             path: t(KEY_FILE),
             passphrase: secret.clone(),
         });
-        a.push(write(
-            "/etc/mkinitcpio.conf.d/koompi-encrypt.conf",
-            0o644,
-            format!(
-                "# koompi-install: open the root with the key file, so the passphrase is typed once\n\
-                 FILES+=({KEY_FILE})\n\
-                 HOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block encrypt filesystems fsck)\n"
-            ),
-        ));
-        a.push(write(
-            "/etc/default/grub.d/koompi-encrypt.cfg",
-            0o644,
-            "GRUB_ENABLE_CRYPTODISK=y\n".into(),
-        ));
+        a.extend(encryption_files(facts));
     }
-    a.push(write(
-        "/etc/default/grub.d/koompi-install.cfg",
-        0o644,
-        format!("GRUB_CMDLINE_LINUX=\"{cmdline}\"\n"),
-    ));
     a
+}
+
+/// How the installed system opens its root: GRUB asks for the passphrase once (it reads
+/// /boot inside the container), and the initramfs opens the root again with the key file
+/// it carries, so nobody types twice.
+fn encryption_files(facts: &Facts) -> Vec<Action> {
+    let ids = &facts.ids;
+    let mut a = Vec::new();
+    let cmdline = match facts.initramfs {
+        // systemd in the initramfs (iso/airootfs/etc/mkinitcpio.conf.d/koompi.conf):
+        // sd-encrypt, and systemd-cryptsetup finds /etc/cryptsetup-keys.d/NAME.key itself.
+        Initramfs::Mkinitcpio => {
+            a.push(write(
+                "/etc/mkinitcpio.conf.d/koompi-encrypt.conf",
+                0o644,
+                format!(
+                    "# koompi-install: open the root with the key file, so the passphrase is typed once\n\
+                     FILES+=({KEY_FILE})\n\
+                     HOOKS=(base systemd plymouth autodetect microcode modconf kms keyboard sd-vconsole block sd-encrypt filesystems fsck)\n"
+                ),
+            ));
+            format!(
+                " rd.luks.name={}={LUKS_NAME} root=/dev/mapper/{LUKS_NAME}",
+                ids.luks_uuid
+            )
+        }
+        // initramfs-tools: cryptroot opens what /etc/crypttab names with its key file,
+        // which the hook copies in when KEYFILE_PATTERN matches it (kept 0600 by UMASK).
+        Initramfs::InitramfsTools => {
+            a.push(write(
+                "/etc/crypttab",
+                0o644,
+                format!(
+                    "# written by koompi-install\n{LUKS_NAME} UUID={} {KEY_FILE} luks,discard,initramfs\n",
+                    ids.luks_uuid
+                ),
+            ));
+            a.push(write(
+                "/etc/cryptsetup-initramfs/conf-hook.d/koompi.conf",
+                0o644,
+                "KEYFILE_PATTERN=\"/etc/cryptsetup-keys.d/*.key\"\n".into(),
+            ));
+            a.push(write(
+                "/etc/initramfs-tools/conf.d/koompi-umask",
+                0o644,
+                "UMASK=0077\n".into(),
+            ));
+            String::new()
+        }
+    };
+    a.push(Action::SetBlock {
+        path: t("/etc/default/grub"),
+        block: format!(
+            "GRUB_ENABLE_CRYPTODISK=y\nGRUB_CMDLINE_LINUX=\"${{GRUB_CMDLINE_LINUX}}{cmdline}\"\n"
+        ),
+    });
+    a
+}
+
+/// The last part of a path.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `text` with `block` between koompi-install's markers: the old block replaced, or the
+/// new one appended. Pure, for [`Action::SetBlock`].
+pub fn with_block(text: &str, block: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line == BLOCK_BEGIN {
+            inside = true;
+        } else if line == BLOCK_END && inside {
+            inside = false;
+        } else if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(BLOCK_BEGIN);
+    out.push('\n');
+    out.push_str(block);
+    if !block.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(BLOCK_END);
+    out.push('\n');
+    out
 }
 
 /// `/etc/locale.gen`: the chosen locale, and English beside it (the tools' messages).
@@ -894,7 +1011,7 @@ pub fn describe_action(a: &Action) -> String {
             ..
         } => format!("cryptsetup luksFormat --type luks2 --pbkdf {pbkdf} {device} ({passphrase})"),
         Action::LuksOpen { device, name, .. } => format!("cryptsetup open {device} {name}"),
-        Action::LuksKeyFile { path, .. } => format!("a key file {path}, added to the key slots"),
+        Action::LuksKeyFile { path, .. } => format!("cryptsetup luksAddKey with {path}"),
         Action::FormatBtrfs { device, label, .. } => format!("mkfs.btrfs -L {label} {device}"),
         Action::Subvolume { path } => format!("btrfs subvolume create {path}"),
         Action::Mount {
@@ -910,6 +1027,8 @@ pub fn describe_action(a: &Action) -> String {
         Action::Remove { path } => format!("rm -r {path}"),
         Action::WriteFile { path, mode, .. } => format!("write {path} (mode {mode:o})"),
         Action::Link { path, to } => format!("ln -s {to} {path}"),
+        Action::SetBlock { path, .. } => format!("koompi-install's lines at the end of {path}"),
+        Action::KeyFile { path } => format!("a random key file {path} (mode 400)"),
         Action::InTarget { argv } => format!(
             "in the new system: {}",
             argv.iter()

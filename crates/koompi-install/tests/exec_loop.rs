@@ -16,7 +16,7 @@ use koompi_core::cmd::Runner;
 use koompi_install::answers::Answers;
 use koompi_install::disks::Disk as PlanDisk;
 use koompi_install::exec::{self, ExecError, Options, Secrets};
-use koompi_install::plan::{self, Action, Cpu, Facts, Ids, Plan, Step, TARGET};
+use koompi_install::plan::{self, Action, Cpu, Facts, Ids, Initramfs, Plan, Step, TARGET};
 use koompi_testutil::{require_programs, require_root, sh, LoopDisk};
 
 /// A loop disk whose target mounts are undone before it is detached.
@@ -85,6 +85,7 @@ fn facts(device: &str) -> Facts {
         grub_argon2: false,
         cpu: Cpu::Other,
         uefi: false,
+        initramfs: Initramfs::InitramfsTools,
         date: "20261206".into(),
         ids: Ids {
             root_uuid: "3d0c9a52-6b1e-4f7a-9c28-5e4b1a7d9f01".into(),

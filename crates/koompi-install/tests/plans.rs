@@ -7,7 +7,9 @@ use std::path::Path;
 
 use koompi_install::answers::{Answers, DiskChoice, Finish, Source};
 use koompi_install::disks::Disk;
-use koompi_install::plan::{self, Action, Cpu, Facts, Ids, LiveImage, PlanError, TARGET};
+use koompi_install::plan::{
+    self, Action, Cpu, Facts, Ids, Initramfs, LiveImage, PlanError, TARGET,
+};
 use proptest::prelude::*;
 
 fn disk(path: &str) -> Disk {
@@ -30,11 +32,16 @@ fn facts(path: &str, live: bool, uefi: bool) -> Facts {
         disk: disk(path),
         live: live.then(|| LiveImage {
             root_image: "/run/archiso/bootmnt/koompi/x86_64/airootfs.sfs".into(),
-            boot_dir: "/run/archiso/bootmnt/koompi/boot/x86_64".into(),
+            kernel: "/run/archiso/bootmnt/koompi/boot/x86_64/vmlinuz-linux-lts".into(),
+            microcode: vec![
+                "/run/archiso/bootmnt/koompi/boot/amd-ucode.img".into(),
+                "/run/archiso/bootmnt/koompi/boot/intel-ucode.img".into(),
+            ],
         }),
         grub_argon2: false,
         cpu: Cpu::Intel,
         uefi,
+        initramfs: Initramfs::Mkinitcpio,
         date: "20261205".into(),
         ids: Ids {
             root_uuid: "6f1c2a5e-0d3b-4c8e-9a1f-2b7d5e4c3a10".into(),
@@ -89,6 +96,26 @@ fn encrypted_khmer_install_on_a_uefi_machine() {
     expect("encrypted-uefi.txt", &p.describe());
     let json = serde_json::to_string_pretty(&p).unwrap();
     expect("encrypted-uefi.json", &json);
+}
+
+/// The VM rig's live system (a Debian userland standing in for Arch): initramfs-tools
+/// builds the initramfs, and /etc/crypttab names the key file.
+#[test]
+fn encrypted_install_from_an_initramfs_tools_system() {
+    let a = answers(
+        "disk = \"/dev/vdb\"\nuser = \"student\"\npassword-file = \"/pw\"\n\
+         encrypt = true\npassphrase-file = \"/luks\"\n",
+    );
+    let mut f = facts("/dev/vdb", true, true);
+    f.initramfs = Initramfs::InitramfsTools;
+    let p = plan::plan(&a, &f).unwrap();
+    expect(
+        "encrypted-initramfs-tools.json",
+        &serde_json::to_string_pretty(&p).unwrap(),
+    );
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains("update-initramfs"), "{json}");
+    assert!(!json.contains("\"mkinitcpio\""), "{json}");
 }
 
 #[test]
@@ -164,6 +191,24 @@ fn arb_disk() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    /// koompi-install's block in a file: set twice is set once, and every line of the
+    /// file outside the block stays.
+    #[test]
+    fn a_block_is_replaced_not_repeated(
+        lines in proptest::collection::vec("[A-Z_=a-z0-9\" ]{0,20}", 0..8),
+        a in "[A-Z]{1,8}=[a-z]{0,8}",
+        b in "[A-Z]{1,8}=[a-z]{0,8}",
+    ) {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let once = plan::with_block(&text, &a);
+        prop_assert_eq!(plan::with_block(&once, &a), once.clone());
+        let other = plan::with_block(&once, &b);
+        prop_assert!(other.starts_with(&text));
+        prop_assert_eq!(other.matches(plan::BLOCK_BEGIN).count(), 1);
+        let want = format!("{b}\n");
+        prop_assert!(other.contains(&want));
+    }
+
     #[test]
     fn every_plan_keeps_its_invariants(
         a in arb_answers(),
