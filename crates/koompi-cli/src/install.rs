@@ -11,7 +11,7 @@ use clap::Parser;
 
 use koompi_core::cmd::Runner;
 use koompi_install::answers::{Answers, DiskChoice, Finish, Source};
-use koompi_install::{disks, facts, fleet, plan};
+use koompi_install::{disks, exec, facts, fleet, plan};
 
 const AFTER_HELP: &str = "\
 Every flag is also a key of the answer file: `--disk /dev/sda` is `disk = \"/dev/sda\"`, `--password-file F` is `password-file = \"F\"`. Flags win over the file. Secrets never go on the command line: --password-file and --passphrase-file name a file holding them, or `-` for standard input.
@@ -72,6 +72,9 @@ pub struct Cli {
     /// Print the plan and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Forget the steps an interrupted install did and start from the first one.
+    #[arg(long)]
+    restart: bool,
     /// Print JSON for scripts.
     #[arg(long)]
     json: bool,
@@ -202,8 +205,9 @@ pub fn main() -> Result<()> {
         grub_argon2: machine.grub_argon2,
         cpu: machine.cpu,
         uefi: machine.uefi,
+        initramfs: machine.initramfs,
         date: today(),
-        ids: facts::new_ids()?,
+        ids: resumed_ids(&disk.path, cli.restart)?,
     };
     let plan = plan::plan(&answers, &facts)?;
     if cli.dry_run {
@@ -221,10 +225,94 @@ pub fn main() -> Result<()> {
         );
     }
     answers.check_unattended()?;
-    bail!(
-        "installing is not available yet: this version only plans (the executor is not \
-         written); nothing was changed"
+    let secrets = exec::Secrets::load(&plan)?;
+    install(&plan, &secrets, &cli)
+}
+
+/// The identifiers of an interrupted install on `disk` (its journal), so that this run
+/// plans the same install and resumes it; new ones otherwise.
+fn resumed_ids(disk: &str, restart: bool) -> Result<plan::Ids> {
+    if !restart {
+        if let Some(j) = exec::Journal::read(Path::new(JOURNAL)) {
+            if let Some(ids) = j.ids.filter(|i| j.disk == disk && !i.root_uuid.is_empty()) {
+                eprintln!(
+                    "resuming the interrupted install on {disk} ({} of its steps done; \
+                     --restart starts over)",
+                    j.done.len()
+                );
+                let mut ids = ids;
+                if ids.luks_uuid.is_empty() {
+                    ids.luks_uuid = facts::new_ids()?.luks_uuid;
+                }
+                return Ok(ids);
+            }
+        }
+    }
+    Ok(facts::new_ids()?)
+}
+
+/// The journal of the steps done, on the live system (a re-run resumes after them).
+const JOURNAL: &str = "/run/koompi-install/journal.json";
+
+/// Runs `plan`, one progress line per step on stderr, then does what `finish` says.
+fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        bail!("installing needs root (run it with sudo); nothing was changed");
+    }
+    if cli.restart {
+        match std::fs::remove_file(JOURNAL) {
+            Ok(()) => eprintln!("starting over: the journal of the earlier try is removed"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {JOURNAL}")),
+        }
+    }
+    eprint!("{}", plan.describe());
+    let started = std::time::Instant::now();
+    let mut show = |p: &exec::Progress<'_>| {
+        if cli.json {
+            if let Ok(line) = serde_json::to_string(p) {
+                println!("{line}");
+            }
+        } else {
+            eprintln!(
+                "[{}/{}] {}{} ({} s)",
+                p.step,
+                p.total,
+                p.title,
+                if p.skipped {
+                    ": done before, skipped"
+                } else {
+                    ""
+                },
+                started.elapsed().as_secs()
+            );
+        }
+    };
+    exec::execute(
+        plan,
+        secrets,
+        &Runner::real(),
+        Path::new(JOURNAL),
+        &exec::Options::default(),
+        &mut show,
     )
+    .context("the install stopped; run the same command again to go on from this step")?;
+    eprintln!(
+        "KOOMPI OS is installed on {} ({} s).",
+        plan.disk,
+        started.elapsed().as_secs()
+    );
+    let _ = std::fs::remove_file(JOURNAL);
+    let verb = match plan.finish {
+        Finish::Stay => return Ok(()),
+        Finish::Reboot => "reboot",
+        Finish::Poweroff => "poweroff",
+    };
+    koompi_core::cmd::Cmd::new("systemctl")
+        .arg(verb)
+        .run(&Runner::real())
+        .with_context(|| format!("installed, but `systemctl {verb}` failed"))?;
+    Ok(())
 }
 
 /// Today as `YYYYMMDD` (local time), for the factory snapshot's name.
@@ -251,7 +339,10 @@ mod tests {
             .get_arguments()
             .filter_map(|a| a.get_long().map(String::from))
             .filter(|f| {
-                !["config", "dry-run", "json", "verbose", "help", "version"].contains(&f.as_str())
+                ![
+                    "config", "dry-run", "restart", "json", "verbose", "help", "version",
+                ]
+                .contains(&f.as_str())
             })
             .collect();
         let mut k = keys.clone();

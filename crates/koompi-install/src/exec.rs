@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use koompi_core::cmd::{Cmd, CmdError, Runner};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{sfdisk_script, with_block, Action, Plan, Secret, Step, TARGET};
+use crate::plan::{sfdisk_script, with_block, Action, Ids, Plan, Secret, Step, TARGET};
 
 /// The largest secret file read (a password or passphrase, not a key file).
 const SECRET_MAX: u64 = 4096;
@@ -133,6 +133,10 @@ pub struct Journal {
     pub disk: String,
     pub root_uuid: String,
     pub done: Vec<String>,
+    /// The identifiers the install formats with, so that a re-run plans with the same ones
+    /// and resumes (the CLI reads them with [`Journal::read`]).
+    #[serde(default)]
+    pub ids: Option<Ids>,
 }
 
 impl Journal {
@@ -142,6 +146,7 @@ impl Journal {
             disk: plan.disk.clone(),
             root_uuid: plan_root_uuid(plan),
             done: Vec::new(),
+            ids: Some(plan.ids()),
         };
         let text = match fs::read_to_string(path) {
             Ok(t) => t,
@@ -164,6 +169,12 @@ impl Journal {
             });
         }
         Ok(j)
+    }
+
+    /// The journal at `path`, if there is a readable one.
+    pub fn read(path: &Path) -> Option<Journal> {
+        let text = fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Adds `id` and writes the journal whole (beside, then renamed, then synced).

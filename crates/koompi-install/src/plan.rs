@@ -157,7 +157,7 @@ pub enum Initramfs {
 }
 
 /// Identifiers chosen before formatting, so the plan can name them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Ids {
     /// The Btrfs filesystem's UUID.
     pub root_uuid: String,
@@ -948,6 +948,24 @@ fn xkb_conf(layout: &str) -> String {
 }
 
 impl Plan {
+    /// The identifiers the plan formats with (empty where it does not format: no LUKS).
+    pub fn ids(&self) -> Ids {
+        let mut ids = Ids {
+            root_uuid: String::new(),
+            luks_uuid: String::new(),
+            esp_id: String::new(),
+        };
+        for a in self.steps.iter().flat_map(|s| &s.actions) {
+            match a {
+                Action::FormatBtrfs { uuid, .. } => ids.root_uuid.clone_from(uuid),
+                Action::LuksFormat { uuid, .. } => ids.luks_uuid.clone_from(uuid),
+                Action::FormatFat { volume_id, .. } => ids.esp_id.clone_from(volume_id),
+                _ => {}
+            }
+        }
+        ids
+    }
+
     /// The plan in words, one numbered line per step and an indented line per action,
     /// for the summary screen and `--dry-run`.
     pub fn describe(&self) -> String {
