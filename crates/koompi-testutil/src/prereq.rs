@@ -116,6 +116,8 @@ pub const NEEDS: &[Need] = &[
     need("sfdisk", "fdisk", "util-linux", TESTS_IMAGE),
     need("blkid", "util-linux", "util-linux", TESTS_IMAGE),
     need("mkfs.fat", "dosfstools", "dosfstools", TESTS_IMAGE),
+    need("mksquashfs", "squashfs-tools", "squashfs-tools", &[Image]),
+    need("xorriso", "xorriso", "libisoburn", &[Image]),
     need("mcopy", "mtools", "mtools", &[Image]),
     need("mdir", "mtools", "mtools", &[Image]),
     need("chroot", "coreutils", "coreutils", &[Image]),

@@ -33,12 +33,12 @@ use anyhow::{bail, Context, Result};
 
 use super::console::PROMPT;
 use super::disk::{LoopDevice, Mounts};
-use super::overlay::{sha256_files, walk, Overlay};
+use super::overlay::{sha256_files, walk, Overlay, MEDIUM_LABEL};
 use super::{cmd, path_str, progress, ImageOptions};
 use crate::host;
 
 /// Part of the image's cache key: change it when the image recipe changes.
-pub const RIG_VERSION: &str = "koompi-vm-rig 6";
+pub const RIG_VERSION: &str = "koompi-vm-rig 7";
 
 /// Which image to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,16 @@ const PACKAGES: &[&str] = &[
     "zsh",
     // Real pacman for `koompi` (the upgrade-transactional scenario).
     "pacman-package-manager",
+    // What koompi-install runs in the live system and in the installed one (the install
+    // scenarios): sfdisk, unsquashfs, LUKS2 and its initramfs hook, locale-gen, sudo for
+    // the live user, and NetworkManager, which the installer enables.
+    "fdisk",
+    "squashfs-tools",
+    "cryptsetup",
+    "cryptsetup-initramfs",
+    "locales",
+    "sudo",
+    "network-manager",
 ];
 
 /// Size of the sparse raw disk.
@@ -188,7 +198,9 @@ pub fn ensure(
         };
         let prefix = variant.prefix();
         let image = cache.join(format!("{prefix}-{key}.img"));
-        if image.is_file() && !opts.rebuild {
+        let medium = (variant == Variant::Live).then(|| medium_of(&image));
+        let have_medium = medium.as_ref().map_or(true, |m| m.is_file());
+        if image.is_file() && have_medium && !opts.rebuild {
             progress(&format!("image up to date: {}", image.display()));
             images.push((variant, image));
             continue;
@@ -202,7 +214,23 @@ pub fn ensure(
         }
         let partial = cache.join(format!("{prefix}-{key}.partial.img"));
         let guard = RemoveOnDrop(Some(partial.clone()));
-        build(&partial, &tar, &plan, overlay.as_ref())?;
+        let medium_partial = medium
+            .as_ref()
+            .map(|_| cache.join(format!("{MEDIUM_PREFIX}-{key}.partial.img")));
+        let medium_guard = RemoveOnDrop(medium_partial.clone());
+        build(
+            &partial,
+            &tar,
+            &plan,
+            overlay.as_ref(),
+            medium_partial.as_deref(),
+        )?;
+        if let (Some(from), Some(to)) = (&medium_partial, &medium) {
+            fs::rename(from, to)
+                .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))?;
+            remove_stale(&cache, MEDIUM_PREFIX, to);
+        }
+        drop(medium_guard.disarm());
         fs::rename(&partial, &image).with_context(|| {
             format!("cannot rename {} to {}", partial.display(), image.display())
         })?;
@@ -216,6 +244,25 @@ pub fn ensure(
         images.push((variant, image));
     }
     Ok(images)
+}
+
+/// The start of the install medium's file name in `.vm-cache/`.
+const MEDIUM_PREFIX: &str = "koompi-medium";
+
+/// The install medium built with the live image `image` (`koompi-live-<key>.img` →
+/// `koompi-medium-<key>.img`): an ISO 9660 volume labelled [`MEDIUM_LABEL`] holding the
+/// live root as a squashfs and its kernel where archiso puts them
+/// (`koompi/x86_64/airootfs.sfs`, `koompi/boot/x86_64/vmlinuz-*`).
+pub fn medium_of(image: &Path) -> PathBuf {
+    let name = image
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let key = name
+        .strip_prefix("koompi-live-")
+        .unwrap_or(&name)
+        .to_string();
+    image.with_file_name(format!("{MEDIUM_PREFIX}-{key}"))
 }
 
 /// Removes a half-built file unless disarmed.
@@ -474,7 +521,13 @@ fn image_key(rootfs_key: &str, plan: &Plan) -> Result<String> {
 }
 
 /// Builds the disk at `image` (a new file); with `live`, the live-session variant.
-fn build(image: &Path, tar: &Path, plan: &Plan, live: Option<&Overlay>) -> Result<()> {
+fn build(
+    image: &Path,
+    tar: &Path,
+    plan: &Plan,
+    live: Option<&Overlay>,
+    medium: Option<&Path>,
+) -> Result<()> {
     progress(&format!("creating the disk {}", image.display()));
     let _ = fs::remove_file(image);
     let f =
@@ -586,6 +639,9 @@ fn build(image: &Path, tar: &Path, plan: &Plan, live: Option<&Overlay>) -> Resul
         &["grub-mkconfig", "-o", "/boot/grub/grub.cfg"],
     ))?;
     mounts.unmount_to(depth)?;
+    if let (Some(out), Some(_)) = (medium, live) {
+        build_medium(&r, work.path(), out)?;
+    }
 
     let snapshot_config = factory_snapshot(&r, work.path(), plan)?;
     match &plan.watchdog_tool {
@@ -611,6 +667,56 @@ fn build(image: &Path, tar: &Path, plan: &Plan, live: Option<&Overlay>) -> Resul
     fs::File::open(image)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot sync {}", image.display()))?;
+    Ok(())
+}
+
+/// The install medium: the live root at `r` as mkarchiso leaves it (an empty /boot, the
+/// stock /etc/default/grub: the live kernel arguments are the boot medium's, not the
+/// system's) in a squashfs, the kernel beside it, on an ISO 9660 volume at `out`.
+fn build_medium(r: &Path, work: &Path, out: &Path) -> Result<()> {
+    let stage = work.join("medium");
+    let sfs_dir = stage.join("koompi/x86_64");
+    let boot_dir = stage.join("koompi/boot/x86_64");
+    for d in [&sfs_dir, &boot_dir] {
+        fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let mut kernels = 0;
+    for e in fs::read_dir(r.join("boot")).context("cannot read the image's /boot")? {
+        let p = e.context("cannot read the image's /boot")?.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name.filter(|n| n.starts_with("vmlinuz-")) {
+            fs::copy(&p, boot_dir.join(&name))
+                .with_context(|| format!("cannot copy {}", p.display()))?;
+            kernels += 1;
+        }
+    }
+    if kernels != 1 {
+        bail!("the image's /boot has {kernels} kernels (vmlinuz-*), expected 1");
+    }
+    let grub = r.join("etc/default/grub");
+    let live_grub =
+        fs::read_to_string(&grub).with_context(|| format!("cannot read {}", grub.display()))?;
+    write(r, "/etc/default/grub", &grub_defaults(""), 0o644)?;
+    progress("mksquashfs: the live root for the install medium");
+    let squashed = cmd::run(
+        Command::new("mksquashfs")
+            .arg(r)
+            .arg(sfs_dir.join("airootfs.sfs"))
+            .args(["-noappend", "-no-progress", "-quiet", "-comp", "zstd"])
+            .args(["-wildcards", "-e"])
+            .args(["boot/*", ".snapshots/*", "var/log/*", "proc/*", "sys/*"])
+            .args(["dev/*", "run/*", "tmp/*"]),
+    );
+    write(r, "/etc/default/grub", &live_grub, 0o644)?;
+    squashed?;
+    let _ = fs::remove_file(out);
+    cmd::run(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-iso-level", "3", "-R"])
+            .args(["-V", MEDIUM_LABEL, "-o"])
+            .arg(out)
+            .arg(&stage),
+    )?;
     Ok(())
 }
 
@@ -744,6 +850,13 @@ fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan, live: Option<&Overla
         fstab.push_str(&format!("UUID={btrfs} {at} btrfs subvol={name} 0 0\n"));
     }
     fstab.push_str(&format!("UUID={esp} /boot/efi vfat umask=0077 0 2\n"));
+    if live.is_some() {
+        // archiso's initramfs mounts the medium named by archisolabel= there; the rig's
+        // Debian initramfs does not, so systemd does (when a run attached one).
+        fstab.push_str(&format!(
+            "LABEL={MEDIUM_LABEL} /run/archiso/bootmnt iso9660 ro,nofail,x-systemd.device-timeout=10s 0 0\n"
+        ));
+    }
     write(r, "/etc/fstab", &fstab, 0o644)?;
     write(r, "/etc/hostname", "koompi\n", 0o644)?;
     write(

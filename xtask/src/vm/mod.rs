@@ -19,6 +19,7 @@
 mod console;
 mod disk;
 mod image;
+mod install;
 mod live;
 mod lock;
 mod overlay;

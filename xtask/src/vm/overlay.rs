@@ -135,6 +135,10 @@ struct Permission {
     mode: u32,
 }
 
+/// The volume label of the rig's install medium ([`super::image`]), named by
+/// `archisolabel=` as on the ISO.
+pub const MEDIUM_LABEL: &str = "KOOMPI_RIG";
+
 /// The live-session overlay and the branding, collected from the repository.
 #[derive(Debug)]
 pub struct Overlay {
@@ -205,6 +209,11 @@ impl Overlay {
             branding.push((b.join(name), dest.to_string()));
             branding.push((b.join(name), format!("/usr/share/koompi/branding/{name}")));
         }
+        // The installed system's /etc/issue, which koompi-install puts in place.
+        branding.push((
+            b.join("issue.installed"),
+            "/usr/share/koompi/branding/issue.installed".into(),
+        ));
         branding.push((
             b.join("fastfetch/config.jsonc"),
             "/etc/fastfetch/config.jsonc".into(),
@@ -280,7 +289,10 @@ impl Overlay {
 
     /// The kernel arguments of the ISO's serial boot entry that matter in the rig.
     pub fn kernel_args(&self) -> String {
-        format!("archisobasedir={} console=tty0", self.install_dir)
+        format!(
+            "archisobasedir={} archisolabel={MEDIUM_LABEL} console=tty0",
+            self.install_dir
+        )
     }
 
     /// One line for the build's progress output.

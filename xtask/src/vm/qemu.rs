@@ -31,7 +31,20 @@ pub struct Disk {
     vars: Option<PathBuf>,
     /// An ISO image in the CD drive, booted first (`vm-run --iso`).
     cdrom: Option<PathBuf>,
+    /// More virtio disks after the overlay (`/dev/vdb`, `/dev/vdc`, ...).
+    extra: Vec<Drive>,
+    /// Set by [`Disk::keep_only`]: this disk instead of the overlay and the others.
+    only: Option<Drive>,
     keep: bool,
+}
+
+/// A virtio disk besides the run's overlay.
+#[derive(Debug, Clone)]
+pub struct Drive {
+    pub path: PathBuf,
+    /// `raw` or `qcow2`.
+    pub format: &'static str,
+    pub read_only: bool,
 }
 
 impl Disk {
@@ -46,6 +59,8 @@ impl Disk {
             overlay: dir.join("overlay.qcow2"),
             vars: None,
             cdrom: None,
+            extra: Vec::new(),
+            only: None,
             keep,
         };
         let mut create = Command::new("qemu-img");
@@ -76,6 +91,47 @@ impl Disk {
             }
         };
         Ok(disk)
+    }
+}
+
+impl Disk {
+    /// A blank sparse raw disk of `size` bytes in the run's directory, attached after the
+    /// disks already there; its path.
+    pub fn add_blank(&mut self, name: &str, size: u64) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        let f =
+            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        f.set_len(size)
+            .with_context(|| format!("cannot size {}", path.display()))?;
+        self.extra.push(Drive {
+            path: path.clone(),
+            format: "raw",
+            read_only: false,
+        });
+        Ok(path)
+    }
+
+    /// A raw image attached read-only after the disks already there.
+    pub fn add_read_only(&mut self, path: &Path) {
+        self.extra.push(Drive {
+            path: path.to_path_buf(),
+            format: "raw",
+            read_only: true,
+        });
+    }
+
+    /// From now on the machine has only `drive` (one of those added): the installed disk
+    /// alone, as on a laptop whose install stick was pulled.
+    pub fn keep_only(&mut self, drive: &Path) -> Result<()> {
+        let d = self
+            .extra
+            .iter()
+            .find(|d| d.path == drive)
+            .cloned()
+            .with_context(|| format!("{} is not a disk of this run", drive.display()))?;
+        self.only = Some(d);
+        self.extra.clear();
+        Ok(())
     }
 }
 
@@ -161,10 +217,29 @@ pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Co
             c.args(["-serial", "mon:stdio"]);
         }
     }
-    c.arg("-drive").arg(format!(
-        "file={},if=virtio,format=qcow2",
-        opt_path(&disk.overlay)?
-    ));
+    match &disk.only {
+        None => {
+            c.arg("-drive").arg(format!(
+                "file={},if=virtio,format=qcow2",
+                opt_path(&disk.overlay)?
+            ));
+        }
+        Some(d) => {
+            c.arg("-drive").arg(format!(
+                "file={},if=virtio,format={}",
+                opt_path(&d.path)?,
+                d.format
+            ));
+        }
+    }
+    for d in &disk.extra {
+        c.arg("-drive").arg(format!(
+            "file={},if=virtio,format={}{}",
+            opt_path(&d.path)?,
+            d.format,
+            if d.read_only { ",readonly=on" } else { "" }
+        ));
+    }
     if let Some(iso) = &disk.cdrom {
         c.arg("-drive")
             .arg(format!(

@@ -53,6 +53,9 @@ pub enum Choice {
     RollbackManual,
     LiveSession,
     UpgradeTransactional,
+    InstallBios,
+    InstallUefi,
+    InstallLuks,
     /// Every scenario: the full tier (with `--tier ci`, the ci tier).
     All,
 }
@@ -67,6 +70,9 @@ impl Choice {
             Choice::RollbackManual => vec![Scenario::RollbackManual],
             Choice::LiveSession => vec![Scenario::LiveSession],
             Choice::UpgradeTransactional => vec![Scenario::UpgradeTransactional],
+            Choice::InstallBios => vec![Scenario::InstallBios],
+            Choice::InstallUefi => vec![Scenario::InstallUefi],
+            Choice::InstallLuks => vec![Scenario::InstallLuks],
             Choice::All => Scenario::ALL.to_vec(),
         }
     }
@@ -109,6 +115,11 @@ pub enum Scenario {
     RollbackManual,
     LiveSession,
     UpgradeTransactional,
+    /// `koompi-install` from the live image onto a blank disk, then the disk booted alone
+    /// ([`super::install`]).
+    InstallBios,
+    InstallUefi,
+    InstallLuks,
 }
 
 /// On which firmwares a scenario runs in each tier, BIOS first.
@@ -184,16 +195,38 @@ const UPGRADE_TRANSACTIONAL_TIERS: Tiers = Tiers {
     all: BOTH,
 };
 
+/// `install-bios`: the full tier only. An unencrypted install booted by SeaBIOS; the ci
+/// tier proves the BIOS path of an install with `install-luks` (GRUB's core.img with the
+/// LUKS modules in the BIOS boot partition, the harder case).
+const INSTALL_BIOS_TIERS: Tiers = Tiers { ci: &[], all: BIOS };
+
+/// `install-uefi`: UEFI in both tiers. An unencrypted install booted by OVMF from the
+/// fallback loader the installer put on the ESP.
+const INSTALL_UEFI_TIERS: Tiers = Tiers {
+    ci: UEFI,
+    all: UEFI,
+};
+
+/// `install-luks`: BIOS in the ci tier (with `install-uefi`, both firmwares boot an
+/// installed disk in CI), both in the full tier.
+const INSTALL_LUKS_TIERS: Tiers = Tiers {
+    ci: BIOS,
+    all: BOTH,
+};
+
 impl Scenario {
     /// Every scenario, in the order a tier runs them: the short ones first, so that a broken
     /// image fails early.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Boot,
         Scenario::LiveSession,
         Scenario::RollbackManual,
         Scenario::Recovery(Break::Panic),
         Scenario::Recovery(Break::Hang),
         Scenario::UpgradeTransactional,
+        Scenario::InstallUefi,
+        Scenario::InstallLuks,
+        Scenario::InstallBios,
     ];
 
     fn name(self) -> &'static str {
@@ -204,6 +237,9 @@ impl Scenario {
             Scenario::RollbackManual => "rollback-manual",
             Scenario::LiveSession => "live-session",
             Scenario::UpgradeTransactional => "upgrade-transactional",
+            Scenario::InstallBios => "install-bios",
+            Scenario::InstallUefi => "install-uefi",
+            Scenario::InstallLuks => "install-luks",
         }
     }
 
@@ -217,6 +253,9 @@ impl Scenario {
             Scenario::RollbackManual => ROLLBACK_MANUAL_TIERS,
             Scenario::LiveSession => LIVE_SESSION_TIERS,
             Scenario::UpgradeTransactional => UPGRADE_TRANSACTIONAL_TIERS,
+            Scenario::InstallBios => INSTALL_BIOS_TIERS,
+            Scenario::InstallUefi => INSTALL_UEFI_TIERS,
+            Scenario::InstallLuks => INSTALL_LUKS_TIERS,
         }
     }
 
@@ -232,8 +271,21 @@ impl Scenario {
     /// The image the scenario boots.
     pub fn variant(self) -> Variant {
         match self {
-            Scenario::LiveSession => Variant::Live,
+            Scenario::LiveSession
+            | Scenario::InstallBios
+            | Scenario::InstallUefi
+            | Scenario::InstallLuks => Variant::Live,
             _ => Variant::Installed,
+        }
+    }
+
+    /// What an install scenario installs; `None` for the others.
+    fn install_kind(self) -> Option<super::install::Kind> {
+        use super::install::Kind;
+        match self {
+            Scenario::InstallBios | Scenario::InstallUefi => Some(Kind::Plain),
+            Scenario::InstallLuks => Some(Kind::Luks),
+            _ => None,
         }
     }
 
@@ -248,6 +300,9 @@ impl Scenario {
             Scenario::RollbackManual => rollback_manual(c),
             Scenario::LiveSession => {
                 super::live::session(c).map(|(boots, detail)| Outcome { boots, detail })
+            }
+            Scenario::InstallBios | Scenario::InstallUefi | Scenario::InstallLuks => {
+                bail!("an install scenario runs its own machines (super::install::run)")
             }
         }
     }
@@ -393,6 +448,11 @@ fn run_one(
         }
         _ => None,
     };
+    if let Some(kind) = s.install_kind() {
+        let mut disk = Disk::create(qemu::Base::Image(image), &dir, fw, keep)?;
+        let medium = super::image::medium_of(image);
+        return super::install::run(&mut disk, &medium, fw, kind, log);
+    }
     let disk = Disk::create(qemu::Base::Image(image), &dir, fw, keep)?;
     let sock_dir = tempfile::Builder::new()
         .prefix("koompi-vm.")
@@ -709,15 +769,25 @@ mod tests {
                 "watchdog-panic/uefi",
                 "watchdog-hang/bios",
                 "upgrade-transactional/bios",
+                "install-uefi/uefi",
+                "install-luks/bios",
             ]
         );
     }
 
+    /// The install scenarios named after a firmware run on that one.
+    const ONE_FIRMWARE: [Scenario; 2] = [Scenario::InstallBios, Scenario::InstallUefi];
+
     #[test]
     fn the_full_tier_is_every_scenario_on_both_firmwares() {
         let all = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Both);
-        assert_eq!(all.len(), 2 * Scenario::ALL.len());
+        assert_eq!(all.len(), 2 * Scenario::ALL.len() - ONE_FIRMWARE.len());
         for s in Scenario::ALL {
+            if ONE_FIRMWARE.contains(&s) {
+                assert_eq!(s.tiers().all.len(), 1, "{}", s.name());
+                assert!(s.name().ends_with(s.tiers().all[0].name()), "{}", s.name());
+                continue;
+            }
             assert_eq!(s.tiers().all, BOTH, "{}", s.name());
             // The ci tier is a part of the full tier.
             assert!(s.tiers().ci.iter().all(|fw| s.tiers().all.contains(fw)));
@@ -729,7 +799,7 @@ mod tests {
     fn vm_test_limits_a_tier_to_its_firmware_option() {
         let uefi = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Uefi);
         assert!(uefi.iter().all(|(_, fw)| *fw == Firmware::Uefi));
-        assert_eq!(uefi.len(), Scenario::ALL.len());
+        assert_eq!(uefi.len(), Scenario::ALL.len() - 1);
         let hang = Choice::WatchdogHang.list();
         assert_eq!(
             runs(&plan(&hang, Tier::Ci, FirmwareChoice::Both)),
