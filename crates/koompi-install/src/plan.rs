@@ -852,11 +852,10 @@ fn encryption_files(facts: &Facts) -> Vec<Action> {
                     ids.luks_uuid
                 ),
             ));
-            a.push(write(
-                "/etc/cryptsetup-initramfs/conf-hook.d/koompi.conf",
-                0o644,
-                "KEYFILE_PATTERN=\"/etc/cryptsetup-keys.d/*.key\"\n".into(),
-            ));
+            a.push(Action::SetBlock {
+                path: t("/etc/cryptsetup-initramfs/conf-hook"),
+                block: "KEYFILE_PATTERN=\"/etc/cryptsetup-keys.d/*.key\"\n".into(),
+            });
             a.push(write(
                 "/etc/initramfs-tools/conf.d/koompi-umask",
                 0o644,

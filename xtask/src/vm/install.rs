@@ -157,6 +157,9 @@ pub fn run(
 ) -> Result<Outcome> {
     let target = disk.add_blank("target.raw", TARGET_SIZE)?;
     disk.add_read_only(medium);
+    if kind == Kind::Luks {
+        disk.firmware_console_on_serial();
+    }
 
     // Phase 1: the live system.
     let (mut c, vm, _sock) = start(disk, fw, log)?;

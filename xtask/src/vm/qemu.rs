@@ -35,6 +35,8 @@ pub struct Disk {
     extra: Vec<Drive>,
     /// Set by [`Disk::keep_only`]: this disk instead of the overlay and the others.
     only: Option<Drive>,
+    /// The firmware's own console on the serial port too ([`Disk::firmware_console_on_serial`]).
+    sercon: bool,
     keep: bool,
 }
 
@@ -61,6 +63,7 @@ impl Disk {
             cdrom: None,
             extra: Vec::new(),
             only: None,
+            sercon: false,
             keep,
         };
         let mut create = Command::new("qemu-img");
@@ -118,6 +121,15 @@ impl Disk {
             format: "raw",
             read_only: true,
         });
+    }
+
+    /// The firmware's text console also on the serial port, and serial input as keys:
+    /// what GRUB prints and reads through the firmware before its own serial terminal is
+    /// set up (the passphrase prompt of an encrypted /boot). `graphics=off` makes QEMU
+    /// switch SeaBIOS's serial console on; OVMF mirrors its console to the serial port
+    /// anyway.
+    pub fn firmware_console_on_serial(&mut self) {
+        self.sercon = true;
     }
 
     /// From now on the machine has only `drive` (one of those added): the installed disk
@@ -203,8 +215,13 @@ fn opt_path(p: &Path) -> Result<&str> {
 /// The QEMU command line for a run.
 pub fn command(disk: &Disk, firmware: Firmware, serial: Serial<'_>) -> Result<Command> {
     let mut c = private_qemu::command();
+    let machine = if disk.sercon {
+        "q35,graphics=off"
+    } else {
+        "q35"
+    };
     c.args([
-        "-accel", "tcg", "-machine", "q35", "-m", "1024", "-smp", "2",
+        "-accel", "tcg", "-machine", machine, "-m", "1024", "-smp", "2",
     ])
     .args(["-display", "none", "-no-user-config", "-nodefaults"]);
     match serial {
