@@ -8,7 +8,8 @@
 //! three are pure: no I/O, no secrets (passwords are named by the file that holds them,
 //! never carried). [`facts`] is the read-only survey of the machine that feeds them, and
 //! [`exec`] runs a plan, journaling each step so that a re-run resumes. [`fleet`] finds a
-//! classroom's answer file.
+//! classroom's answer file. [`wizard`] is the interactive installer's questions, a pure state
+//! machine that a terminal front end drives.
 
 pub mod answers;
 pub mod disks;
@@ -16,3 +17,4 @@ pub mod exec;
 pub mod facts;
 pub mod fleet;
 pub mod plan;
+pub mod wizard;
