@@ -190,10 +190,23 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     koompi_core::logging::init(cli.verbose);
     let answers = cli.answers()?;
+    let machine = facts::survey(&Runner::real()).context("cannot survey this machine's disks")?;
+    // At the keyboard, unless every answer is given (--yes) or a named disk's plan is asked.
+    let given = answers.yes || (cli.dry_run && answers.disk.is_some());
+    let (answers, typed) = if !given {
+        match interactive(&machine, answers)? {
+            Some((answers, password, passphrase)) => (answers, Some((password, passphrase))),
+            None => {
+                eprintln!("koompi-install: left the installer; nothing was changed");
+                return Ok(());
+            }
+        }
+    } else {
+        (answers, None)
+    };
     let Some(choice) = &answers.disk else {
         bail!("`disk`: missing: name the disk (`--disk /dev/...`) or `--disk largest-internal`");
     };
-    let machine = facts::survey(&Runner::real()).context("cannot survey this machine's disks")?;
     let disk = disks::choose(
         &resolve(choice),
         &machine.disks,
@@ -218,14 +231,13 @@ pub fn main() -> Result<()> {
         }
         return Ok(());
     }
-    if !answers.yes {
-        bail!(
-            "the interactive installer is not written yet: give every answer with --yes, or \
-             see the plan with --dry-run; nothing was changed"
-        );
-    }
     answers.check_unattended()?;
-    let secrets = exec::Secrets::load(&plan)?;
+    // TODO(executor): answers confirmed at the keyboard carry the secrets typed there (their
+    // answers name them `wizard::TYPED`, not a file); the others' are read from their files.
+    let secrets = match typed {
+        Some((password, passphrase)) => exec::Secrets::new(password, passphrase),
+        None => exec::Secrets::load(&plan)?,
+    };
     install(&plan, &secrets, &cli)
 }
 
@@ -318,6 +330,49 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
 /// Today as `YYYYMMDD` (local time), for the factory snapshot's name.
 fn today() -> String {
     chrono::Local::now().format("%Y%m%d").to_string()
+}
+
+/// Asks the answers on this terminal, starting from `answers`: the confirmed answers, the
+/// password and the passphrase typed; `None` when the user left. Refused, in one line,
+/// when standard input or output is not a terminal.
+fn interactive(
+    machine: &facts::Machine,
+    answers: Answers,
+) -> Result<Option<crate::install_tui::Confirmed>> {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        if answers.disk.is_none() {
+            bail!(
+                "`disk`: missing: name the disk (`--disk /dev/...`) or `--disk \
+                 largest-internal`, or run koompi-install on a terminal to be asked"
+            );
+        }
+        bail!(
+            "not on a terminal: give every answer with --yes, or run koompi-install on a \
+             terminal to be asked; nothing was changed"
+        );
+    }
+    crate::install_tui::run(machine, answers, |a| {
+        let Some(choice) = &a.disk else {
+            bail!("no disk is chosen");
+        };
+        let disk = disks::choose(
+            &resolve(choice),
+            &machine.disks,
+            machine.live_label.as_deref(),
+        )?;
+        let facts = plan::Facts {
+            disk: disk.clone(),
+            live: machine.live.clone(),
+            grub_argon2: machine.grub_argon2,
+            cpu: machine.cpu,
+            uefi: machine.uefi,
+            initramfs: machine.initramfs,
+            date: today(),
+            ids: facts::new_ids()?,
+        };
+        Ok(plan::plan(a, &facts)?.describe())
+    })
 }
 
 #[cfg(test)]

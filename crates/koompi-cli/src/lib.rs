@@ -3,6 +3,7 @@
 
 pub mod generate;
 pub mod install;
+mod install_tui;
 pub mod package;
 pub mod snapshot;
 pub mod watchdog;
