@@ -263,6 +263,37 @@ fn resumed_ids(disk: &str, restart: bool) -> Result<plan::Ids> {
     Ok(facts::new_ids()?)
 }
 
+/// The install's log on the live system ([`plan::LOG`]): the plan, each step as it
+/// starts, and why it stopped. Secrets never reach it (the plan holds none, and no
+/// command gets one in its arguments). The plan's `keep-log` step copies it to the new
+/// system. Logging is best effort: a read-only /var/log does not stop an install.
+struct InstallLog(Option<std::fs::File>);
+
+impl InstallLog {
+    fn open() -> InstallLog {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(plan::LOG);
+        if let Err(e) = &f {
+            eprintln!("warning: no log: cannot open {}: {e}", plan::LOG);
+        }
+        InstallLog(f.ok())
+    }
+
+    fn line(&mut self, text: &str) {
+        use std::io::Write;
+        if let Some(f) = &mut self.0 {
+            let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+            for l in text.lines() {
+                let _ = writeln!(f, "{now} {l}");
+            }
+        }
+    }
+}
+
 /// The journal of the steps done, on the live system (a re-run resumes after them).
 const JOURNAL: &str = "/run/koompi-install/journal.json";
 
@@ -279,8 +310,18 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
         }
     }
     eprint!("{}", plan.describe());
+    let mut log = InstallLog::open();
+    log.line(&plan.describe());
     let started = std::time::Instant::now();
     let mut show = |p: &exec::Progress<'_>| {
+        log.line(&format!(
+            "[{}/{}] {} {}{}",
+            p.step,
+            p.total,
+            p.id,
+            p.title,
+            if p.skipped { " (done before)" } else { "" }
+        ));
         if cli.json {
             if let Ok(line) = serde_json::to_string(p) {
                 println!("{line}");
@@ -300,15 +341,27 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
             );
         }
     };
-    exec::execute(
+    let result = exec::execute(
         plan,
         secrets,
         &Runner::real(),
         Path::new(JOURNAL),
         &exec::Options::default(),
         &mut show,
-    )
-    .context("the install stopped; run the same command again to go on from this step")?;
+    );
+    if let Err(e) = &result {
+        log.line(&format!(
+            "stopped: {}",
+            crate::one_line(&anyhow::anyhow!("{e}"))
+        ));
+    }
+    result.with_context(|| {
+        format!(
+            "the install stopped (log: {}); run the same command again to go on from this \
+             step",
+            plan::LOG
+        )
+    })?;
     eprintln!(
         "KOOMPI OS is installed on {} ({} s).",
         plan.disk,

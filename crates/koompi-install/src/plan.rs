@@ -77,6 +77,9 @@ fallback_image=\"/boot/initramfs-linux-lts-fallback.img\"
 fallback_options=\"-S autodetect\"
 ";
 
+/// The install's log, on the live system and then on the new one.
+pub const LOG: &str = "/var/log/koompi-install.log";
+
 /// The user name of the live session, removed from an offline copy.
 pub const LIVE_USER: &str = "koompi";
 
@@ -715,6 +718,17 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
             )
         });
     }
+    steps.push(Step {
+        optional: true,
+        ..step(
+            "keep-log",
+            "Keep the install's log on the new system",
+            vec![Action::CopyFile {
+                from: LOG.into(),
+                to: t(LOG),
+            }],
+        )
+    });
     let mut finish = vec![Action::Unmount {
         path: TARGET.into(),
     }];

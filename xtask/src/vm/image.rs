@@ -854,7 +854,7 @@ fn configure(r: &Path, btrfs: &str, esp: &str, plan: &Plan, live: Option<&Overla
         // archiso's initramfs mounts the medium named by archisolabel= there; the rig's
         // Debian initramfs does not, so systemd does (when a run attached one).
         fstab.push_str(&format!(
-            "LABEL={MEDIUM_LABEL} /run/archiso/bootmnt iso9660 ro,nofail,x-systemd.device-timeout=10s 0 0\n"
+            "LABEL={MEDIUM_LABEL} /run/archiso/bootmnt iso9660 ro,nofail,x-systemd.device-timeout=120s 0 0\n"
         ));
     }
     write(r, "/etc/fstab", &fstab, 0o644)?;
