@@ -670,9 +670,10 @@ fn build(
     Ok(())
 }
 
-/// The install medium: the live root at `r` as mkarchiso leaves it (an empty /boot, the
-/// stock /etc/default/grub: the live kernel arguments are the boot medium's, not the
-/// system's) in a squashfs, the kernel beside it, on an ISO 9660 volume at `out`.
+/// The install medium: the live root at `r` as mkarchiso leaves it (/boot emptied but
+/// for Debian's `config-*`, the stock /etc/default/grub: the live kernel arguments are
+/// the boot medium's, not the system's) in a squashfs, the kernel beside it, on an
+/// ISO 9660 volume at `out`.
 fn build_medium(r: &Path, work: &Path, out: &Path) -> Result<()> {
     let stage = work.join("medium");
     let sfs_dir = stage.join("koompi/x86_64");
@@ -704,7 +705,11 @@ fn build_medium(r: &Path, work: &Path, out: &Path) -> Result<()> {
             .arg(sfs_dir.join("airootfs.sfs"))
             .args(["-noappend", "-no-progress", "-quiet", "-comp", "zstd"])
             .args(["-wildcards", "-e"])
-            .args(["boot/*", ".snapshots/*", "var/log/*", "proc/*", "sys/*"])
+            // /boot emptied as mkarchiso does, but for Debian's kernel config, which
+            // update-initramfs reads from there (Arch's mkinitcpio needs none).
+            .args(["boot/vmlinuz-*", "boot/initrd.img-*", "boot/System.map-*"])
+            .args(["boot/grub", "boot/efi", ".snapshots/*", "var/log/*", "proc/*"])
+            .args(["sys/*"])
             .args(["dev/*", "run/*", "tmp/*"]),
     );
     write(r, "/etc/default/grub", &live_grub, 0o644)?;

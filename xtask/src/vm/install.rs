@@ -165,8 +165,13 @@ pub fn run(
     let (mut c, vm, _sock) = start(disk, fw, log)?;
     let at = log_in(&mut c, 0, LIVE_USER, LIVE_PASSWORD, false)?;
     become_root(&mut c, at, LIVE_PASSWORD)?;
-    c.run_ok("findmnt -n /run/archiso/bootmnt", CMD_TIMEOUT)
-        .context("the install medium is not mounted at /run/archiso/bootmnt")?;
+    // systemd mounts the medium once udev has seen it (slow under emulation).
+    c.run_ok(
+        "for i in $(seq 90); do findmnt -n /run/archiso/bootmnt >/dev/null && break; sleep 2; done; \
+         findmnt -n /run/archiso/bootmnt",
+        Duration::from_secs(240),
+    )
+    .context("the install medium is not mounted at /run/archiso/bootmnt")?;
     c.run_ok(
         &format!("umask 077; printf '%s\\n' '{PASSWORD}' > /root/pw; printf '%s\\n' '{PASSPHRASE}' > /root/luks"),
         CMD_TIMEOUT,
