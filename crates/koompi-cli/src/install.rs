@@ -75,12 +75,22 @@ pub struct Cli {
     /// Forget the steps an interrupted install did and start from the first one.
     #[arg(long)]
     restart: bool,
+    /// How to report each step: lines for people (stderr), or one JSON object per line
+    /// for other front ends (stdout: step, total, id, title, skipped).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    progress: ProgressArg,
     /// Print JSON for scripts.
     #[arg(long)]
     json: bool,
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProgressArg {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -232,7 +242,7 @@ pub fn main() -> Result<()> {
         return Ok(());
     }
     answers.check_unattended()?;
-    // TODO(executor): answers confirmed at the keyboard carry the secrets typed there (their
+    // Answers confirmed at the keyboard carry the secrets typed there (their
     // answers name them `wizard::TYPED`, not a file); the others' are read from their files.
     let secrets = match typed {
         Some((password, passphrase)) => exec::Secrets::new(password, passphrase),
@@ -322,7 +332,7 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
             p.title,
             if p.skipped { " (done before)" } else { "" }
         ));
-        if cli.json {
+        if cli.json || cli.progress == ProgressArg::Json {
             if let Ok(line) = serde_json::to_string(p) {
                 println!("{line}");
             }
@@ -448,7 +458,8 @@ mod tests {
             .filter_map(|a| a.get_long().map(String::from))
             .filter(|f| {
                 ![
-                    "config", "dry-run", "restart", "json", "verbose", "help", "version",
+                    "config", "dry-run", "restart", "progress", "json", "verbose", "help",
+                    "version",
                 ]
                 .contains(&f.as_str())
             })
