@@ -770,7 +770,20 @@ fn configure(
         "UUID={} /boot/efi vfat umask=0077 0 2\n",
         ids.esp_uuid()
     ));
-    let mut a = vec![
+    let mut a = Vec::new();
+    if !console_shows(&answers.locale) {
+        // The Linux console has no glyphs for this script: its logins stay in English
+        // (PAM would ask for the password in words nobody can read), while graphical
+        // sessions use the chosen language (docs/decisions.md 23).
+        for unit in ["getty@.service", "serial-getty@.service"] {
+            a.push(write(
+                &format!("/etc/systemd/system/{unit}.d/koompi-console-locale.conf"),
+                0o644,
+                CONSOLE_LOCALE_DROPIN.into(),
+            ));
+        }
+    }
+    a.extend([
         write("/etc/fstab", 0o644, fstab),
         write("/etc/hostname", 0o644, format!("{}\n", answers.hostname)),
         write(
@@ -818,7 +831,7 @@ fn configure(
             "/usr/share/koompi/branding/issue.installed",
             "/etc/issue",
         ]),
-    ];
+    ]);
     if let Some(secret) = passphrase {
         a.push(Action::KeyFile { path: t(KEY_FILE) });
         a.push(Action::LuksKeyFile {
@@ -916,6 +929,20 @@ pub fn with_block(text: &str, block: &str) -> String {
     out.push_str(BLOCK_END);
     out.push('\n');
     out
+}
+
+/// The drop-in that keeps a console login in English.
+pub const CONSOLE_LOCALE_DROPIN: &str = "\
+# koompi-install: the console cannot show this system's language; logins here stay English.
+[Service]
+Environment=LANG=en_US.UTF-8
+";
+
+/// Whether the Linux console's fonts can show `locale`'s script (Latin, Cyrillic, Greek):
+/// not Khmer, Thai, Lao, Burmese or the CJK scripts.
+pub fn console_shows(locale: &str) -> bool {
+    let lang = locale.split(['_', '.', '@']).next().unwrap_or(locale);
+    !matches!(lang, "km" | "th" | "lo" | "my" | "zh" | "ja" | "ko")
 }
 
 /// `/etc/locale.gen`: the chosen locale, and English beside it (the tools' messages).
@@ -1072,5 +1099,19 @@ pub fn describe_action(a: &Action) -> String {
                 .join(" ")
         ),
         Action::SetPassword { user, password } => format!("set {user}'s password ({password})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_shows_latin_but_not_khmer() {
+        assert!(console_shows("en_US.UTF-8"));
+        assert!(console_shows("fr_FR.UTF-8"));
+        assert!(!console_shows("km_KH.UTF-8"));
+        assert!(!console_shows("th_TH.UTF-8"));
+        assert!(!console_shows("zh_CN.UTF-8"));
     }
 }

@@ -84,6 +84,8 @@ const PACKAGES: &[&str] = &[
     "zsh",
     // Real pacman for `koompi` (the upgrade-transactional scenario).
     "pacman-package-manager",
+    // initramfs-tools' default compressor (without it, gzip).
+    "zstd",
     // What koompi-install runs in the live system and in the installed one (the install
     // scenarios): sfdisk, unsquashfs, LUKS2 and its initramfs hook, locale-gen, sudo for
     // the live user, and NetworkManager, which the installer enables.
@@ -670,6 +672,9 @@ fn build(
     Ok(())
 }
 
+/// initramfs-tools' setting in the install medium's root only.
+const MODULES_DEP: &str = "/etc/initramfs-tools/conf.d/koompi-modules-dep";
+
 /// The install medium: the live root at `r` as mkarchiso leaves it (/boot emptied but
 /// for Debian's `config-*`, the stock /etc/default/grub: the live kernel arguments are
 /// the boot medium's, not the system's) in a squashfs, the kernel beside it, on an
@@ -698,6 +703,10 @@ fn build_medium(r: &Path, work: &Path, out: &Path) -> Result<()> {
     let live_grub =
         fs::read_to_string(&grub).with_context(|| format!("cannot read {}", grub.display()))?;
     write(r, "/etc/default/grub", &grub_defaults(""), 0o644)?;
+    // The installed system's initramfs is built in the guest for the guest's hardware, as
+    // mkinitcpio's autodetect hook does on KOOMPI OS; Debian's default (`most`) takes
+    // minutes under emulation.
+    write(r, MODULES_DEP, "MODULES=dep\n", 0o644)?;
     progress("mksquashfs: the live root for the install medium");
     let squashed = cmd::run(
         Command::new("mksquashfs")
@@ -708,11 +717,19 @@ fn build_medium(r: &Path, work: &Path, out: &Path) -> Result<()> {
             // /boot emptied as mkarchiso does, but for Debian's kernel config, which
             // update-initramfs reads from there (Arch's mkinitcpio needs none).
             .args(["boot/vmlinuz-*", "boot/initrd.img-*", "boot/System.map-*"])
-            .args(["boot/grub", "boot/efi", ".snapshots/*", "var/log/*", "proc/*"])
+            .args([
+                "boot/grub",
+                "boot/efi",
+                ".snapshots/*",
+                "var/log/*",
+                "proc/*",
+            ])
             .args(["sys/*"])
             .args(["dev/*", "run/*", "tmp/*"]),
     );
     write(r, "/etc/default/grub", &live_grub, 0o644)?;
+    fs::remove_file(r.join(MODULES_DEP.trim_start_matches('/')))
+        .with_context(|| format!("cannot remove {MODULES_DEP}"))?;
     squashed?;
     let _ = fs::remove_file(out);
     cmd::run(
