@@ -466,13 +466,20 @@ pub fn interactive(base: Base<'_>, firmware: Firmware, live: bool) -> Result<()>
         .prefix("koompi-vm-run.")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let disk = Disk::create(base, &work.path().join("disk"), firmware, false)?;
+    let mut disk = Disk::create(base, &work.path().join("disk"), firmware, false)?;
+    if let (Base::Image(image), true) = (base, live) {
+        // As in the install scenarios: a blank disk to install onto and the install medium.
+        disk.add_blank("blank.raw", 12 << 30)?;
+        disk.add_read_only(&super::image::medium_of(image));
+    }
     let mut c = command(&disk, firmware, Serial::Stdio)?;
     let (what, how) = match base {
         Base::Image(image) => (
             format!("a throwaway copy of {}", image.display()),
             if live {
-                "log in as koompi, password koompi"
+                "log in as koompi, password koompi; /dev/vdb is a blank 12 GiB disk: \
+                 `sudo koompi-install --disk /dev/vdb --user NAME --password-file FILE --yes`, \
+                 or `sudo koompi-install` at the keyboard"
             } else {
                 "root is logged in on the console"
             },
