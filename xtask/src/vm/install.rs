@@ -44,6 +44,9 @@ pub enum Kind {
     Plain,
     /// LUKS2, the passphrase typed at GRUB's prompt.
     Luks,
+    /// No encryption; the first try is killed while it copies the root image, and the
+    /// same command run again must resume it.
+    Resume,
 }
 
 /// The live user and password (iso/airootfs).
@@ -184,9 +187,23 @@ pub fn run(
         args.push_str(" --encrypt --passphrase-file /root/luks");
     }
     let started = Instant::now();
+    if kind == Kind::Resume {
+        interrupt_during_copy(&mut c, &args)?;
+    }
     let out = c
         .run_ok(&format!("koompi-install {args} 2>&1"), INSTALL_TIMEOUT)
         .context("koompi-install failed")?;
+    if kind == Kind::Resume {
+        ensure!(
+            out.contains("resuming the interrupted install on /dev/vdb")
+                && out.contains(
+                    "Mount the new system at /run/koompi-install/target: done before, skipped"
+                ),
+            "the second try did not resume after the steps the first one finished: {}",
+            super::cmd::tail(&out, 30)
+        );
+        progress("  the second try resumed after the steps the killed one finished");
+    }
     let install_secs = started.elapsed().as_secs_f64();
     progress(&format!("  installed in {install_secs:.0} s"));
     ensure!(
@@ -264,6 +281,33 @@ pub fn run(
             install_secs / floor.max(1.0)
         ),
     })
+}
+
+/// Starts `koompi-install ARGS` in the background, waits until it copies the root image,
+/// and kills it there (SIGKILL: no chance to clean up, as a power cut of the installer).
+fn interrupt_during_copy(c: &mut Console, args: &str) -> Result<()> {
+    c.run_ok(
+        &format!("setsid koompi-install {args} > /root/first-try.log 2>&1 < /dev/null &"),
+        CMD_TIMEOUT,
+    )?;
+    c.run_ok(
+        "for i in $(seq 600); do grep -q 'Copy the live system' /root/first-try.log && break; \
+         sleep 1; done; grep -q 'Copy the live system' /root/first-try.log",
+        Duration::from_secs(900),
+    )
+    .context("the first try never reached the copy")?;
+    c.run_ok(
+        "sleep 3; pkill -KILL -x koompi-install; pkill -KILL -x unsquashfs; sleep 1; \
+         ! pgrep -x koompi-install",
+        CMD_TIMEOUT,
+    )?;
+    let journal = c.run_ok("cat /run/koompi-install/journal.json", CMD_TIMEOUT)?;
+    ensure!(
+        journal.contains("\"mount\"") && !journal.contains("\"base-system\""),
+        "the first try was not killed during the copy; its journal: {journal}"
+    );
+    progress("  the first try was killed while it copied the root image");
+    Ok(())
 }
 
 /// The time to unpack the live root image onto the installed Btrfs (mounted with the

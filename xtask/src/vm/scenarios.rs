@@ -56,6 +56,7 @@ pub enum Choice {
     InstallBios,
     InstallUefi,
     InstallLuks,
+    InstallResume,
     /// Every scenario: the full tier (with `--tier ci`, the ci tier).
     All,
 }
@@ -73,6 +74,7 @@ impl Choice {
             Choice::InstallBios => vec![Scenario::InstallBios],
             Choice::InstallUefi => vec![Scenario::InstallUefi],
             Choice::InstallLuks => vec![Scenario::InstallLuks],
+            Choice::InstallResume => vec![Scenario::InstallResume],
             Choice::All => Scenario::ALL.to_vec(),
         }
     }
@@ -120,6 +122,7 @@ pub enum Scenario {
     InstallBios,
     InstallUefi,
     InstallLuks,
+    InstallResume,
 }
 
 /// On which firmwares a scenario runs in each tier, BIOS first.
@@ -214,10 +217,14 @@ const INSTALL_LUKS_TIERS: Tiers = Tiers {
     all: BOTH,
 };
 
+/// `install-resume`: the full tier, BIOS. The journal and the resume are the installer's,
+/// the same under either firmware.
+const INSTALL_RESUME_TIERS: Tiers = Tiers { ci: &[], all: BIOS };
+
 impl Scenario {
     /// Every scenario, in the order a tier runs them: the short ones first, so that a broken
     /// image fails early.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Boot,
         Scenario::LiveSession,
         Scenario::RollbackManual,
@@ -227,6 +234,7 @@ impl Scenario {
         Scenario::InstallUefi,
         Scenario::InstallLuks,
         Scenario::InstallBios,
+        Scenario::InstallResume,
     ];
 
     fn name(self) -> &'static str {
@@ -240,6 +248,7 @@ impl Scenario {
             Scenario::InstallBios => "install-bios",
             Scenario::InstallUefi => "install-uefi",
             Scenario::InstallLuks => "install-luks",
+            Scenario::InstallResume => "install-resume",
         }
     }
 
@@ -256,6 +265,7 @@ impl Scenario {
             Scenario::InstallBios => INSTALL_BIOS_TIERS,
             Scenario::InstallUefi => INSTALL_UEFI_TIERS,
             Scenario::InstallLuks => INSTALL_LUKS_TIERS,
+            Scenario::InstallResume => INSTALL_RESUME_TIERS,
         }
     }
 
@@ -274,7 +284,8 @@ impl Scenario {
             Scenario::LiveSession
             | Scenario::InstallBios
             | Scenario::InstallUefi
-            | Scenario::InstallLuks => Variant::Live,
+            | Scenario::InstallLuks
+            | Scenario::InstallResume => Variant::Live,
             _ => Variant::Installed,
         }
     }
@@ -285,6 +296,7 @@ impl Scenario {
         match self {
             Scenario::InstallBios | Scenario::InstallUefi => Some(Kind::Plain),
             Scenario::InstallLuks => Some(Kind::Luks),
+            Scenario::InstallResume => Some(Kind::Resume),
             _ => None,
         }
     }
@@ -301,7 +313,10 @@ impl Scenario {
             Scenario::LiveSession => {
                 super::live::session(c).map(|(boots, detail)| Outcome { boots, detail })
             }
-            Scenario::InstallBios | Scenario::InstallUefi | Scenario::InstallLuks => {
+            Scenario::InstallBios
+            | Scenario::InstallUefi
+            | Scenario::InstallLuks
+            | Scenario::InstallResume => {
                 bail!("an install scenario runs its own machines (super::install::run)")
             }
         }
@@ -777,12 +792,21 @@ mod tests {
 
     /// The install scenarios named after a firmware run on that one.
     const ONE_FIRMWARE: [Scenario; 2] = [Scenario::InstallBios, Scenario::InstallUefi];
+    /// Scenarios on one firmware for another reason (in its declaration).
+    const BIOS_ONLY: [Scenario; 1] = [Scenario::InstallResume];
 
     #[test]
     fn the_full_tier_is_every_scenario_on_both_firmwares() {
         let all = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Both);
-        assert_eq!(all.len(), 2 * Scenario::ALL.len() - ONE_FIRMWARE.len());
+        assert_eq!(
+            all.len(),
+            2 * Scenario::ALL.len() - ONE_FIRMWARE.len() - BIOS_ONLY.len()
+        );
         for s in Scenario::ALL {
+            if BIOS_ONLY.contains(&s) {
+                assert_eq!(s.tiers().all, BIOS, "{}", s.name());
+                continue;
+            }
             if ONE_FIRMWARE.contains(&s) {
                 assert_eq!(s.tiers().all.len(), 1, "{}", s.name());
                 assert!(s.name().ends_with(s.tiers().all[0].name()), "{}", s.name());
@@ -799,7 +823,7 @@ mod tests {
     fn vm_test_limits_a_tier_to_its_firmware_option() {
         let uefi = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Uefi);
         assert!(uefi.iter().all(|(_, fw)| *fw == Firmware::Uefi));
-        assert_eq!(uefi.len(), Scenario::ALL.len() - 1);
+        assert_eq!(uefi.len(), Scenario::ALL.len() - 2);
         let hang = Choice::WatchdogHang.list();
         assert_eq!(
             runs(&plan(&hang, Tier::Ci, FirmwareChoice::Both)),
