@@ -317,7 +317,7 @@ fn interrupt_during_copy(c: &mut Console, args: &str) -> Result<()> {
 fn floor_secs(c: &mut Console) -> Result<f64> {
     c.run_ok(
         "mkdir -p /run/floor && mount -o subvolid=5,noatime,compress=zstd:1 /dev/vdb3 /run/floor 2>/dev/null || \
-         { cryptsetup open --key-file /root/luks /dev/vdb3 floor && \
+         { head -c -1 /root/luks | cryptsetup open --key-file - /dev/vdb3 floor && \
          mount -o subvolid=5,noatime,compress=zstd:1 /dev/mapper/floor /run/floor; }",
         CMD_TIMEOUT,
     )?;
