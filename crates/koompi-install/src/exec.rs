@@ -307,9 +307,21 @@ fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecE
     Ok(())
 }
 
-/// `partx --delete`, whose failure (no partitions listed) is expected.
+/// `partx`, whose failures are expected: `--delete` when the kernel lists nothing, `--add`
+/// when udev added a partition first. What counts is that every partition's node is there
+/// afterwards, which the step waits for.
 fn is_partx_delete(cmd: &Cmd) -> bool {
-    cmd.cmdline().starts_with("partx --delete ")
+    let line = cmd.cmdline();
+    line.starts_with("partx --delete ") || line.starts_with("partx --add ")
+}
+
+/// `udevadm settle` where udev runs (not in the tests' containers).
+fn udev_settle() -> Option<Cmd> {
+    ["/usr/bin/udevadm", "/bin/udevadm", "/usr/sbin/udevadm"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .filter(|_| Path::new("/run/udev/control").exists())
+        .map(|p| Cmd::new(p).args(["settle", "--timeout=30"]))
 }
 
 /// Whether `path` is a mount point (its own line in /proc/self/mountinfo).
@@ -341,23 +353,32 @@ fn commands(a: &Action, secrets: &Secrets) -> Result<Vec<Cmd>, ExecError> {
             v.push(Cmd::new("wipefs").args(["--all", "--force", device]));
             v
         }
-        Action::Partition { device, partitions } => vec![
-            Cmd::new("sfdisk")
-                .args([
-                    "--quiet",
-                    "--wipe",
-                    "always",
-                    "--wipe-partitions",
-                    "always",
-                    device,
-                ])
-                .stdin(sfdisk_script(partitions)),
+        Action::Partition { device, partitions } => [
+            Some(
+                Cmd::new("sfdisk")
+                    .args([
+                        "--quiet",
+                        "--wipe",
+                        "always",
+                        "--wipe-partitions",
+                        "always",
+                        device,
+                    ])
+                    .stdin(sfdisk_script(partitions)),
+            ),
             // The kernel's view of the new table (the device nodes are awaited after):
             // what it still lists goes first (`partx -a` refuses partitions it already
-            // has; `--update` would not add new ones), then the new ones.
-            Cmd::new("partx").args(["--delete", device]),
-            Cmd::new("partx").args(["--add", device]),
-        ],
+            // has; `--update` would not add new ones), then the new ones. Where udev
+            // runs, it re-reads the table itself after sfdisk closed the disk: let it
+            // finish before and after, or it races partx.
+            udev_settle(),
+            Some(Cmd::new("partx").args(["--delete", device])),
+            Some(Cmd::new("partx").args(["--add", device])),
+            udev_settle(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         Action::FormatFat {
             device,
             label,
