@@ -259,7 +259,13 @@ pub fn vet(disk: &Disk, live_label: Option<&str>) -> Result<(), Refusal> {
     if disk.is_boot_medium(live_label) {
         return Err(Refusal::BootMedium { path });
     }
-    if let Some(at) = disk.mountpoints.first() {
+    // The installer's own mounts (an interrupted try) are no reason to refuse: a re-run
+    // resumes with them, or its first step unmounts them.
+    let foreign = disk
+        .mountpoints
+        .iter()
+        .find(|m| !m.starts_with(INSTALLER_MOUNTS));
+    if let Some(at) = foreign {
         return Err(Refusal::Mounted {
             path,
             at: at.clone(),
@@ -277,6 +283,9 @@ pub fn vet(disk: &Disk, live_label: Option<&str>) -> Result<(), Refusal> {
     }
     Ok(())
 }
+
+/// Where koompi-install mounts the disk it installs on (the target, its top level).
+pub const INSTALLER_MOUNTS: &str = "/run/koompi-install/";
 
 /// The disk to install on for `choice`, or why there is none.
 pub fn choose<'a>(
@@ -432,6 +441,19 @@ mod tests {
         assert!(matches!(by("/dev/sda"), Err(Refusal::BootMedium { .. })));
         assert!(matches!(by("/dev/sr0"), Err(Refusal::NotADisk { .. })));
         assert!(matches!(by("/dev/zram0"), Err(Refusal::Mounted { .. })));
+        // What an interrupted install left mounted does not make the disk foreign.
+        let mut left = d.clone();
+        let at = left.iter().position(|x| x.path == "/dev/vdb").expect("vdb");
+        left[at].mountpoints = vec![
+            "/run/koompi-install/target".into(),
+            "/run/koompi-install/target/home".into(),
+        ];
+        assert!(choose(&DiskChoice::Path("/dev/vdb".into()), &left, None).is_ok());
+        left[at].mountpoints.push("/mnt".into());
+        assert!(matches!(
+            choose(&DiskChoice::Path("/dev/vdb".into()), &left, None),
+            Err(Refusal::Mounted { at, .. }) if at == "/mnt"
+        ));
         let e = by("/dev/nvme0n1").expect_err("absent");
         assert!(e
             .to_string()

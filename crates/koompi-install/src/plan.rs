@@ -23,6 +23,8 @@ use crate::disks::Disk;
 
 /// Where the target is mounted while it is installed.
 pub const TARGET: &str = "/run/koompi-install/target";
+/// Where the Btrfs top level is mounted while the subvolumes are made.
+pub const TOP: &str = "/run/koompi-install/top";
 /// The device-mapper name of the opened LUKS container.
 pub const LUKS_NAME: &str = "koompi-root";
 /// The Btrfs subvolumes and where they are mounted (DESIGN.md, "Disk layout").
@@ -458,9 +460,19 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
         step(
             "wipe",
             format!("Erase the old signatures on {disk}"),
-            vec![Action::Wipe {
-                device: disk.clone(),
-            }],
+            vec![
+                // What an earlier, interrupted try left mounted or open.
+                Action::Unmount {
+                    path: TARGET.into(),
+                },
+                Action::Unmount { path: TOP.into() },
+                Action::LuksClose {
+                    name: LUKS_NAME.into(),
+                },
+                Action::Wipe {
+                    device: disk.clone(),
+                },
+            ],
         ),
         step(
             "partition",
@@ -504,7 +516,7 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
             ],
         ));
     }
-    let top = "/run/koompi-install/top";
+    let top = TOP;
     let mut subvolumes = vec![Action::Mount {
         device: root_dev.clone(),
         path: top.into(),
