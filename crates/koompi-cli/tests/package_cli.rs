@@ -522,7 +522,13 @@ fn a_snapshot_before_every_change_and_a_named_one_before_upgrades() {
         .file("usr/bin/demo-app", "#!/bin/sh\necho demo 3\n", 0o755)
         .file("usr/bin/demo-extra", "#!/bin/sh\n", 0o755)]);
     let out = run(&mut koompi_on(&b), &["upgrade"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let err = text(&out.stderr);
     assert!(err.contains("koompi-snapshot rollback"), "{err}");
     assert_eq!(pacman_q(&b, "demo-app"), "demo-app 2.0-1");

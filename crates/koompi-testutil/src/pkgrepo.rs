@@ -441,6 +441,8 @@ pub struct PkgRepo {
     dir: tempfile::TempDir,
     name: String,
     builds: AtomicU32,
+    /// The last database time set (seconds since the epoch), see [`PkgRepo::build`].
+    db_stamp: std::sync::atomic::AtomicU64,
 }
 
 impl PkgRepo {
@@ -463,6 +465,7 @@ impl PkgRepo {
             dir,
             name: repo_name.to_string(),
             builds: AtomicU32::new(0),
+            db_stamp: std::sync::atomic::AtomicU64::new(0),
         };
         fs::create_dir(me.dir()).expect("create the repository directory");
         fs::write(me.work().join("makepkg.conf"), MAKEPKG_CONF).expect("write makepkg.conf");
@@ -547,6 +550,21 @@ impl PkgRepo {
                     .env("LC_ALL", "C"),
                 &format!("repo-add {}", self.name),
             );
+            // pacman -Sy fetches a file:// database only when it is newer than the copy
+            // it has, to the second: a database rebuilt within the second of the last
+            // sync would go unseen. Each build's database is stamped a second later.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let prev = self.db_stamp.load(Ordering::SeqCst);
+            let stamp = now.max(prev + 1);
+            self.db_stamp.store(stamp, Ordering::SeqCst);
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(stamp);
+            fs::File::options()
+                .write(true)
+                .open(self.db())
+                .and_then(|f| f.set_modified(t))
+                .unwrap_or_else(|e| panic!("set the time of {:?}: {e}", self.db()));
         }
         files
     }
