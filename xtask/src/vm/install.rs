@@ -287,7 +287,8 @@ pub fn run(
 /// and kills it there (SIGKILL: no chance to clean up, as a power cut of the installer).
 fn interrupt_during_copy(c: &mut Console, args: &str) -> Result<()> {
     c.run_ok(
-        &format!("setsid koompi-install {args} > /root/first-try.log 2>&1 < /dev/null &"),
+        // In a subshell: the console driver appends `; echo MARKER`, and `&;` is no shell.
+        &format!("(setsid koompi-install {args} > /root/first-try.log 2>&1 < /dev/null &)"),
         CMD_TIMEOUT,
     )?;
     c.run_ok(
