@@ -30,11 +30,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use serde_json::Value;
 
-use super::console::{find, strip_escapes, Console, PROMPT};
+use super::console::{find, Console, PROMPT};
+use super::live::{screen, wait_text};
 use super::qemu::{self, Disk, Qemu, Serial};
-use super::steps::{json, settle, wait_confirmed, Outcome, CMD_TIMEOUT};
+use super::scenarios::snapshots;
+use super::steps::{settle, wait_confirmed, Outcome, CMD_TIMEOUT};
 use super::{progress, Firmware};
 
 /// What an install scenario varies.
@@ -67,23 +68,6 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// The whole install in the guest.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-
-/// Waits for `pattern` after `from`; the position just after it.
-fn wait_text(c: &mut Console, from: usize, pattern: &str, timeout: Duration) -> Result<usize> {
-    c.wait_until(timeout, &format!("`{}`", pattern.trim()), |buf| {
-        let p = find(buf.get(from..)?, pattern.as_bytes())?;
-        let end = from + p + pattern.len();
-        Some((end, end))
-    })
-}
-
-/// The console from `from` on, escapes and carriage returns removed.
-fn screen(c: &Console, from: usize) -> String {
-    c.inspect(|buf| {
-        let seg = buf.get(from.min(buf.len())..).unwrap_or_default();
-        strip_escapes(&String::from_utf8_lossy(seg).replace('\r', ""))
-    })
-}
 
 /// A QEMU for `disk` with its console on a fresh socket, logging to `log`.
 fn start(disk: &Disk, fw: Firmware, log: &Path) -> Result<(Console, Qemu, tempfile::TempDir)> {
@@ -213,7 +197,7 @@ pub fn run(
     );
     // The shell does not echo what the rig types (stty -echo): a secret on the console
     // was printed by the installer.
-    let shown = screen(&c, 0);
+    let shown = screen(&c, 0, None);
     for secret in [PASSWORD, PASSPHRASE] {
         ensure!(
             !shown.contains(secret),
@@ -251,8 +235,8 @@ pub fn run(
     }
     let prompt = wait_text(&mut c, from, "login: ", LOGIN_TIMEOUT)
         .context("the installed system gave no login prompt")?;
-    let boot = screen(&c, 0);
-    let boot = &boot[..boot.len().min(prompt)];
+    // Cut at the prompt's byte position in the raw console, before escapes are removed.
+    let boot = screen(&c, 0, Some(prompt));
     ensure!(
         !boot.contains("Password: koompi"),
         "the installed system's /etc/issue shows the live password"
@@ -388,10 +372,7 @@ fn check_installed(c: &mut Console, kind: Kind) -> Result<()> {
         status["tries"].as_i64() == Some(0),
         "after the confirmation the watchdog says {status}"
     );
-    let list = match json(c, "koompi-snapshot list --json")? {
-        Value::Array(a) => a,
-        other => bail!("`koompi-snapshot list --json` printed no array: {other}"),
-    };
+    let list = snapshots(c)?;
     let factory = list
         .iter()
         .find(|s| {

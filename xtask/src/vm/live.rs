@@ -77,7 +77,7 @@ const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 const SHELL_PROMPT: &str = "live-vm$ ";
 
 /// The console text from `from` to `to` (or the end): escapes and carriage returns removed.
-fn screen(c: &Console, from: usize, to: Option<usize>) -> String {
+pub(super) fn screen(c: &Console, from: usize, to: Option<usize>) -> String {
     c.inspect(|buf| {
         let end = to.unwrap_or(buf.len()).min(buf.len());
         let seg = buf.get(from.min(end)..end).unwrap_or_default();
@@ -86,7 +86,12 @@ fn screen(c: &Console, from: usize, to: Option<usize>) -> String {
 }
 
 /// Waits for `pattern` after `from`; returns the position just after it.
-fn wait_text(c: &mut Console, from: usize, pattern: &str, timeout: Duration) -> Result<usize> {
+pub(super) fn wait_text(
+    c: &mut Console,
+    from: usize,
+    pattern: &str,
+    timeout: Duration,
+) -> Result<usize> {
     c.wait_until(timeout, &format!("`{}`", pattern.trim()), |buf| {
         let p = find(buf.get(from..)?, pattern.as_bytes())?;
         let end = from + p + pattern.len();

@@ -494,7 +494,7 @@ fn run_one(
     }
 }
 
-fn snapshots(c: &mut Console) -> Result<Vec<Value>> {
+pub(super) fn snapshots(c: &mut Console) -> Result<Vec<Value>> {
     match json(c, "koompi-snapshot list --json")? {
         Value::Array(a) => Ok(a),
         other => bail!("`koompi-snapshot list --json` printed no array: {other}"),
