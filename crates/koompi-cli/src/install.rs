@@ -11,7 +11,7 @@ use clap::Parser;
 
 use koompi_core::cmd::Runner;
 use koompi_install::answers::{Answers, DiskChoice, Finish, Source};
-use koompi_install::{disks, exec, facts, fleet, plan};
+use koompi_install::{exec, facts, fleet, plan};
 
 const AFTER_HELP: &str = "\
 Every flag is also a key of the answer file: `--disk /dev/sda` is `disk = \"/dev/sda\"`, `--password-file F` is `password-file = \"F\"`. Flags win over the file. Secrets never go on the command line: --password-file and --passphrase-file name a file holding them, or `-` for standard input.
@@ -217,21 +217,8 @@ pub fn main() -> Result<()> {
     let Some(choice) = &answers.disk else {
         bail!("`disk`: missing: name the disk (`--disk /dev/...`) or `--disk largest-internal`");
     };
-    let disk = disks::choose(
-        &resolve(choice),
-        &machine.disks,
-        machine.live_label.as_deref(),
-    )?;
-    let facts = plan::Facts {
-        disk: disk.clone(),
-        live: machine.live.clone(),
-        grub_argon2: machine.grub_argon2,
-        cpu: machine.cpu,
-        uefi: machine.uefi,
-        initramfs: machine.initramfs,
-        date: today(),
-        ids: resumed_ids(&disk.path, cli.restart)?,
-    };
+    let disk = machine.choose(&resolve(choice))?;
+    let facts = machine.facts(disk, today(), resumed_ids(&disk.path, cli.restart)?);
     let plan = plan::plan(&answers, &facts)?;
     if cli.dry_run {
         if cli.json {
@@ -419,21 +406,8 @@ fn interactive(
         let Some(choice) = &a.disk else {
             bail!("no disk is chosen");
         };
-        let disk = disks::choose(
-            &resolve(choice),
-            &machine.disks,
-            machine.live_label.as_deref(),
-        )?;
-        let facts = plan::Facts {
-            disk: disk.clone(),
-            live: machine.live.clone(),
-            grub_argon2: machine.grub_argon2,
-            cpu: machine.cpu,
-            uefi: machine.uefi,
-            initramfs: machine.initramfs,
-            date: today(),
-            ids: facts::new_ids()?,
-        };
+        let disk = machine.choose(&resolve(choice))?;
+        let facts = machine.facts(disk, today(), facts::new_ids()?);
         Ok(plan::plan(a, &facts)?.describe())
     })
 }

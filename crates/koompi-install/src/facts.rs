@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use koompi_core::cmd::{Cmd, Runner};
 
 use crate::disks::{parse_lsblk, Disk, LSBLK_ARGS};
-use crate::plan::{Cpu, Ids, Initramfs, LiveImage, KERNEL};
+use crate::plan::{Cpu, Facts, Ids, Initramfs, LiveImage, KERNEL};
 
 /// Where archiso mounts the boot medium, and the profile's `install_dir`
 /// (iso/profiledef.sh).
@@ -54,6 +54,30 @@ pub struct Machine {
     pub uefi: bool,
     pub grub_argon2: bool,
     pub initramfs: Initramfs,
+}
+
+impl Machine {
+    /// The plan's facts for installing on `disk` (one of [`Machine::disks`]).
+    pub fn facts(&self, disk: &Disk, date: String, ids: Ids) -> Facts {
+        Facts {
+            disk: disk.clone(),
+            live: self.live.clone(),
+            grub_argon2: self.grub_argon2,
+            cpu: self.cpu,
+            uefi: self.uefi,
+            initramfs: self.initramfs,
+            date,
+            ids,
+        }
+    }
+
+    /// The disk `choice` names among this machine's, vetted ([`crate::disks::choose`]).
+    pub fn choose(
+        &self,
+        choice: &crate::answers::DiskChoice,
+    ) -> Result<&Disk, crate::disks::Refusal> {
+        crate::disks::choose(choice, &self.disks, self.live_label.as_deref())
+    }
 }
 
 /// The initramfs builder of the running system (an offline copy's source): mkinitcpio
