@@ -567,25 +567,15 @@ impl<'p> Wizard<'p> {
             Step::Locale => {
                 let n = self.locales.len();
                 if let Some(l) = list_key(input, &mut self.locale_at, n) {
-                    match check_locale(&self.locales[l]) {
-                        Ok(()) => {
-                            self.answers.locale = self.locales[l].clone();
-                            self.advance();
-                        }
-                        Err(e) => self.error = Some(e.to_string()),
-                    }
+                    let locale = self.locales[l].clone();
+                    self.accept(check_locale(&locale), |a| a.locale = locale);
                 }
             }
             Step::Keyboard => {
                 let n = self.keyboards.len();
                 if let Some(k) = list_key(input, &mut self.keyboard_at, n) {
-                    match check_keyboard(&self.keyboards[k]) {
-                        Ok(()) => {
-                            self.answers.keyboard = self.keyboards[k].clone();
-                            self.advance();
-                        }
-                        Err(e) => self.error = Some(e.to_string()),
-                    }
+                    let keyboard = self.keyboards[k].clone();
+                    self.accept(check_keyboard(&keyboard), |a| a.keyboard = keyboard);
                 }
             }
             Step::Timezone => self.timezone_key(input),
@@ -609,13 +599,10 @@ impl<'p> Wizard<'p> {
                 Input::Backspace => {
                     self.hostname.pop();
                 }
-                Input::Enter => match check_hostname(&self.hostname) {
-                    Ok(()) => {
-                        self.answers.hostname = self.hostname.clone();
-                        self.advance();
-                    }
-                    Err(e) => self.error = Some(e.to_string()),
-                },
+                Input::Enter => {
+                    let hostname = self.hostname.clone();
+                    self.accept(check_hostname(&hostname), |a| a.hostname = hostname);
+                }
                 _ => {}
             },
             Step::Summary => return self.summary_key(input),
@@ -625,6 +612,17 @@ impl<'p> Wizard<'p> {
 
     fn advance(&mut self) {
         self.go(self.step.next());
+    }
+
+    /// A checked answer: set and on to the next step, or its error shown and the step kept.
+    fn accept<E: fmt::Display>(&mut self, checked: Result<(), E>, set: impl FnOnce(&mut Answers)) {
+        match checked {
+            Ok(()) => {
+                set(&mut self.answers);
+                self.advance();
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
     }
 
     /// Moves to `step`, leaving no error behind; the summary makes its plan afresh.
@@ -665,13 +663,7 @@ impl<'p> Wizard<'p> {
                 let zone = TIMEZONES
                     .get(self.zone_at)
                     .map_or(self.zone_other.trim().to_string(), |z| z.to_string());
-                match check_timezone(&zone) {
-                    Ok(()) => {
-                        self.answers.timezone = zone;
-                        self.advance();
-                    }
-                    Err(e) => self.error = Some(e.to_string()),
-                }
+                self.accept(check_timezone(&zone), |a| a.timezone = zone);
             }
             _ => {}
         }
