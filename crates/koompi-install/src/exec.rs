@@ -298,7 +298,7 @@ fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecE
             match cmd.run(runner) {
                 Ok(_) => {}
                 // Clearing what the kernel may still list: nothing there is no failure.
-                Err(e) if is_partx_delete(&cmd) => tracing::debug!("{e}"),
+                Err(e) if is_partx_tolerated(&cmd) => tracing::debug!("{e}"),
                 Err(e) => return Err(cmd_err(e)),
             }
         }
@@ -310,7 +310,7 @@ fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecE
 /// `partx`, whose failures are expected: `--delete` when the kernel lists nothing, `--add`
 /// when udev added a partition first. What counts is that every partition's node is there
 /// afterwards, which the step waits for.
-fn is_partx_delete(cmd: &Cmd) -> bool {
+fn is_partx_tolerated(cmd: &Cmd) -> bool {
     let line = cmd.cmdline();
     line.starts_with("partx --delete ") || line.starts_with("partx --add ")
 }
