@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use super::console::{find, Console, PROMPT};
+use super::console::{find, strip_escapes, Console, PROMPT};
 use super::live::{screen, wait_text};
 use super::qemu::{self, Disk, Qemu, Serial};
 use super::scenarios::snapshots;
@@ -68,6 +68,17 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// The whole install in the guest.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Waits for `pattern` in what the console drew after `from`, escapes removed: SeaBIOS's
+/// serial console moves the cursor in the middle of words (`En\x1b[06;03Hter passphrase`).
+/// Returns the end of the console output at that moment.
+fn wait_drawn(c: &mut Console, from: usize, pattern: &str, timeout: Duration) -> Result<usize> {
+    c.wait_until(timeout, &format!("`{pattern}`"), |buf| {
+        let seg = buf.get(from..)?;
+        let text = strip_escapes(&String::from_utf8_lossy(seg));
+        text.contains(pattern).then_some((buf.len(), buf.len()))
+    })
+}
 
 /// A QEMU for `disk` with its console on a fresh socket, logging to `log`.
 fn start(disk: &Disk, fw: Firmware, log: &Path) -> Result<(Console, Qemu, tempfile::TempDir)> {
@@ -225,7 +236,7 @@ pub fn run(
     let (mut c, vm, _sock) = start(disk, fw, &log2)?;
     let mut from = 0;
     if kind == Kind::Luks {
-        from = wait_text(&mut c, 0, "Enter passphrase for", LOGIN_TIMEOUT)
+        from = wait_drawn(&mut c, 0, "Enter passphrase for", LOGIN_TIMEOUT)
             .context("GRUB did not ask for the passphrase")?;
         progress(&format!(
             "  GRUB asks for the passphrase at {} s",
@@ -395,4 +406,17 @@ fn check_installed(c: &mut Console, kind: Kind) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SeaBIOS's serial console as seen in a run: a cursor move inside the word.
+    #[test]
+    fn the_passphrase_prompt_is_found_through_cursor_moves() {
+        let raw = "Welcome to GRUB!\r\n\x1b[0mEn\x1b[06;02H\x1b[06;03Hter passphrase for hd0,gpt3 (2199): ";
+        assert!(!raw.contains("Enter passphrase for"));
+        assert!(strip_escapes(raw).contains("Enter passphrase for"));
+    }
 }
