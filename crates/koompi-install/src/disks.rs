@@ -15,20 +15,33 @@ use serde_json::Value;
 
 use crate::answers::DiskChoice;
 
-/// `lsblk` arguments whose output [`parse_lsblk`] reads.
+/// `lsblk` arguments whose output [`parse_lsblk`] reads: a flat list, each device naming
+/// its parent (`PKNAME`). Without a NAME column lsblk prints no tree anyway (util-linux
+/// 2.38 in the install-unattended scenario): asking for the list says what is read.
 pub const LSBLK_ARGS: &[&str] = &[
     "--json",
     "--bytes",
+    "--list",
     "--output",
-    "PATH,SIZE,TYPE,RM,TRAN,MODEL,RO,MOUNTPOINTS,LABEL",
+    "PATH,KNAME,PKNAME,SIZE,TYPE,RM,TRAN,MODEL,RO,MOUNTPOINTS,LABEL,PARTLABEL",
 ];
 
 /// The smallest disk KOOMPI OS installs on: the base system, room for its snapshots and a
 /// user's files.
 pub const MIN_DISK_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
-/// The filesystem label of the partition that carries a fleet's answer file.
+/// The label of the partition that carries a fleet's answer file: its filesystem label or
+/// its GPT partition name.
 pub const ANSWER_LABEL: &str = "KOOMPI-INSTALL";
+/// [`ANSWER_LABEL`] cut to the 11 characters a FAT or exFAT label holds: what a USB stick
+/// formatted on any computer can carry (docs/decisions.md 24).
+pub const ANSWER_LABEL_FAT: &str = "KOOMPI-INST";
+
+/// Whether `label` names a fleet's answer partition ([`ANSWER_LABEL`] or
+/// [`ANSWER_LABEL_FAT`], in any case: FAT tools upper-case labels, others keep them).
+pub fn is_answer_label(label: &str) -> bool {
+    label.eq_ignore_ascii_case(ANSWER_LABEL) || label.eq_ignore_ascii_case(ANSWER_LABEL_FAT)
+}
 
 /// One whole disk (or loop device) and what is on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,11 +63,24 @@ pub struct Disk {
     pub partitions: Vec<Part>,
 }
 
-/// A partition (or a mapping on one) and its filesystem label.
+/// A partition (or a mapping on one, or a disk formatted whole) and its labels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Part {
     pub path: String,
+    /// The filesystem label.
     pub label: Option<String>,
+    /// The GPT partition name.
+    pub partlabel: Option<String>,
+}
+
+impl Part {
+    /// Whether it carries a fleet's answer file ([`is_answer_label`]).
+    pub fn is_answers(&self) -> bool {
+        [&self.label, &self.partlabel]
+            .into_iter()
+            .flatten()
+            .any(|l| is_answer_label(l))
+    }
 }
 
 impl Disk {
@@ -74,9 +100,8 @@ impl Disk {
     /// True when this disk holds the live system or the answer file (`live_label`: the
     /// ISO's filesystem label, `archisolabel=` on the kernel command line).
     pub fn is_boot_medium(&self, live_label: Option<&str>) -> bool {
-        self.labels
-            .iter()
-            .any(|l| Some(l.as_str()) == live_label || l == ANSWER_LABEL)
+        self.labels.iter().any(|l| Some(l.as_str()) == live_label)
+            || self.partitions.iter().any(Part::is_answers)
             || self
                 .mountpoints
                 .iter()
@@ -110,16 +135,25 @@ pub fn human_size(bytes: u64) -> String {
 pub struct LsblkError(String);
 
 /// The whole disks in `lsblk --json --bytes` output ([`LSBLK_ARGS`]), with what their
-/// partitions hold. Accepts the older spellings too (numbers and booleans as strings,
-/// `mountpoint` instead of `mountpoints`).
+/// partitions hold. Reads the flat list (a partition, a LUKS mapping on it, ... folded
+/// into the disk its `pkname` chain leads to) and the tree of older versions (`children`),
+/// and the older spellings (numbers and booleans as strings, `mountpoint` instead of
+/// `mountpoints`).
 pub fn parse_lsblk(json: &str) -> Result<Vec<Disk>, LsblkError> {
     let v: Value = serde_json::from_str(json).map_err(|e| LsblkError(e.to_string()))?;
     let devices = v
         .get("blockdevices")
         .and_then(Value::as_array)
         .ok_or_else(|| LsblkError("no `blockdevices` list".into()))?;
+    let parent = |d: &Value| text(d, "pkname").filter(|p| !p.is_empty());
+    // kernel name -> parent's kernel name
+    let parents: std::collections::HashMap<String, String> = devices
+        .iter()
+        .filter_map(|d| Some((text(d, "kname")?, parent(d)?)))
+        .collect();
     let mut disks = Vec::new();
-    for d in devices {
+    let mut knames = Vec::new();
+    for d in devices.iter().filter(|d| parent(d).is_none()) {
         let path = text(d, "path").ok_or_else(|| LsblkError("a device without `path`".into()))?;
         let kind = text(d, "type").unwrap_or_default();
         if kind == "part" {
@@ -139,8 +173,43 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<Disk>, LsblkError> {
             labels: Vec::new(),
             partitions: Vec::new(),
         };
+        // A stick formatted whole, without a partition table, is its own "partition".
+        if let Some(label) = text(d, "label") {
+            disk.partitions.push(Part {
+                path: disk.path.clone(),
+                label: Some(label),
+                partlabel: None,
+            });
+        }
         collect(d, &mut disk);
         disks.push(disk);
+        knames.push(text(d, "kname"));
+    }
+    for d in devices {
+        let Some(mut up) = parent(d) else {
+            continue;
+        };
+        // Up the chain (a mapping on a partition on a disk), never round a loop.
+        for _ in 0..devices.len() {
+            match parents.get(&up) {
+                Some(next) => up = next.clone(),
+                None => break,
+            }
+        }
+        let Some(i) = knames
+            .iter()
+            .position(|k| k.as_deref() == Some(up.as_str()))
+        else {
+            continue;
+        };
+        if let Some(path) = text(d, "path") {
+            disks[i].partitions.push(Part {
+                path,
+                label: text(d, "label"),
+                partlabel: text(d, "partlabel"),
+            });
+        }
+        collect(d, &mut disks[i]);
     }
     Ok(disks)
 }
@@ -165,6 +234,7 @@ fn collect(d: &Value, disk: &mut Disk) {
                 disk.partitions.push(Part {
                     path,
                     label: text(c, "label"),
+                    partlabel: text(c, "partlabel"),
                 });
             }
             collect(c, disk);
@@ -336,23 +406,19 @@ impl fmt::Display for Disk {
 mod tests {
     use super::*;
 
-    /// Recorded on a QEMU guest booted from a KOOMPI ISO with two virtio disks and a USB
-    /// stick holding an answer file (util-linux 2.38 spelling).
+    /// The shape `lsblk` 2.38 prints for [`LSBLK_ARGS`] on a QEMU guest booted from a KOOMPI
+    /// medium, with a USB stick holding an answer file (mounted), an old system on the
+    /// second disk (its LUKS mapping open, nothing mounted).
     const LSBLK: &str = r#"{
        "blockdevices": [
-          {"path":"/dev/sda", "size":8053063680, "type":"disk", "rm":true, "tran":"usb", "model":"Cruzer Blade", "ro":false, "mountpoints":[null], "label":null,
-             "children": [
-                {"path":"/dev/sda1", "size":8052015104, "type":"part", "rm":true, "tran":null, "model":null, "ro":false, "mountpoints":["/run/koompi-answers"], "label":"KOOMPI-INSTALL"}
-             ]
-          },
-          {"path":"/dev/sr0", "size":1258291200, "type":"rom", "rm":true, "tran":"sata", "model":"QEMU DVD-ROM", "ro":false, "mountpoints":["/run/archiso/bootmnt"], "label":"KOOMPI_202612"},
-          {"path":"/dev/vda", "size":34359738368, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":null},
-          {"path":"/dev/vdb", "size":17179869184, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":null,
-             "children": [
-                {"path":"/dev/vdb1", "size":17178820096, "type":"part", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":"old-home"}
-             ]
-          },
-          {"path":"/dev/zram0", "size":1073741824, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":["[SWAP]"], "label":null}
+          {"path":"/dev/sda", "kname":"sda", "pkname":null, "size":8053063680, "type":"disk", "rm":true, "tran":"usb", "model":"Cruzer Blade", "ro":false, "mountpoints":[null], "label":null, "partlabel":null},
+          {"path":"/dev/sda1", "kname":"sda1", "pkname":"sda", "size":8052015104, "type":"part", "rm":true, "tran":null, "model":null, "ro":false, "mountpoints":["/run/koompi-answers"], "label":"KOOMPI-INSTALL", "partlabel":null},
+          {"path":"/dev/sr0", "kname":"sr0", "pkname":null, "size":1258291200, "type":"rom", "rm":true, "tran":"sata", "model":"QEMU DVD-ROM", "ro":false, "mountpoints":["/run/archiso/bootmnt"], "label":"KOOMPI_202612", "partlabel":null},
+          {"path":"/dev/vda", "kname":"vda", "pkname":null, "size":34359738368, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":null, "partlabel":null},
+          {"path":"/dev/vdb", "kname":"vdb", "pkname":null, "size":17179869184, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":null, "partlabel":null},
+          {"path":"/dev/vdb1", "kname":"vdb1", "pkname":"vdb", "size":17178820096, "type":"part", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":null, "partlabel":"old-root"},
+          {"path":"/dev/mapper/old", "kname":"dm-0", "pkname":"vdb1", "size":17162043392, "type":"crypt", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":[null], "label":"old-home", "partlabel":null},
+          {"path":"/dev/zram0", "kname":"zram0", "pkname":null, "size":1073741824, "type":"disk", "rm":false, "tran":null, "model":null, "ro":false, "mountpoints":["[SWAP]"], "label":null, "partlabel":null}
        ]
     }"#;
 
@@ -369,16 +435,56 @@ mod tests {
             d[0].partitions,
             [Part {
                 path: "/dev/sda1".into(),
-                label: Some("KOOMPI-INSTALL".into())
+                label: Some("KOOMPI-INSTALL".into()),
+                partlabel: None,
             }]
         );
+        // The ISO is formatted whole: it is its own partition.
+        assert_eq!(d[1].partitions[0].path, "/dev/sr0");
         assert_eq!(d[0].mountpoints, ["/run/koompi-answers"]);
+        // A mapping on a partition belongs to the disk at the end of the chain.
+        assert_eq!(d[3].path, "/dev/vdb");
+        assert!(d[3].mountpoints.is_empty());
+        assert_eq!(d[3].labels, ["old-home"]);
+        assert_eq!(d[3].partitions.len(), 2);
         assert!(d[0].removable);
         assert_eq!(d[2].describe(), "/dev/vda, 32 GiB");
         assert_eq!(
             d[0].describe(),
             "/dev/sda, 7.5 GiB, Cruzer Blade (removable)"
         );
+    }
+
+    #[test]
+    fn an_answer_partition_is_known_by_any_of_its_labels() {
+        let part = |label: Option<&str>, partlabel: Option<&str>| Part {
+            path: "/dev/sdb1".into(),
+            label: label.map(String::from),
+            partlabel: partlabel.map(String::from),
+        };
+        assert!(part(Some("KOOMPI-INSTALL"), None).is_answers());
+        assert!(part(Some("KOOMPI-INST"), None).is_answers());
+        assert!(part(Some("koompi-inst"), None).is_answers());
+        assert!(part(Some("DATA"), Some("KOOMPI-INSTALL")).is_answers());
+        assert!(!part(Some("KOOMPI"), None).is_answers());
+        assert!(!part(Some("KOOMPI-INSTALLER"), None).is_answers());
+        assert!(!part(None, None).is_answers());
+    }
+
+    /// The tree older versions print: the same disks.
+    #[test]
+    fn the_tree_of_older_lsblk_is_read() {
+        let tree = r#"{"blockdevices":[
+          {"path":"/dev/sda", "size":8053063680, "type":"disk", "rm":true, "tran":"usb", "children":[
+            {"path":"/dev/sda1", "size":1, "type":"part", "mountpoints":["/run/koompi-answers"], "label":"KOOMPI-INSTALL"}]},
+          {"path":"/dev/vdb", "size":17179869184, "type":"disk", "rm":false, "children":[
+            {"path":"/dev/vdb1", "size":1, "type":"part", "children":[
+              {"path":"/dev/mapper/old", "size":1, "type":"crypt", "mountpoints":["/mnt/old"], "label":"old-home"}]}]}]}"#;
+        let d = parse_lsblk(tree).expect("parses");
+        assert_eq!(d.len(), 2);
+        assert!(d[0].is_boot_medium(None));
+        assert_eq!(d[1].mountpoints, ["/mnt/old"]);
+        assert_eq!(d[1].partitions.len(), 2);
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //!
 //! `koompi.install=<path>` on the kernel command line names the file; otherwise a
 //! partition labelled [`ANSWER_LABEL`] (a second USB stick, or a partition on the install
-//! stick) holds it as [`ANSWER_FILE`]. Two such partitions are refused: which one was
-//! meant cannot be known. Relative paths inside the file (`password-file =
+//! stick; on FAT, whose labels hold 11 characters, [`ANSWER_LABEL_FAT`]) holds it as
+//! [`ANSWER_FILE`]. Two such partitions are refused: which one was meant cannot be known. Relative paths inside the file (`password-file =
 //! "student-password"`) are read beside it, so one stick carries the answers and the
 //! secrets.
 
 use std::path::{Path, PathBuf};
 
-use crate::disks::{Disk, ANSWER_LABEL};
+use crate::disks::{Disk, ANSWER_LABEL, ANSWER_LABEL_FAT};
 use crate::facts::cmdline_value;
 
 /// The kernel command-line key naming an answer file.
@@ -28,7 +28,7 @@ pub enum AnswerSource {
 
 /// Why the answers cannot be found unambiguously.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("two partitions are labelled {ANSWER_LABEL} ({0} and {1}); keep one and start again")]
+#[error("two partitions are labelled {ANSWER_LABEL} or {ANSWER_LABEL_FAT} ({0} and {1}); keep one and start again")]
 pub struct TwoAnswerPartitions(pub String, pub String);
 
 /// Where this machine's answers are, if anywhere: the kernel command line first, then a
@@ -40,7 +40,7 @@ pub fn find(cmdline: &str, disks: &[Disk]) -> Result<Option<AnswerSource>, TwoAn
     let mut found = disks
         .iter()
         .flat_map(|d| &d.partitions)
-        .filter(|p| p.label.as_deref() == Some(ANSWER_LABEL))
+        .filter(|p| p.is_answers())
         .map(|p| p.path.clone());
     match (found.next(), found.next()) {
         (Some(a), Some(b)) => Err(TwoAnswerPartitions(a, b)),
@@ -100,7 +100,32 @@ mod tests {
         let e = find("", &d).expect_err("two");
         assert_eq!(
             e.to_string(),
-            "two partitions are labelled KOOMPI-INSTALL (/dev/sdb1 and /dev/sdb3); keep one and start again"
+            "two partitions are labelled KOOMPI-INSTALL or KOOMPI-INST (/dev/sdb1 and /dev/sdb3); keep one and start again"
+        );
+    }
+
+    #[test]
+    fn a_fat_stick_and_a_stick_formatted_whole_are_found() {
+        let d = disks(&[("/dev/sdb1", "KOOMPI-INST")]);
+        assert_eq!(
+            find("", &d),
+            Ok(Some(AnswerSource::Partition("/dev/sdb1".into())))
+        );
+        let whole = r#"{"blockdevices":[{"path":"/dev/sdc","size":8000000000,"type":"disk","rm":true,"tran":"usb","label":"KOOMPI-INST"}]}"#;
+        let d = parse_lsblk(whole).expect("lsblk");
+        assert_eq!(
+            find("", &d),
+            Ok(Some(AnswerSource::Partition("/dev/sdc".into())))
+        );
+        let named = r#"{"blockdevices":[{"path":"/dev/sdc","size":8000000000,"type":"disk","rm":true,"tran":"usb","children":[{"path":"/dev/sdc1","size":1,"type":"part","label":"STICK","partlabel":"KOOMPI-INSTALL"}]}]}"#;
+        let d = parse_lsblk(named).expect("lsblk");
+        assert_eq!(
+            find("", &d),
+            Ok(Some(AnswerSource::Partition("/dev/sdc1".into())))
+        );
+        assert!(
+            d[0].is_boot_medium(None),
+            "the answer stick is never a target"
         );
     }
 
