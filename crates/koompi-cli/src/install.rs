@@ -21,7 +21,7 @@ Nothing is written before the plan is shown (--dry-run prints it and stops). The
 Fleets: `disk = \"largest-internal\"` takes the largest disk that is neither removable nor USB nor in use, and refuses a tie. See docs/install.md.";
 
 /// Install KOOMPI OS on a disk, at the keyboard or unattended.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "koompi-install", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// An answer file (TOML; its keys are these flags without `--`).
@@ -75,6 +75,11 @@ pub struct Cli {
     /// Forget the steps an interrupted install did and start from the first one.
     #[arg(long)]
     restart: bool,
+    /// Install with the answer file this machine was given, if any: `koompi.install=PATH`
+    /// on the kernel command line, or install.toml on a partition labelled KOOMPI-INSTALL
+    /// (KOOMPI-INST on FAT). The live system runs this at boot.
+    #[arg(long, conflicts_with = "config")]
+    fleet: bool,
     /// How to report each step: lines for people (stderr), or one JSON object per line
     /// for other front ends (stdout: step, total, id, title, skipped).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
@@ -199,16 +204,117 @@ fn resolve(choice: &DiskChoice) -> DiskChoice {
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     koompi_core::logging::init(cli.verbose);
+    if cli.fleet {
+        return fleet_main(cli);
+    }
     let answers = cli.answers()?;
     let machine = facts::survey(&Runner::real()).context("cannot survey this machine's disks")?;
+    let finish = run(&cli, &machine, answers)?;
+    carry_out(finish)
+}
+
+/// `--fleet`: the answer file this machine was given (the kernel command line, or a
+/// partition labelled KOOMPI-INSTALL, mounted read-only while the install runs), or
+/// nothing to do. The file must say `yes = true`: it installs without asking.
+fn fleet_main(mut cli: Cli) -> Result<()> {
+    if !cli.dry_run && !rustix::process::geteuid().is_root() {
+        bail!("installing needs root (run it with sudo); nothing was changed");
+    }
+    if let Some(settle) = exec::udev_settle() {
+        // Best effort: a stick that udev has not finished with is looked for anyway.
+        let _ = settle.run(&Runner::real());
+    }
+    let machine = facts::survey(&Runner::real()).context("cannot survey this machine's disks")?;
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let mounted = match fleet::find(&cmdline, &machine.disks)? {
+        None => {
+            eprintln!(
+                "koompi-install: no answer file here (no `{}=` on the kernel command line, no \
+                 partition labelled {} or {}); nothing to do",
+                fleet::CMDLINE_KEY,
+                koompi_install::disks::ANSWER_LABEL,
+                koompi_install::disks::ANSWER_LABEL_FAT
+            );
+            return Ok(());
+        }
+        Some(fleet::AnswerSource::Path(p)) => {
+            cli.config = Some(p);
+            None
+        }
+        Some(fleet::AnswerSource::Partition(dev)) => {
+            let at = AnswersMount::mount(&dev)?;
+            cli.config = Some(at.dir().join(fleet::ANSWER_FILE));
+            Some(at)
+        }
+    };
+    let config = cli.config.clone().unwrap_or_default();
+    eprintln!(
+        "koompi-install: installing with the answers in {}",
+        config.display()
+    );
+    let answers = cli.answers()?;
+    if !answers.yes {
+        bail!(
+            "{}: an answer file found at boot must say `yes = true` (it installs without \
+             asking); nothing was changed",
+            config.display()
+        );
+    }
+    let finish = run(&cli, &machine, answers);
+    drop(mounted);
+    carry_out(finish?)
+}
+
+/// Where the answer partition is mounted: outside the installer's own mounts, so that
+/// the stick counts as in use and is never chosen as the target.
+const ANSWERS_MOUNT: &str = "/run/koompi-answers";
+
+/// The answer partition, mounted read-only at [`ANSWERS_MOUNT`] while it lives.
+struct AnswersMount(PathBuf);
+
+impl AnswersMount {
+    fn mount(device: &str) -> Result<AnswersMount> {
+        let dir = PathBuf::from(ANSWERS_MOUNT);
+        // A mount left there by a killed run goes first: this run reads the stick found
+        // now.
+        let runner = Runner::real();
+        let _ = koompi_core::cmd::Cmd::new("umount")
+            .arg(ANSWERS_MOUNT)
+            .run(&runner);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        koompi_core::cmd::Cmd::new("mount")
+            .args(["-o", "ro,nosuid,nodev,noexec", device, ANSWERS_MOUNT])
+            .run(&runner)
+            .with_context(|| format!("cannot mount the answer partition {device}"))?;
+        Ok(AnswersMount(dir))
+    }
+
+    fn dir(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for AnswersMount {
+    fn drop(&mut self) {
+        let _ = koompi_core::cmd::Cmd::new("umount")
+            .arg(&self.0)
+            .run(&Runner::real());
+    }
+}
+
+/// Plans the install with `answers` on `machine` (asking at the keyboard unless they are
+/// all given), prints the plan or installs it: what to do when done, or `None` when
+/// nothing was installed (`--dry-run`, or the user left the installer).
+fn run(cli: &Cli, machine: &facts::Machine, answers: Answers) -> Result<Option<Finish>> {
     // At the keyboard, unless every answer is given (--yes) or a named disk's plan is asked.
     let given = answers.yes || (cli.dry_run && answers.disk.is_some());
     let (answers, typed) = if !given {
-        match interactive(&machine, answers)? {
+        match interactive(machine, answers)? {
             Some((answers, password, passphrase)) => (answers, Some((password, passphrase))),
             None => {
                 eprintln!("koompi-install: left the installer; nothing was changed");
-                return Ok(());
+                return Ok(None);
             }
         }
     } else {
@@ -226,16 +332,65 @@ pub fn main() -> Result<()> {
         } else {
             print!("{}", plan.describe());
         }
-        return Ok(());
+        return Ok(None);
     }
     answers.check_unattended()?;
+    if !rustix::process::geteuid().is_root() {
+        bail!("installing needs root (run it with sudo); nothing was changed");
+    }
+    let _lock = exec::lock(Path::new(LOCK))?;
     // Answers confirmed at the keyboard carry the secrets typed there (their
     // answers name them `wizard::TYPED`, not a file); the others' are read from their files.
     let secrets = match typed {
         Some((password, passphrase)) => exec::Secrets::new(password, passphrase),
         None => exec::Secrets::load(&plan)?,
     };
-    install(&plan, &secrets, &cli)
+    let plan = match resumed_from_disk(&plan, &secrets, cli.restart) {
+        Some(ids) => plan::plan(&answers, &machine.facts(disk, today(), ids))?,
+        None => plan,
+    };
+    install(&plan, &secrets, cli)?;
+    Ok(Some(plan.finish))
+}
+
+/// After a power cut the live system's journal is gone, but the disk keeps a copy from
+/// the moment the new system was mounted: its identifiers, when there is one (it becomes
+/// the live system's journal again, and this run resumes from it).
+fn resumed_from_disk(
+    plan: &plan::Plan,
+    secrets: &exec::Secrets,
+    restart: bool,
+) -> Option<plan::Ids> {
+    if restart || Path::new(JOURNAL).exists() {
+        return None;
+    }
+    let journal = exec::journal_on_disk(plan, secrets, &Runner::real())?;
+    let ids = journal.ids.clone().filter(|i| !i.root_uuid.is_empty())?;
+    if let Err(e) = journal.write(Path::new(JOURNAL)) {
+        eprintln!("warning: cannot resume: cannot write {JOURNAL}: {e}");
+        return None;
+    }
+    eprintln!(
+        "resuming the interrupted install on {} (its journal was on the disk; {} of its \
+         steps done; --restart starts over)",
+        plan.disk,
+        journal.done.len()
+    );
+    Some(ids)
+}
+
+/// Does what the answers say to do when the install is done.
+fn carry_out(finish: Option<Finish>) -> Result<()> {
+    let verb = match finish {
+        None | Some(Finish::Stay) => return Ok(()),
+        Some(Finish::Reboot) => "reboot",
+        Some(Finish::Poweroff) => "poweroff",
+    };
+    koompi_core::cmd::Cmd::new("systemctl")
+        .arg(verb)
+        .run(&Runner::real())
+        .with_context(|| format!("installed, but `systemctl {verb}` failed"))?;
+    Ok(())
 }
 
 /// The identifiers of an interrupted install on `disk` (its journal), so that this run
@@ -293,12 +448,11 @@ impl InstallLog {
 
 /// The journal of the steps done, on the live system (a re-run resumes after them).
 const JOURNAL: &str = "/run/koompi-install/journal.json";
+/// The lock one install holds ([`exec::lock`]).
+const LOCK: &str = "/run/koompi-install/lock";
 
 /// Runs `plan`, one progress line per step on stderr, then does what `finish` says.
 fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> {
-    if !rustix::process::geteuid().is_root() {
-        bail!("installing needs root (run it with sudo); nothing was changed");
-    }
     if cli.restart {
         match std::fs::remove_file(JOURNAL) {
             Ok(()) => eprintln!("starting over: the journal of the earlier try is removed"),
@@ -365,15 +519,6 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
         started.elapsed().as_secs()
     );
     let _ = std::fs::remove_file(JOURNAL);
-    let verb = match plan.finish {
-        Finish::Stay => return Ok(()),
-        Finish::Reboot => "reboot",
-        Finish::Poweroff => "poweroff",
-    };
-    koompi_core::cmd::Cmd::new("systemctl")
-        .arg(verb)
-        .run(&Runner::real())
-        .with_context(|| format!("installed, but `systemctl {verb}` failed"))?;
     Ok(())
 }
 
@@ -432,7 +577,7 @@ mod tests {
             .filter_map(|a| a.get_long().map(String::from))
             .filter(|f| {
                 ![
-                    "config", "dry-run", "restart", "progress", "json", "verbose", "help",
+                    "config", "dry-run", "restart", "fleet", "progress", "json", "verbose", "help",
                     "version",
                 ]
                 .contains(&f.as_str())

@@ -42,7 +42,7 @@ fn units_pass_systemd_analyze_verify() {
     let r = root.path();
     let units = r.join("usr/lib/systemd/system");
     fs::create_dir_all(r.join("usr/bin")).unwrap();
-    for bin in ["koompi-snapshot", "koompi-watchdog"] {
+    for bin in ["koompi-snapshot", "koompi-watchdog", "koompi-install"] {
         fs::copy(
             assert_cmd::cargo::cargo_bin(bin),
             r.join("usr/bin").join(bin),

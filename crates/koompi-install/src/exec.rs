@@ -2,20 +2,26 @@
 //!
 //! Each action is one program (or one file operation); secrets reach programs only on
 //! standard input ([`Secrets`], never in argv, logs or errors). Each finished step's id is
-//! added to a [`Journal`] next to the target, so a re-run with the same plan skips what is
-//! done. Actions are written to be run again safely: a mount that is already there is
-//! kept, a file is replaced whole (written beside, then renamed), a removal of something
-//! absent is no error.
+//! added to a [`Journal`] on the live system and, once the new system is mounted, to its
+//! copy on the target disk ([`TARGET_JOURNAL`], found by [`journal_on_disk`] after a power
+//! cut), so a re-run with the same plan skips what is done; the opens and mounts of the
+//! steps it skips are made again ([`replay`]). Actions are written to be run again safely:
+//! a mount that is already there is kept, a file is replaced whole (written beside, then
+//! renamed), a removal of something absent is no error. [`lock`] keeps a second install
+//! from running at the same moment.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use koompi_core::cmd::{Cmd, CmdError, Runner};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{sfdisk_script, with_block, Action, Ids, Plan, Secret, Step, TARGET};
+use crate::plan::{
+    sfdisk_script, with_block, Action, Ids, Plan, Secret, Step, PEEK, TARGET, TARGET_JOURNAL,
+    TARGET_VAR_LOG,
+};
 
 /// The largest secret file read (a password or passphrase, not a key file).
 const SECRET_MAX: u64 = 4096;
@@ -57,6 +63,52 @@ pub enum ExecError {
         "the journal {path} belongs to another install ({why}); run with --restart to start over"
     )]
     ForeignJournal { path: String, why: String },
+    #[error("another koompi-install is running (it holds {path}); nothing was changed")]
+    Busy { path: String },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Holds the install lock while it lives ([`lock`]).
+#[derive(Debug)]
+pub struct InstallLock(#[allow(dead_code)] fs::File);
+
+/// Takes the lock at `path` (an flock, released when the process ends however it ends),
+/// so that two installs (the fleet's service and a person at the keyboard) never run at
+/// the same moment. Does not wait: the second one is refused.
+pub fn lock(path: &Path) -> Result<InstallLock, ExecError> {
+    use rustix::fs::{flock, FlockOperation};
+    let err = |source| ExecError::Lock {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(err)?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        // Never through a symbolic link planted in its place.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(err)?;
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(InstallLock(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(ExecError::Busy {
+            path: path.display().to_string(),
+        }),
+        Err(e) => Err(err(e.into())),
+    }
 }
 
 impl Secrets {
@@ -177,9 +229,14 @@ impl Journal {
         serde_json::from_str(&text).ok()
     }
 
-    /// Adds `id` and writes the journal whole (beside, then renamed, then synced).
+    /// Adds `id` and writes the journal whole at `path`.
     fn record(&mut self, path: &Path, id: &str) -> std::io::Result<()> {
         self.done.push(id.to_string());
+        self.write(path)
+    }
+
+    /// Writes the journal whole (beside, then renamed, then synced).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         if let Some(dir) = path.parent() {
@@ -249,6 +306,8 @@ pub fn execute(
             skipped,
         });
         if skipped {
+            // What it opened and mounted may be gone (a restarted live system): again.
+            replay(step, secrets, runner)?;
             continue;
         }
         match run_step(step, secrets, runner) {
@@ -261,8 +320,79 @@ pub fn execute(
         journal
             .record(journal_path, step.id)
             .map_err(|source| io_err(step, "cannot write the journal", source))?;
+        if is_mounted(TARGET_VAR_LOG) && step.id != "finish" {
+            if let Err(e) = journal.write(Path::new(TARGET_JOURNAL)) {
+                tracing::warn!("cannot keep the journal on the disk ({TARGET_JOURNAL}): {e}");
+            }
+        }
     }
     Ok(journal)
+}
+
+/// The actions of a step done before whose effect does not outlive the live system
+/// (opening the container, mounting, unmounting), run again so that the next steps find
+/// what they expect. Each is a no-op when its effect is there.
+fn replay(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecError> {
+    for a in &step.actions {
+        if matches!(
+            a,
+            Action::LuksOpen { .. }
+                | Action::LuksClose { .. }
+                | Action::Mount { .. }
+                | Action::Unmount { .. }
+        ) {
+            for cmd in commands(a, secrets)? {
+                cmd.run(runner).map_err(|source| ExecError::Cmd {
+                    step: step.id.into(),
+                    title: step.title.clone(),
+                    source: Box::new(source),
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The journal an interrupted install of `plan` left on its disk ([`TARGET_JOURNAL`]),
+/// for a re-run after the live system restarted (a power cut took its journal in /run):
+/// the root filesystem's `@var_log` is mounted read-only at [`PEEK`] for a moment (the
+/// container opened with the plan's passphrase first, and closed again). `None` when
+/// there is none, it is unreadable, or it is another disk's.
+pub fn journal_on_disk(plan: &Plan, secrets: &Secrets, runner: &Runner) -> Option<Journal> {
+    let mut btrfs = None;
+    let mut luks = None;
+    for a in plan.steps.iter().flat_map(|s| &s.actions) {
+        match a {
+            Action::FormatBtrfs { device, .. } if btrfs.is_none() => btrfs = Some(device),
+            Action::LuksOpen { .. } if luks.is_none() => luks = Some(a),
+            _ => {}
+        }
+    }
+    let btrfs = btrfs?;
+    let mut opened_here = None;
+    if let Some(open @ Action::LuksOpen { name, .. }) = luks {
+        if !Path::new("/dev/mapper").join(name).exists() {
+            for cmd in commands(open, secrets).ok()? {
+                cmd.run(runner).ok()?;
+            }
+            opened_here = Some(name);
+        }
+    }
+    let mut found = None;
+    if Path::new(btrfs).exists() && fs::create_dir_all(PEEK).is_ok() {
+        let mount = Cmd::new("mount").args(["-o", "ro,subvol=@var_log", btrfs, PEEK]);
+        if mount.run(runner).is_ok() {
+            let file = Path::new(PEEK).join("koompi-install.journal");
+            found = Journal::read(&file).filter(|j| j.disk == plan.disk);
+            if let Err(e) = Cmd::new("umount").arg(PEEK).run(runner) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+    if let Some(name) = opened_here {
+        let _ = Cmd::new("cryptsetup").args(["close", name]).run(runner);
+    }
+    found
 }
 
 fn io_err(step: &Step, what: &str, source: std::io::Error) -> ExecError {
@@ -316,7 +446,7 @@ fn is_partx_tolerated(cmd: &Cmd) -> bool {
 }
 
 /// `udevadm settle` where udev runs (not in the tests' containers).
-fn udev_settle() -> Option<Cmd> {
+pub fn udev_settle() -> Option<Cmd> {
     ["/usr/bin/udevadm", "/bin/udevadm", "/usr/sbin/udevadm"]
         .iter()
         .find(|p| Path::new(p).exists())

@@ -25,6 +25,14 @@ use crate::disks::Disk;
 pub const TARGET: &str = "/run/koompi-install/target";
 /// Where the Btrfs top level is mounted while the subvolumes are made.
 pub const TOP: &str = "/run/koompi-install/top";
+/// The journal's copy on the target disk (in `@var_log`, outside every snapshot), kept
+/// from the moment the new system is mounted until the last step: what a re-run after a
+/// power cut resumes from, when the live system's own journal is gone.
+pub const TARGET_JOURNAL: &str = "/run/koompi-install/target/var/log/koompi-install.journal";
+/// The directory of [`TARGET_JOURNAL`], a mount point while the target is mounted.
+pub const TARGET_VAR_LOG: &str = "/run/koompi-install/target/var/log";
+/// Where [`TARGET_JOURNAL`]'s subvolume is looked at read-only, to find a journal.
+pub const PEEK: &str = "/run/koompi-install/peek";
 /// The device-mapper name of the opened LUKS container.
 pub const LUKS_NAME: &str = "koompi-root";
 /// The Btrfs subvolumes and where they are mounted (DESIGN.md, "Disk layout").
@@ -58,6 +66,11 @@ pub const LIVE_ONLY: &[&str] = &[
     "/etc/systemd/system/koompi-boot-watchdog.service.d/koompi-live.conf",
     "/etc/systemd/system/koompi-snapshot-daily.timer.d/koompi-live.conf",
     "/etc/pacman.d/hooks/uncomment-mirrors.hook",
+    // The fleet install at boot: an installed system never installs itself again.
+    "/etc/systemd/system/multi-user.target.wants/koompi-install-fleet.service",
+    "/etc/systemd/system/dev-disk-by\\x2dlabel-KOOMPI\\x2dINSTALL.device.wants",
+    "/etc/systemd/system/dev-disk-by\\x2dlabel-KOOMPI\\x2dINST.device.wants",
+    "/etc/systemd/system/dev-disk-by\\x2dpartlabel-KOOMPI\\x2dINSTALL.device.wants",
 ];
 
 /// The lines around koompi-install's block in a file it edits ([`Action::SetBlock`]).
@@ -741,9 +754,15 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
             }],
         )
     });
-    let mut finish = vec![Action::Unmount {
-        path: TARGET.into(),
-    }];
+    // The journal on the disk goes first: a finished install is not resumed.
+    let mut finish = vec![
+        Action::Remove {
+            path: TARGET_JOURNAL.into(),
+        },
+        Action::Unmount {
+            path: TARGET.into(),
+        },
+    ];
     if passphrase.is_some() {
         finish.push(Action::LuksClose {
             name: LUKS_NAME.into(),

@@ -262,6 +262,59 @@ fn an_install_stopped_after_any_step_resumes_from_its_journal() {
     }
 }
 
+fn mounted(path: &str) -> bool {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(path))
+}
+
+/// A power cut once the new system is mounted: the live system's journal (in /run) and
+/// its mounts are gone. The journal's copy on the disk says what was done; the re-run
+/// mounts again what the steps done had mounted, and a finished install leaves no
+/// journal on the disk to resume.
+#[test]
+fn after_a_power_cut_the_journal_on_the_disk_resumes_the_install() {
+    if !ready("after_a_power_cut_the_journal_on_the_disk_resumes_the_install") {
+        return;
+    }
+    let _turn = turn();
+    let disk = Disk::new(9);
+    let f = facts(&disk.device);
+    let p = without_esp_mount(&plan::plan(&Answers::default(), &f).unwrap());
+    let work = tempfile::tempdir().unwrap();
+    let journal = work.path().join("journal.json");
+    let until_mounted = &DISK_STEPS[..6];
+    run(&p, &journal, until_mounted).unwrap();
+    assert!(Path::new(plan::TARGET_JOURNAL).is_file());
+    // The cut.
+    sh("umount", &["--recursive", TARGET]);
+    fs::remove_file(&journal).unwrap();
+    assert!(!mounted(TARGET));
+
+    let found = exec::journal_on_disk(&p, &Secrets::default(), &Runner::real())
+        .expect("the journal on the disk");
+    assert_eq!(found.done, until_mounted);
+    assert_eq!(found.ids.as_ref().unwrap().root_uuid, f.ids.root_uuid);
+    assert!(!mounted(plan::PEEK), "the look at the disk left a mount");
+    found.write(&journal).unwrap();
+    let seen = run(&p, &journal, until_mounted).unwrap();
+    assert!(seen.iter().all(|(_, skipped)| *skipped), "{seen:?}");
+    for at in ["", "/home", "/.snapshots", "/var/log"] {
+        assert!(
+            mounted(&format!("{TARGET}{at}")),
+            "{TARGET}{at} not mounted again"
+        );
+    }
+    run(&p, &journal, &["finish"]).unwrap();
+    assert!(!mounted(TARGET));
+    assert!(
+        exec::journal_on_disk(&p, &Secrets::default(), &Runner::real()).is_none(),
+        "a finished install left its journal on the disk"
+    );
+    check_disk(&disk.device, &f);
+}
+
 #[test]
 fn another_installs_journal_is_refused() {
     let work = tempfile::tempdir().unwrap();
