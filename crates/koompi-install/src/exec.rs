@@ -235,19 +235,20 @@ impl Journal {
         self.write(path)
     }
 
-    /// Writes the journal whole (beside, then renamed, then synced).
+    /// Writes the journal whole: beside, synced, renamed, and the rename synced (on the
+    /// target disk it must survive a power cut).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
         {
             let mut f = fs::File::create(&tmp)?;
             std::io::Write::write_all(&mut f, text.as_bytes())?;
             f.sync_all()?;
         }
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
     }
 }
 
