@@ -201,6 +201,18 @@ impl Cmd {
         runner.run(self)
     }
 
+    /// Runs the program as [`Cmd::run`] does, calling `tick` with its process id every
+    /// `every` while it runs (to report the progress of long work from outside it, e.g.
+    /// /proc/PID/io). A recording runner records it and never ticks.
+    pub fn run_watched(
+        &self,
+        runner: &Runner,
+        every: std::time::Duration,
+        tick: &mut dyn FnMut(u32),
+    ) -> Result<Output, CmdError> {
+        runner.run_watched(self, Some((every, tick)))
+    }
+
     /// Runs the program attached to this terminal (stdin, stdout and stderr inherited, so
     /// it can ask questions and show progress) and returns its exit code; a program killed
     /// by a signal gives 128 + the signal number, as a shell reports it. Only a failure to
@@ -251,6 +263,46 @@ fn spawn_feeding(
         }
     }
     Ok(child)
+}
+
+/// Waits for `child` as `wait_with_output` does (its output read on two threads, so a
+/// full pipe never stops it), calling `tick` with its pid every `every` meanwhile.
+fn wait_ticking(
+    mut child: std::process::Child,
+    every: std::time::Duration,
+    tick: &mut dyn FnMut(u32),
+) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    fn drain<R: Read + Send + 'static>(
+        pipe: Option<R>,
+    ) -> std::thread::JoinHandle<std::io::Result<Vec<u8>>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                p.read_to_end(&mut buf)?;
+            }
+            Ok(buf)
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let pid = child.id();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        tick(pid);
+        std::thread::sleep(every);
+    };
+    let join = |h: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
+        h.join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("a pipe reader panicked")))
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: join(out)?,
+        stderr: join(err)?,
+    })
 }
 
 /// Runs commands for real, or records them (dry-run).
@@ -330,16 +382,28 @@ impl Runner {
     }
 
     fn run(&self, cmd: &Cmd) -> Result<Output, CmdError> {
+        self.run_watched(cmd, None)
+    }
+
+    fn run_watched(
+        &self,
+        cmd: &Cmd,
+        watch: Option<(std::time::Duration, &mut dyn FnMut(u32))>,
+    ) -> Result<Output, CmdError> {
         let cmdline = cmd.cmdline();
         if self.record(&cmdline) {
             return Ok(Output::default());
         }
         tracing::debug!(target: "koompi::cmd", "running: {cmdline}");
         let child = spawn_feeding(cmd.to_command(), cmd, &cmdline)?;
-        let out = child.wait_with_output().map_err(|source| CmdError::Spawn {
+        let spawn_err = |source| CmdError::Spawn {
             cmdline: cmdline.clone(),
             source,
-        })?;
+        };
+        let out = match watch {
+            None => child.wait_with_output().map_err(spawn_err)?,
+            Some((every, tick)) => wait_ticking(child, every, tick).map_err(spawn_err)?,
+        };
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if out.status.success() {
@@ -369,6 +433,42 @@ impl Runner {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watched_run_ticks_with_its_pid_and_keeps_its_output() {
+        let mut pids = Vec::new();
+        let out = Cmd::new("sh")
+            .args(["-c", "echo $$; sleep 0.3; echo done >&2"])
+            .run_watched(
+                &Runner::real(),
+                std::time::Duration::from_millis(50),
+                &mut |pid| pids.push(pid),
+            )
+            .unwrap();
+        assert!(pids.len() >= 2, "{pids:?}");
+        assert_eq!(out.stdout.trim(), pids[0].to_string());
+        assert_eq!(out.stderr.trim(), "done");
+        let e = Cmd::new("sh")
+            .args(["-c", "echo oops >&2; exit 4"])
+            .run_watched(
+                &Runner::real(),
+                std::time::Duration::from_millis(50),
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("oops"), "{e}");
+        // A recording runner never ticks.
+        let mut ticked = false;
+        Cmd::new("sleep")
+            .arg("1")
+            .run_watched(
+                &Runner::recording(),
+                std::time::Duration::from_millis(1),
+                &mut |_| ticked = true,
+            )
+            .unwrap();
+        assert!(!ticked);
+    }
 
     #[test]
     fn interactive_keeps_the_exit_code() {
