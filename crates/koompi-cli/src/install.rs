@@ -81,7 +81,8 @@ pub struct Cli {
     #[arg(long, conflicts_with = "config")]
     fleet: bool,
     /// How to report each step: lines for people (stderr), or one JSON object per line
-    /// for other front ends (stdout: step, total, id, title, skipped).
+    /// for other front ends (stdout: step, total, id, title, skipped; while the root
+    /// image is copied, every second, bytes_done and bytes_total of it).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     progress: ProgressArg,
     /// Print JSON for scripts.
@@ -464,7 +465,27 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
     let mut log = InstallLog::open();
     log.line(&plan.describe());
     let started = std::time::Instant::now();
+    // The last quarter of a copy told on the text lines (0 to 4).
+    let mut quarter = 0;
     let mut show = |p: &exec::Progress<'_>| {
+        let json = cli.json || cli.progress == ProgressArg::Json;
+        if let (Some(done), Some(all)) = (p.bytes_done, p.bytes_total) {
+            if json {
+                if let Ok(line) = serde_json::to_string(p) {
+                    println!("{line}");
+                }
+            } else if all > 0 && done * 4 / all > quarter {
+                quarter = done * 4 / all;
+                eprintln!(
+                    "      {} of {} ({}%)",
+                    human(done),
+                    human(all),
+                    done * 100 / all
+                );
+            }
+            return;
+        }
+        quarter = 0;
         log.line(&format!(
             "[{}/{}] {} {}{}",
             p.step,
@@ -473,7 +494,7 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
             p.title,
             if p.skipped { " (done before)" } else { "" }
         ));
-        if cli.json || cli.progress == ProgressArg::Json {
+        if json {
             if let Ok(line) = serde_json::to_string(p) {
                 println!("{line}");
             }
@@ -520,6 +541,11 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
     );
     let _ = std::fs::remove_file(JOURNAL);
     Ok(())
+}
+
+/// `512 MiB`, `1.2 GiB`: a byte count for people.
+fn human(bytes: u64) -> String {
+    koompi_install::disks::human_size(bytes)
 }
 
 /// Today as `YYYYMMDD` (local time), for the factory snapshot's name.

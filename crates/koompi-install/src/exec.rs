@@ -271,7 +271,7 @@ pub struct Options {
     pub only: Vec<String>,
 }
 
-/// One line of progress: step `n` of `total` starts.
+/// One line of progress: step `n` of `total` starts, or (with bytes) moves on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Progress<'a> {
     pub step: usize,
@@ -280,7 +280,16 @@ pub struct Progress<'a> {
     pub title: &'a str,
     /// True when the journal says it is done and it is skipped.
     pub skipped: bool,
+    /// For a step that copies: the bytes of its source read so far, and in all. Absent
+    /// in the line that starts a step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_done: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_total: Option<u64>,
 }
+
+/// How often a copying step reports its bytes.
+const BYTES_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs `plan`, skipping the steps `journal_path` lists as done; calls `progress` as each
 /// step starts. The first failing required step stops the run.
@@ -299,19 +308,24 @@ pub fn execute(
             continue;
         }
         let skipped = journal.done.iter().any(|d| d == step.id);
-        progress(&Progress {
+        let at = |bytes: Option<(u64, u64)>| Progress {
             step: i + 1,
             total,
             id: step.id,
             title: &step.title,
             skipped,
-        });
+            bytes_done: bytes.map(|b| b.0),
+            bytes_total: bytes.map(|b| b.1),
+        };
+        progress(&at(None));
         if skipped {
             // What it opened and mounted may be gone (a restarted live system): again.
             replay(step, secrets, runner)?;
             continue;
         }
-        match run_step(step, secrets, runner) {
+        match run_step(step, secrets, runner, &mut |done, all| {
+            progress(&at(Some((done, all))))
+        }) {
             Ok(()) => {}
             Err(e) if step.optional => {
                 tracing::warn!("optional step {} skipped: {e}", step.id);
@@ -405,7 +419,14 @@ fn io_err(step: &Step, what: &str, source: std::io::Error) -> ExecError {
     }
 }
 
-fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecError> {
+/// Runs the actions of `step`; a copy of the root image reports the bytes read of it
+/// through `bytes` (done, total) while it runs.
+fn run_step(
+    step: &Step,
+    secrets: &Secrets,
+    runner: &Runner,
+    bytes: &mut dyn FnMut(u64, u64),
+) -> Result<(), ExecError> {
     let cmd_err = |source| ExecError::Cmd {
         step: step.id.into(),
         title: step.title.clone(),
@@ -425,8 +446,21 @@ fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecE
                 continue;
             }
         }
+        let size = match a {
+            Action::CopyImage { image, .. } => fs::metadata(image).ok().map(|m| m.len()),
+            _ => None,
+        };
         for cmd in commands(a, secrets)? {
-            match cmd.run(runner) {
+            let ran = match size {
+                // The image's bytes read by the unpacker so far (its /proc/PID/io).
+                Some(total) => cmd.run_watched(runner, BYTES_EVERY, &mut |pid| {
+                    if let Some(read) = bytes_read(pid) {
+                        bytes(read.min(total), total);
+                    }
+                }),
+                None => cmd.run(runner),
+            };
+            match ran {
                 Ok(_) => {}
                 // Clearing what the kernel may still list: nothing there is no failure.
                 Err(e) if is_partx_tolerated(&cmd) => tracing::debug!("{e}"),
@@ -436,6 +470,14 @@ fn run_step(step: &Step, secrets: &Secrets, runner: &Runner) -> Result<(), ExecE
         files(a).map_err(|(what, e)| io_err(step, &what, e))?;
     }
     Ok(())
+}
+
+/// The bytes process `pid` has read so far (`rchar` of /proc/PID/io, all its threads).
+fn bytes_read(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// `partx`, whose failures are expected: `--delete` when the kernel lists nothing, `--add`
