@@ -16,7 +16,13 @@
 //! 2. `koompi-install --disk /dev/vdb --user student --password-file F --hostname lab-07
 //!    --locale km_KH.UTF-8 --yes` (with `--encrypt --passphrase-file G` for LUKS). Its
 //!    time and the time of a plain copy of the same squashfs to the same disk are printed
-//!    (the benchmark of the issue: their ratio).
+//!    (the benchmark of the issue: their ratio). For `install-resume` the power is cut
+//!    during the first try's copy, and the command runs again in the live system booted
+//!    anew.
+//!
+//!    For `install-unattended` steps 1 and 2 are a stick instead: the sample answer file
+//!    of docs/install.md on a FAT partition labelled `KOOMPI-INST` (`/dev/vdd`), and
+//!    nothing typed until the live system has installed and powered itself off.
 //! 3. QEMU stops; a new QEMU boots the installed disk alone (same firmware, same UEFI
 //!    variables). With LUKS, GRUB's passphrase prompt is answered once; the initramfs must
 //!    not ask again.
@@ -45,9 +51,13 @@ pub enum Kind {
     Plain,
     /// LUKS2, the passphrase typed at GRUB's prompt.
     Luks,
-    /// No encryption; the first try is killed while it copies the root image, and the
-    /// same command run again must resume it.
+    /// No encryption; the power is cut while the first try copies the root image, and the
+    /// same command run again in the restarted live system must resume it from the
+    /// journal on the disk.
     Resume,
+    /// A fleet install: the answer file of docs/install.md on a stick labelled
+    /// `KOOMPI-INST`, nobody typing from power-on to the installed system's `login:`.
+    Unattended,
 }
 
 /// The live user and password (iso/airootfs).
@@ -158,22 +168,34 @@ pub fn run(
     if kind == Kind::Luks {
         disk.firmware_console_on_serial();
     }
+    let (installed, detail) = if kind == Kind::Unattended {
+        install_unattended(disk, fw, log)?
+    } else {
+        let (install_secs, floor) = install_typed(disk, fw, kind, log)?;
+        (
+            Installed {
+                hostname: HOSTNAME.into(),
+            },
+            format!(
+                ", install {install_secs:.0} s, {:.2}× a plain copy ({floor:.0} s)",
+                install_secs / floor.max(1.0)
+            ),
+        )
+    };
+    let boots = boot_installed(disk, &target, fw, kind, log, &installed)?;
+    Ok(Outcome { boots, detail })
+}
 
-    // Phase 1: the live system.
-    let (mut c, vm, _sock) = start(disk, fw, log)?;
-    let at = log_in(&mut c, 0, LIVE_USER, LIVE_PASSWORD, false)?;
-    become_root(&mut c, at, LIVE_PASSWORD)?;
-    // systemd mounts the medium once udev has seen it (slow under emulation).
-    c.run_ok(
-        "for i in $(seq 90); do findmnt -n /run/archiso/bootmnt >/dev/null && break; sleep 2; done; \
-         findmnt -n /run/archiso/bootmnt",
-        Duration::from_secs(240),
-    )
-    .context("the install medium is not mounted at /run/archiso/bootmnt")?;
-    c.run_ok(
-        &format!("umask 077; printf '%s\\n' '{PASSWORD}' > /root/pw; printf '%s\\n' '{PASSPHRASE}' > /root/luks"),
-        CMD_TIMEOUT,
-    )?;
+/// What phase 2 checks that phase 1 chose.
+struct Installed {
+    hostname: String,
+}
+
+/// Phase 1 at the keyboard: logs in to the live system, runs koompi-install there (for
+/// [`Kind::Resume`] twice) and measures the floor; the install's and the floor's seconds.
+fn install_typed(disk: &Disk, fw: Firmware, kind: Kind, log: &Path) -> Result<(f64, f64)> {
+    let (mut c, mut vm, mut sock) = start(disk, fw, log)?;
+    prepare_live(&mut c)?;
     let mut args = format!(
         "--disk /dev/vdb --user {USER} --password-file /root/pw --hostname {HOSTNAME} \
          --locale {LOCALE} --yes"
@@ -183,21 +205,33 @@ pub fn run(
     }
     let started = Instant::now();
     if kind == Kind::Resume {
-        interrupt_during_copy(&mut c, &args)?;
+        start_then_wait_for_copy(&mut c, &args)?;
+        drop(vm);
+        drop(c);
+        drop(sock);
+        progress("  the power was cut while the first try copied the root image");
+        let log2 = log.with_extension("after-cut.log");
+        progress(&format!(
+            "  the live system again (console log {})",
+            log2.display()
+        ));
+        (c, vm, sock) = start(disk, fw, &log2)?;
+        prepare_live(&mut c)?;
     }
     let out = c
         .run_ok(&format!("koompi-install {args} 2>&1"), INSTALL_TIMEOUT)
         .context("koompi-install failed")?;
     if kind == Kind::Resume {
         ensure!(
-            out.contains("resuming the interrupted install on /dev/vdb")
-                && out.contains(
-                    "Mount the new system at /run/koompi-install/target: done before, skipped"
-                ),
+            out.contains(
+                "resuming the interrupted install on /dev/vdb (its journal was on the disk"
+            ) && out.contains(
+                "Mount the new system at /run/koompi-install/target: done before, skipped"
+            ),
             "the second try did not resume after the steps the first one finished: {}",
             super::cmd::tail(&out, 30)
         );
-        progress("  the second try resumed after the steps the killed one finished");
+        progress("  the second try found the journal on the disk and resumed after its steps");
     }
     let install_secs = started.elapsed().as_secs_f64();
     progress(&format!("  installed in {install_secs:.0} s"));
@@ -225,9 +259,174 @@ pub fn run(
     c.run_ok("sync", CMD_TIMEOUT)?;
     drop(vm);
     drop(c);
+    drop(sock);
+    Ok((install_secs, floor))
+}
 
-    // Phase 2: the installed disk alone.
-    disk.keep_only(&target)?;
+/// The sample answer file of docs/install.md (its first TOML block), as a school would put
+/// it on a stick.
+fn documented_answers() -> Result<String> {
+    let path = crate::host::workspace_root()?.join("docs/install.md");
+    let doc = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let start = doc
+        .find("```toml\n")
+        .map(|i| i + "```toml\n".len())
+        .with_context(|| format!("no TOML block in {}", path.display()))?;
+    let len = doc[start..]
+        .find("```")
+        .with_context(|| format!("an unclosed TOML block in {}", path.display()))?;
+    Ok(doc[start..start + len].to_string())
+}
+
+/// The value of `key = "value"` in a flat TOML text.
+fn toml_string(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// A 64 MiB stick image at `path` as a school makes one: an MBR with one FAT partition
+/// labelled `KOOMPI-INST` holding `install.toml` and the files it names.
+fn answer_stick(path: &Path, files: &[(&str, &str)]) -> Result<()> {
+    use std::process::Command;
+    const SIZE_MIB: u64 = 64;
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.set_len(SIZE_MIB << 20)
+        .with_context(|| format!("cannot size {}", path.display()))?;
+    drop(f);
+    let img = path.to_str().context("the stick's path is not UTF-8")?;
+    super::cmd::run_input(
+        Command::new("sfdisk").args(["--quiet", img]),
+        Some(b"label: dos\nstart=2048, type=c\n"),
+    )?;
+    super::cmd::run(Command::new("mkfs.fat").args([
+        "-n",
+        "KOOMPI-INST",
+        "--offset=2048",
+        img,
+        &((SIZE_MIB - 1) * 1024).to_string(),
+    ]))?;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    for (name, text) in files {
+        let local = dir.path().join(name);
+        std::fs::write(&local, text)
+            .with_context(|| format!("cannot write {}", local.display()))?;
+        super::cmd::run(
+            Command::new("mcopy")
+                .args(["-i", &format!("{img}@@1M")])
+                .arg(&local)
+                .arg(format!("::{name}")),
+        )?;
+    }
+    Ok(())
+}
+
+/// Phase 1 for a fleet: the documented answer file on a stick, the live system booted and
+/// left alone until it powers off.
+fn install_unattended(disk: &mut Disk, fw: Firmware, log: &Path) -> Result<(Installed, String)> {
+    let answers = documented_answers()?;
+    let hostname = toml_string(&answers, "hostname").context("the sample has no hostname")?;
+    let password_file =
+        toml_string(&answers, "password-file").context("the sample has no password-file")?;
+    ensure!(
+        toml_string(&answers, "finish").as_deref() == Some("poweroff")
+            && toml_string(&answers, "user").as_deref() == Some(USER),
+        "the sample answer file no longer installs {USER} and powers off: {answers}"
+    );
+    let stick = disk.dir.join("answers.raw");
+    answer_stick(
+        &stick,
+        &[
+            ("install.toml", &answers),
+            (&password_file, &format!("{PASSWORD}\n")),
+        ],
+    )?;
+    disk.add_read_only(&stick);
+    let sock_dir = tempfile::Builder::new()
+        .prefix("koompi-vm.")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let sock = sock_dir.path().join("console.sock");
+    let mut c = Console::listen(&sock, log)?;
+    // Once: the machine powers itself off at the end, and that ends this phase.
+    let vm = Qemu::spawn_once(
+        qemu::command(disk, fw, Serial::Socket(&sock))?,
+        &disk.dir.join("qemu.stderr"),
+    )?;
+    c.watch(vm.ended());
+    progress("  the live system boots with the answer stick; nobody types");
+    let started = Instant::now();
+    let (ok, line) = c.wait_until(INSTALL_TIMEOUT, "the install's end", |buf| {
+        let text = strip_escapes(&String::from_utf8_lossy(buf));
+        // An error, or no answers found, ends the service without a power-off.
+        if let Some(l) = text.lines().find(|l| {
+            l.contains("koompi-install: error:")
+                || (l.contains("koompi-install: ") && l.contains("nothing to do"))
+        }) {
+            return Some(((false, l.trim().to_string()), buf.len()));
+        }
+        if let Some(i) = text.find("KOOMPI OS is installed on ") {
+            if text[i..].contains("reboot: Power down") {
+                return Some(((true, String::new()), buf.len()));
+            }
+        }
+        None
+    })?;
+    if !ok {
+        bail!(
+            "the fleet install stopped: {line}\n{}",
+            fleet_diagnostics(&mut c).unwrap_or_else(|e| format!("(no diagnostics: {e:#})"))
+        );
+    }
+    let install_secs = started.elapsed().as_secs_f64();
+    let shown = screen(&c, 0, None);
+    ensure!(
+        shown.contains("installing with the answers in /run/koompi-answers/install.toml"),
+        "the install did not say which answer file it used"
+    );
+    ensure!(
+        !shown.contains(PASSWORD),
+        "the install printed the password on the console"
+    );
+    progress(&format!(
+        "  installed and powered off {install_secs:.0} s after power-on"
+    ));
+    drop(vm);
+    drop(c);
+    Ok((
+        Installed { hostname },
+        format!(", power-on to power-off {install_secs:.0} s"),
+    ))
+}
+
+/// What the live system saw, for a fleet install that did not start: its disks as the
+/// installer reads them and the fleet unit's journal.
+fn fleet_diagnostics(c: &mut Console) -> Result<String> {
+    let from = c.position();
+    c.send("\n")?;
+    let at = log_in(c, from, LIVE_USER, LIVE_PASSWORD, false)?;
+    become_root(c, at, LIVE_PASSWORD)?;
+    let (_, out) = c.run(
+        "lsblk --json --output PATH,TYPE,RO,MOUNTPOINTS,LABEL,PARTLABEL,FSTYPE; \
+         ls -l /dev/disk/by-label; journalctl -b -u koompi-install-fleet --no-pager",
+        CMD_TIMEOUT,
+    )?;
+    Ok(out)
+}
+
+/// Phase 2: the installed disk alone, booted and checked; the boots seen.
+fn boot_installed(
+    disk: &mut Disk,
+    target: &Path,
+    fw: Firmware,
+    kind: Kind,
+    log: &Path,
+    installed: &Installed,
+) -> Result<usize> {
+    disk.keep_only(target)?;
     let log2 = log.with_extension("installed.log");
     progress(&format!(
         "  booting the installed disk alone (console log {})",
@@ -266,21 +465,16 @@ pub fn run(
     }
     let at = log_in(&mut c, from, USER, PASSWORD, true)?;
     become_root(&mut c, at, PASSWORD)?;
-    check_installed(&mut c, kind)?;
+    check_installed(&mut c, kind, installed)?;
     let boots = c.boots_since(0);
     drop(vm);
-    Ok(Outcome {
-        boots,
-        detail: format!(
-            ", install {install_secs:.0} s, {:.2}× a plain copy ({floor:.0} s)",
-            install_secs / floor.max(1.0)
-        ),
-    })
+    Ok(boots)
 }
 
-/// Starts `koompi-install ARGS` in the background, waits until it copies the root image,
-/// and kills it there (SIGKILL: no chance to clean up, as a power cut of the installer).
-fn interrupt_during_copy(c: &mut Console, args: &str) -> Result<()> {
+/// Starts `koompi-install ARGS` in the background and waits until it copies the root
+/// image; the caller then cuts the power (kills QEMU: what the guest had not written is
+/// lost, /run with the live system's journal too).
+fn start_then_wait_for_copy(c: &mut Console, args: &str) -> Result<()> {
     c.run_ok(
         // In a subshell: the console driver appends `; echo MARKER`, and `&;` is no shell.
         &format!("(setsid koompi-install {args} > /root/first-try.log 2>&1 < /dev/null &)"),
@@ -292,17 +486,30 @@ fn interrupt_during_copy(c: &mut Console, args: &str) -> Result<()> {
         Duration::from_secs(900),
     )
     .context("the first try never reached the copy")?;
-    c.run_ok(
-        "sleep 3; pkill -KILL -x koompi-install; pkill -KILL -x unsquashfs; sleep 1; \
-         ! pgrep -x koompi-install",
-        CMD_TIMEOUT,
-    )?;
-    let journal = c.run_ok("cat /run/koompi-install/journal.json", CMD_TIMEOUT)?;
+    let journal = c.run_ok("sleep 3; cat /run/koompi-install/journal.json", CMD_TIMEOUT)?;
     ensure!(
         journal.contains("\"mount\"") && !journal.contains("\"base-system\""),
-        "the first try was not killed during the copy; its journal: {journal}"
+        "the first try is not copying; its journal: {journal}"
     );
-    progress("  the first try was killed while it copied the root image");
+    Ok(())
+}
+
+/// Logs in to the live system as root and makes it ready to install: the medium
+/// mounted, the secret files written.
+fn prepare_live(c: &mut Console) -> Result<()> {
+    let at = log_in(c, 0, LIVE_USER, LIVE_PASSWORD, false)?;
+    become_root(c, at, LIVE_PASSWORD)?;
+    // systemd mounts the medium once udev has seen it (slow under emulation).
+    c.run_ok(
+        "for i in $(seq 90); do findmnt -n /run/archiso/bootmnt >/dev/null && break; sleep 2; done; \
+         findmnt -n /run/archiso/bootmnt",
+        Duration::from_secs(240),
+    )
+    .context("the install medium is not mounted at /run/archiso/bootmnt")?;
+    c.run_ok(
+        &format!("umask 077; printf '%s\\n' '{PASSWORD}' > /root/pw; printf '%s\\n' '{PASSPHRASE}' > /root/luks"),
+        CMD_TIMEOUT,
+    )?;
     Ok(())
 }
 
@@ -338,14 +545,15 @@ fn floor_secs(c: &mut Console) -> Result<f64> {
 }
 
 /// The checks in the installed system's root shell.
-fn check_installed(c: &mut Console, kind: Kind) -> Result<()> {
+fn check_installed(c: &mut Console, kind: Kind, installed: &Installed) -> Result<()> {
     let line = |c: &mut Console, cmd: &str| -> Result<String> {
         Ok(c.run_ok(cmd, CMD_TIMEOUT)?.trim().to_string())
     };
     let host = line(c, "hostname")?;
     ensure!(
-        host == HOSTNAME,
-        "hostname is {host:?}, expected {HOSTNAME}"
+        host == installed.hostname,
+        "hostname is {host:?}, expected {}",
+        installed.hostname
     );
     let lang = line(c, "cat /etc/locale.conf")?;
     ensure!(

@@ -359,6 +359,14 @@ impl Qemu {
         Qemu::supervise(c, stderr_file, MAX_STARTS)
     }
 
+    /// Starts `c` in the background once: a guest reset or power-off ends the machine for
+    /// good ("the machine stopped"), for a scenario that waits for the guest to power off.
+    pub fn spawn_once(c: Command, stderr_file: &Path) -> Result<Qemu> {
+        fs::File::create(stderr_file)
+            .with_context(|| format!("cannot create {}", stderr_file.display()))?;
+        Qemu::supervise(c, stderr_file, 1)
+    }
+
     fn supervise(c: Command, stderr_file: &Path, max_starts: u32) -> Result<Qemu> {
         let child = start(&c, stderr_file)?;
         let shared = Arc::new(Supervised {
@@ -428,7 +436,9 @@ fn supervise_loop(c: &Command, stderr: &Path, shared: &Supervised, max_starts: u
             Ok(Some(status)) => {
                 *child = None;
                 let msg = fs::read_to_string(stderr).unwrap_or_default();
-                end(if status.success() {
+                end(if status.success() && max_starts == 1 {
+                    "the machine stopped (the guest powered off or reset)".to_string()
+                } else if status.success() {
                     format!("the guest reset the machine {max_starts} times; stopped (`{cmdline}`)")
                 } else {
                     format!("`{cmdline}` exited ({status}): {}", msg.trim())

@@ -57,6 +57,7 @@ pub enum Choice {
     InstallUefi,
     InstallLuks,
     InstallResume,
+    InstallUnattended,
     /// Every scenario: the full tier (with `--tier ci`, the ci tier).
     All,
 }
@@ -75,6 +76,7 @@ impl Choice {
             Choice::InstallUefi => vec![Scenario::InstallUefi],
             Choice::InstallLuks => vec![Scenario::InstallLuks],
             Choice::InstallResume => vec![Scenario::InstallResume],
+            Choice::InstallUnattended => vec![Scenario::InstallUnattended],
             Choice::All => Scenario::ALL.to_vec(),
         }
     }
@@ -123,6 +125,7 @@ pub enum Scenario {
     InstallUefi,
     InstallLuks,
     InstallResume,
+    InstallUnattended,
 }
 
 /// On which firmwares a scenario runs in each tier, BIOS first.
@@ -221,10 +224,18 @@ const INSTALL_LUKS_TIERS: Tiers = Tiers {
 /// the same under either firmware.
 const INSTALL_RESUME_TIERS: Tiers = Tiers { ci: &[], all: BIOS };
 
+/// `install-unattended`: BIOS in both tiers. A school's fleet install (an answer stick,
+/// nobody typing) is what forty laptops go through; the firmware paths of an installed disk
+/// are proven by `install-uefi` and `install-luks`.
+const INSTALL_UNATTENDED_TIERS: Tiers = Tiers {
+    ci: BIOS,
+    all: BIOS,
+};
+
 impl Scenario {
     /// Every scenario, in the order a tier runs them: the short ones first, so that a broken
     /// image fails early.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Boot,
         Scenario::LiveSession,
         Scenario::RollbackManual,
@@ -235,6 +246,7 @@ impl Scenario {
         Scenario::InstallLuks,
         Scenario::InstallBios,
         Scenario::InstallResume,
+        Scenario::InstallUnattended,
     ];
 
     fn name(self) -> &'static str {
@@ -249,6 +261,7 @@ impl Scenario {
             Scenario::InstallUefi => "install-uefi",
             Scenario::InstallLuks => "install-luks",
             Scenario::InstallResume => "install-resume",
+            Scenario::InstallUnattended => "install-unattended",
         }
     }
 
@@ -266,6 +279,7 @@ impl Scenario {
             Scenario::InstallUefi => INSTALL_UEFI_TIERS,
             Scenario::InstallLuks => INSTALL_LUKS_TIERS,
             Scenario::InstallResume => INSTALL_RESUME_TIERS,
+            Scenario::InstallUnattended => INSTALL_UNATTENDED_TIERS,
         }
     }
 
@@ -285,7 +299,8 @@ impl Scenario {
             | Scenario::InstallBios
             | Scenario::InstallUefi
             | Scenario::InstallLuks
-            | Scenario::InstallResume => Variant::Live,
+            | Scenario::InstallResume
+            | Scenario::InstallUnattended => Variant::Live,
             _ => Variant::Installed,
         }
     }
@@ -297,6 +312,7 @@ impl Scenario {
             Scenario::InstallBios | Scenario::InstallUefi => Some(Kind::Plain),
             Scenario::InstallLuks => Some(Kind::Luks),
             Scenario::InstallResume => Some(Kind::Resume),
+            Scenario::InstallUnattended => Some(Kind::Unattended),
             _ => None,
         }
     }
@@ -316,7 +332,8 @@ impl Scenario {
             Scenario::InstallBios
             | Scenario::InstallUefi
             | Scenario::InstallLuks
-            | Scenario::InstallResume => {
+            | Scenario::InstallResume
+            | Scenario::InstallUnattended => {
                 bail!("an install scenario runs its own machines (super::install::run)")
             }
         }
