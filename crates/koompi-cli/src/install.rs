@@ -469,6 +469,17 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
     let mut quarter = 0;
     let mut show = |p: &exec::Progress<'_>| {
         let json = cli.json || cli.progress == ProgressArg::Json;
+        if let Some(note) = &p.note {
+            log.line(note);
+            if json {
+                if let Ok(line) = serde_json::to_string(p) {
+                    println!("{line}");
+                }
+            } else {
+                eprintln!("      {note}");
+            }
+            return;
+        }
         if let (Some(done), Some(all)) = (p.bytes_done, p.bytes_total) {
             if json {
                 if let Ok(line) = serde_json::to_string(p) {

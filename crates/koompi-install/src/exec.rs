@@ -265,10 +265,35 @@ fn plan_root_uuid(plan: &Plan) -> String {
 }
 
 /// What a run should do besides the whole plan (tests run parts of it).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Run only these steps (by id); all when empty.
     pub only: Vec<String>,
+    /// The pause after a download's first failure; each next one is three times longer
+    /// ([`download_pause`]).
+    pub download_pause: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            only: Vec::new(),
+            download_pause: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// How many times a step that downloads (pacstrap) is tried before the install stops:
+/// a school's internet drops for minutes, not hours.
+pub const DOWNLOAD_TRIES: u32 = 4;
+
+/// The pause after the `failures`-th failure of a download (1, 2, ...): `first`, then
+/// three times longer each time (10 s, 30 s, 90 s by default), never more than 10 minutes.
+pub fn download_pause(first: std::time::Duration, failures: u32) -> std::time::Duration {
+    let factor = 3u32.saturating_pow(failures.saturating_sub(1));
+    first
+        .saturating_mul(factor)
+        .min(std::time::Duration::from_secs(600))
 }
 
 /// One line of progress: step `n` of `total` starts, or (with bytes) moves on.
@@ -286,6 +311,9 @@ pub struct Progress<'a> {
     pub bytes_done: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_total: Option<u64>,
+    /// Something the step has to say while it runs (a download failed and is tried again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// How often a copying step reports its bytes.
@@ -308,7 +336,7 @@ pub fn execute(
             continue;
         }
         let skipped = journal.done.iter().any(|d| d == step.id);
-        let at = |bytes: Option<(u64, u64)>| Progress {
+        let at = |bytes: Option<(u64, u64)>, note: Option<String>| Progress {
             step: i + 1,
             total,
             id: step.id,
@@ -316,16 +344,19 @@ pub fn execute(
             skipped,
             bytes_done: bytes.map(|b| b.0),
             bytes_total: bytes.map(|b| b.1),
+            note,
         };
-        progress(&at(None));
+        progress(&at(None, None));
         if skipped {
             // What it opened and mounted may be gone (a restarted live system): again.
             replay(step, secrets, runner)?;
             continue;
         }
-        match run_step(step, secrets, runner, &mut |done, all| {
-            progress(&at(Some((done, all))))
-        }) {
+        let mut report = |r: Report| match r {
+            Report::Bytes(done, all) => progress(&at(Some((done, all)), None)),
+            Report::Note(text) => progress(&at(None, Some(text))),
+        };
+        match run_step(step, secrets, runner, opts, &mut report) {
             Ok(()) => {}
             Err(e) if step.optional => {
                 tracing::warn!("optional step {} skipped: {e}", step.id);
@@ -419,13 +450,23 @@ fn io_err(step: &Step, what: &str, source: std::io::Error) -> ExecError {
     }
 }
 
+/// What a running step reports.
+enum Report {
+    /// The bytes of the image read so far, and in all.
+    Bytes(u64, u64),
+    /// A line for the user.
+    Note(String),
+}
+
 /// Runs the actions of `step`; a copy of the root image reports the bytes read of it
-/// through `bytes` (done, total) while it runs.
+/// while it runs, a download that fails is tried again ([`DOWNLOAD_TRIES`], pausing
+/// longer each time) and says so.
 fn run_step(
     step: &Step,
     secrets: &Secrets,
     runner: &Runner,
-    bytes: &mut dyn FnMut(u64, u64),
+    opts: &Options,
+    report: &mut dyn FnMut(Report),
 ) -> Result<(), ExecError> {
     let cmd_err = |source| ExecError::Cmd {
         step: step.id.into(),
@@ -450,15 +491,39 @@ fn run_step(
             Action::CopyImage { image, .. } => fs::metadata(image).ok().map(|m| m.len()),
             _ => None,
         };
+        let tries = if matches!(a, Action::Pacstrap { .. }) {
+            DOWNLOAD_TRIES
+        } else {
+            1
+        };
         for cmd in commands(a, secrets)? {
-            let ran = match size {
-                // The image's bytes read by the unpacker so far (its /proc/PID/io).
-                Some(total) => cmd.run_watched(runner, BYTES_EVERY, &mut |pid| {
-                    if let Some(read) = bytes_read(pid) {
-                        bytes(read.min(total), total);
+            let mut failures = 0;
+            let ran = loop {
+                let ran = match size {
+                    // The image's bytes read by the unpacker so far (its /proc/PID/io).
+                    Some(total) => cmd.run_watched(runner, BYTES_EVERY, &mut |pid| {
+                        if let Some(read) = bytes_read(pid) {
+                            report(Report::Bytes(read.min(total), total));
+                        }
+                    }),
+                    None => cmd.run(runner),
+                };
+                match ran {
+                    Err(e @ CmdError::Failed { .. }) if failures + 1 < tries => {
+                        failures += 1;
+                        let pause = download_pause(opts.download_pause, failures);
+                        let why = last_line(&e);
+                        tracing::warn!("{e}");
+                        report(Report::Note(format!(
+                            "the download failed ({why}); trying again in {} s (try {} of \
+                             {tries})",
+                            pause.as_secs(),
+                            failures + 1
+                        )));
+                        std::thread::sleep(pause);
                     }
-                }),
-                None => cmd.run(runner),
+                    other => break other,
+                }
             };
             match ran {
                 Ok(_) => {}
@@ -470,6 +535,21 @@ fn run_step(
         files(a).map_err(|(what, e)| io_err(step, &what, e))?;
     }
     Ok(())
+}
+
+/// Why a program failed, in one line: pacman's first `error:` line (which file, from
+/// where, why), or else the last line it printed, or else the error itself.
+fn last_line(e: &CmdError) -> String {
+    if let CmdError::Failed { stderr, .. } = e {
+        let mut lines = stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+        if let Some(l) = lines.clone().find(|l| l.starts_with("error:")) {
+            return l.to_string();
+        }
+        if let Some(l) = lines.next_back() {
+            return l.to_string();
+        }
+    }
+    e.to_string()
 }
 
 /// The bytes process `pid` has read so far (`rchar` of /proc/PID/io, all its threads).
@@ -857,6 +937,16 @@ fn files(a: &Action) -> Result<(), (String, std::io::Error)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_pause_longer_each_time_up_to_ten_minutes() {
+        let s = std::time::Duration::from_secs;
+        let p = |n| download_pause(s(10), n).as_secs();
+        assert_eq!([p(1), p(2), p(3), p(4)], [10, 30, 90, 270]);
+        assert_eq!(p(9), 600);
+        assert_eq!(p(u32::MAX), 600);
+        assert_eq!(download_pause(s(10), 0).as_secs(), 10);
+    }
 
     #[test]
     fn partitions_are_told_from_other_disks() {

@@ -121,6 +121,7 @@ fn run(plan: &Plan, journal: &Path, only: &[&str]) -> Result<Vec<(String, bool)>
         journal,
         &Options {
             only: only.iter().map(|s| s.to_string()).collect(),
+            ..Options::default()
         },
         &mut |p| seen.push((p.id.to_string(), p.skipped)),
     )?;

@@ -105,6 +105,13 @@ pub const NEEDS: &[Need] = &[
     need("curl", "curl", "curl", &[Tests]),
     need("openssl", "openssl", "openssl", &[Tests]),
     need("python3", "python3", "python", &[Tests]),
+    need(
+        "pacstrap",
+        "arch-install-scripts",
+        "arch-install-scripts",
+        &[Tests],
+    ),
+    need("pacman-key", "pacman-package-manager", "pacman", &[Tests]),
     need("strip", "binutils", "binutils", &[Tests]),
     need("tar", "tar", "tar", TESTS_IMAGE),
     need("gzip", "gzip", "gzip", &[Tests]),
