@@ -803,6 +803,7 @@ mod tests {
                 "upgrade-transactional/bios",
                 "install-uefi/uefi",
                 "install-luks/bios",
+                "install-unattended/bios",
             ]
         );
     }
@@ -810,7 +811,7 @@ mod tests {
     /// The install scenarios named after a firmware run on that one.
     const ONE_FIRMWARE: [Scenario; 2] = [Scenario::InstallBios, Scenario::InstallUefi];
     /// Scenarios on one firmware for another reason (in its declaration).
-    const BIOS_ONLY: [Scenario; 1] = [Scenario::InstallResume];
+    const BIOS_ONLY: [Scenario; 2] = [Scenario::InstallResume, Scenario::InstallUnattended];
 
     #[test]
     fn the_full_tier_is_every_scenario_on_both_firmwares() {
@@ -840,7 +841,11 @@ mod tests {
     fn vm_test_limits_a_tier_to_its_firmware_option() {
         let uefi = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Uefi);
         assert!(uefi.iter().all(|(_, fw)| *fw == Firmware::Uefi));
-        assert_eq!(uefi.len(), Scenario::ALL.len() - 2);
+        assert_eq!(
+            uefi.len(),
+            Scenario::ALL.len() - 1 - BIOS_ONLY.len(),
+            "every scenario but install-bios and the BIOS-only ones"
+        );
         let hang = Choice::WatchdogHang.list();
         assert_eq!(
             runs(&plan(&hang, Tier::Ci, FirmwareChoice::Both)),
