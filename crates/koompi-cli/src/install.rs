@@ -30,6 +30,14 @@ pub struct Cli {
     /// The disk to install on (`/dev/...`), or `largest-internal`.
     #[arg(long, value_name = "DISK")]
     disk: Option<String>,
+    /// Install into this partition and keep the disk's others (another system beside
+    /// KOOMPI OS); the partition is erased.
+    #[arg(long, value_name = "PARTITION")]
+    root_partition: Option<String>,
+    /// With --root-partition: the EFI system partition to boot from (default: the disk's
+    /// only one). It is never formatted.
+    #[arg(long, value_name = "PARTITION")]
+    esp_partition: Option<String>,
     /// The machine's name.
     #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
@@ -148,6 +156,12 @@ impl Cli {
         }
         if self.full_name.is_some() {
             a.full_name.clone_from(&self.full_name);
+        }
+        if self.root_partition.is_some() {
+            a.root_partition.clone_from(&self.root_partition);
+        }
+        if self.esp_partition.is_some() {
+            a.esp_partition.clone_from(&self.esp_partition);
         }
         if self.password_file.is_some() {
             a.password_file.clone_from(&self.password_file);
@@ -309,7 +323,8 @@ impl Drop for AnswersMount {
 /// nothing was installed (`--dry-run`, or the user left the installer).
 fn run(cli: &Cli, machine: &facts::Machine, answers: Answers) -> Result<Option<Finish>> {
     // At the keyboard, unless every answer is given (--yes) or a named disk's plan is asked.
-    let given = answers.yes || (cli.dry_run && answers.disk.is_some());
+    let given = answers.yes
+        || (cli.dry_run && (answers.disk.is_some() || answers.root_partition.is_some()));
     let (answers, typed) = if !given {
         match interactive(machine, answers)? {
             Some((answers, password, passphrase)) => (answers, Some((password, passphrase))),
@@ -321,10 +336,24 @@ fn run(cli: &Cli, machine: &facts::Machine, answers: Answers) -> Result<Option<F
     } else {
         (answers, None)
     };
-    let Some(choice) = &answers.disk else {
-        bail!("`disk`: missing: name the disk (`--disk /dev/...`) or `--disk largest-internal`");
+    let disk = match (&answers.root_partition, &answers.disk) {
+        (Some(part), choice) => {
+            let disk = machine.disk_of_partition(part)?;
+            if let Some(DiskChoice::Path(p)) = choice.as_ref().map(resolve) {
+                if p != disk.path {
+                    bail!(
+                        "`disk`: {p} does not hold the root partition {part} ({} does)",
+                        disk.path
+                    );
+                }
+            }
+            disk
+        }
+        (None, Some(choice)) => machine.choose(&resolve(choice))?,
+        (None, None) => {
+            bail!("`disk`: missing: name the disk (`--disk /dev/...`) or `--disk largest-internal`")
+        }
     };
-    let disk = machine.choose(&resolve(choice))?;
     let facts = machine.facts(disk, today(), resumed_ids(&disk.path, cli.restart)?);
     let plan = plan::plan(&answers, &facts)?;
     if cli.dry_run {

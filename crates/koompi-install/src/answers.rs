@@ -68,6 +68,22 @@ pub enum DiskChoice {
     LargestInternal,
 }
 
+/// A device path under /dev for `key`, or its one-line refusal.
+fn check_device_path(key: &str, s: &str) -> Result<(), AnswerError> {
+    let ok = s.starts_with("/dev/")
+        && s.len() > "/dev/".len()
+        && !s.split('/').any(|c| c == "..")
+        && !s.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(AnswerError::new(
+            key,
+            format!("`{s}` is not a device path under /dev"),
+        ))
+    }
+}
+
 impl DiskChoice {
     /// The rule's name in answer files.
     pub const LARGEST_INTERNAL: &'static str = "largest-internal";
@@ -147,6 +163,13 @@ pub enum Finish {
 pub struct Answers {
     /// The target disk (`--disk`): a path or `largest-internal`.
     pub disk: Option<DiskChoice>,
+    /// Install into this existing partition instead of the whole disk
+    /// (`--root-partition`): it is erased, the disk's other partitions are kept (another
+    /// system beside KOOMPI OS). The disk is the one holding it.
+    pub root_partition: Option<String>,
+    /// The EFI system partition to boot from with `root-partition` (`--esp-partition`);
+    /// by default the disk's only one. It is never formatted: other systems boot from it.
+    pub esp_partition: Option<String>,
     /// The machine's name (`--hostname`).
     pub hostname: String,
     /// The first user's login name (`--user`), an administrator (wheel).
@@ -180,6 +203,8 @@ impl Default for Answers {
     fn default() -> Self {
         Answers {
             disk: None,
+            root_partition: None,
+            esp_partition: None,
             hostname: DEFAULT_HOSTNAME.into(),
             user: None,
             full_name: None,
@@ -263,6 +288,35 @@ impl Answers {
         check_locale(&self.locale)?;
         check_keyboard(&self.keyboard)?;
         check_timezone(&self.timezone)?;
+        for (key, value) in [
+            ("root-partition", &self.root_partition),
+            ("esp-partition", &self.esp_partition),
+        ] {
+            if let Some(v) = value {
+                check_device_path(key, v)?;
+            }
+        }
+        if self.esp_partition.is_some() && self.root_partition.is_none() {
+            return Err(AnswerError::new(
+                "esp-partition",
+                "given without `root-partition` (a whole-disk install makes its own)",
+            ));
+        }
+        if self.root_partition.is_some() && self.disk == Some(DiskChoice::LargestInternal) {
+            return Err(AnswerError::new(
+                "root-partition",
+                format!(
+                    "cannot go with `disk = \"{}\"`: the partition names its disk",
+                    DiskChoice::LARGEST_INTERNAL
+                ),
+            ));
+        }
+        if self.root_partition.is_some() && self.root_partition == self.esp_partition {
+            return Err(AnswerError::new(
+                "esp-partition",
+                "is the root partition; the EFI system partition is another one",
+            ));
+        }
         if self.password_file.is_some() && self.user.is_none() {
             return Err(AnswerError::new(
                 "password-file",
@@ -292,7 +346,7 @@ impl Answers {
     /// encrypting.
     pub fn check_unattended(&self) -> Result<(), AnswerError> {
         self.check()?;
-        if self.disk.is_none() {
+        if self.disk.is_none() && self.root_partition.is_none() {
             return Err(AnswerError::new(
                 "disk",
                 format!(

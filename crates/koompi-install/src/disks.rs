@@ -23,7 +23,7 @@ pub const LSBLK_ARGS: &[&str] = &[
     "--bytes",
     "--list",
     "--output",
-    "PATH,KNAME,PKNAME,SIZE,TYPE,RM,TRAN,MODEL,RO,MOUNTPOINTS,LABEL,PARTLABEL",
+    "PATH,KNAME,PKNAME,SIZE,TYPE,RM,TRAN,MODEL,RO,MOUNTPOINTS,LABEL,PARTLABEL,FSTYPE,PARTTYPE,UUID",
 ];
 
 /// The smallest disk KOOMPI OS installs on: the base system, room for its snapshots and a
@@ -63,14 +63,23 @@ pub struct Disk {
     pub partitions: Vec<Part>,
 }
 
-/// A partition (or a mapping on one, or a disk formatted whole) and its labels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A partition (or a mapping on one, or a disk formatted whole) and what is on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Part {
     pub path: String,
     /// The filesystem label.
     pub label: Option<String>,
     /// The GPT partition name.
     pub partlabel: Option<String>,
+    /// What it holds (`vfat`, `btrfs`, `crypto_LUKS`, `ntfs`, ...), when known.
+    pub fstype: Option<String>,
+    /// The partition type (a GPT type GUID, lower case, or an MBR type like `0xc`).
+    pub parttype: Option<String>,
+    /// The filesystem's UUID (a FAT volume id looks like `ABCD-1234`).
+    pub uuid: Option<String>,
+    pub size: u64,
+    /// Where it is mounted.
+    pub mountpoints: Vec<String>,
 }
 
 impl Part {
@@ -174,12 +183,10 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<Disk>, LsblkError> {
             partitions: Vec::new(),
         };
         // A stick formatted whole, without a partition table, is its own "partition".
-        if let Some(label) = text(d, "label") {
-            disk.partitions.push(Part {
-                path: disk.path.clone(),
-                label: Some(label),
-                partlabel: None,
-            });
+        if text(d, "label").is_some() || text(d, "fstype").is_some() {
+            let mut whole = part_of(d, disk.path.clone());
+            whole.partlabel = None;
+            disk.partitions.push(whole);
         }
         collect(d, &mut disk);
         disks.push(disk);
@@ -203,11 +210,7 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<Disk>, LsblkError> {
             continue;
         };
         if let Some(path) = text(d, "path") {
-            disks[i].partitions.push(Part {
-                path,
-                label: text(d, "label"),
-                partlabel: text(d, "partlabel"),
-            });
+            disks[i].partitions.push(part_of(d, path));
         }
         collect(d, &mut disks[i]);
     }
@@ -217,28 +220,42 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<Disk>, LsblkError> {
 /// Adds the mount points and labels of `d` and everything below it (partitions, LUKS
 /// mappings) to `disk`.
 fn collect(d: &Value, disk: &mut Disk) {
-    let mut mounts: Vec<String> = match d.get("mountpoints") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|m| m.as_str().map(String::from))
-            .collect(),
-        _ => text(d, "mountpoint").into_iter().collect(),
-    };
-    disk.mountpoints.append(&mut mounts);
+    disk.mountpoints.append(&mut mounts_of(d));
     if let Some(l) = text(d, "label") {
         disk.labels.push(l);
     }
     if let Some(children) = d.get("children").and_then(Value::as_array) {
         for c in children {
             if let Some(path) = text(c, "path") {
-                disk.partitions.push(Part {
-                    path,
-                    label: text(c, "label"),
-                    partlabel: text(c, "partlabel"),
-                });
+                disk.partitions.push(part_of(c, path));
             }
             collect(c, disk);
         }
+    }
+}
+
+/// The partition `d` describes (its own mounts only).
+fn part_of(d: &Value, path: String) -> Part {
+    Part {
+        path,
+        label: text(d, "label"),
+        partlabel: text(d, "partlabel"),
+        fstype: text(d, "fstype"),
+        parttype: text(d, "parttype").map(|t| t.to_ascii_lowercase()),
+        uuid: text(d, "uuid"),
+        size: number(d, "size").unwrap_or(0),
+        mountpoints: mounts_of(d),
+    }
+}
+
+/// The mount points of `d` itself.
+fn mounts_of(d: &Value) -> Vec<String> {
+    match d.get("mountpoints") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|m| m.as_str().map(String::from))
+            .collect(),
+        _ => text(d, "mountpoint").into_iter().collect(),
     }
 }
 
@@ -268,6 +285,8 @@ fn flag(d: &Value, key: &str) -> bool {
 pub enum Refusal {
     #[error("{path} is not a disk of this machine; the disks here: {here}")]
     NotFound { path: String, here: String },
+    #[error("{path} is not a partition of this machine's disks; the disks here: {here}")]
+    NoSuchPartition { path: String, here: String },
     #[error("{path} is a {kind}, not a whole disk; name the disk it belongs to")]
     NotADisk { path: String, kind: String },
     #[error("{path} is in use (mounted at {at}); unmount it first, or choose another disk")]
@@ -396,6 +415,38 @@ pub fn choose<'a>(
     }
 }
 
+/// The disk holding `partition`, for an install into it that keeps the other partitions:
+/// refused when it is the boot medium or read-only. Its other partitions may be in use;
+/// the plan checks the ones the install uses.
+pub fn disk_of_partition<'a>(
+    partition: &str,
+    disks: &'a [Disk],
+    live_label: Option<&str>,
+) -> Result<&'a Disk, Refusal> {
+    let disk = disks
+        .iter()
+        .find(|d| {
+            d.partitions
+                .iter()
+                .any(|p| p.path == partition && p.path != d.path)
+        })
+        .ok_or_else(|| Refusal::NoSuchPartition {
+            path: partition.to_string(),
+            here: list(disks, live_label),
+        })?;
+    if disk.is_boot_medium(live_label) {
+        return Err(Refusal::BootMedium {
+            path: disk.path.clone(),
+        });
+    }
+    if disk.read_only {
+        return Err(Refusal::ReadOnly {
+            path: disk.path.clone(),
+        });
+    }
+    Ok(disk)
+}
+
 impl fmt::Display for Disk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())
@@ -436,7 +487,9 @@ mod tests {
             [Part {
                 path: "/dev/sda1".into(),
                 label: Some("KOOMPI-INSTALL".into()),
-                partlabel: None,
+                size: 8052015104,
+                mountpoints: vec!["/run/koompi-answers".into()],
+                ..Part::default()
             }]
         );
         // The ISO is formatted whole: it is its own partition.
@@ -461,6 +514,7 @@ mod tests {
             path: "/dev/sdb1".into(),
             label: label.map(String::from),
             partlabel: partlabel.map(String::from),
+            ..Part::default()
         };
         assert!(part(Some("KOOMPI-INSTALL"), None).is_answers());
         assert!(part(Some("KOOMPI-INST"), None).is_answers());

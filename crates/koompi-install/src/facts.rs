@@ -71,6 +71,12 @@ impl Machine {
         }
     }
 
+    /// The disk holding `partition`, for an install into it
+    /// ([`crate::disks::disk_of_partition`]).
+    pub fn disk_of_partition(&self, partition: &str) -> Result<&Disk, crate::disks::Refusal> {
+        crate::disks::disk_of_partition(partition, &self.disks, self.live_label.as_deref())
+    }
+
     /// The disk `choice` names among this machine's, vetted ([`crate::disks::choose`]).
     pub fn choose(
         &self,

@@ -354,6 +354,9 @@ pub struct Step {
 pub struct Plan {
     pub disk: String,
     pub disk_description: String,
+    /// The partition installed into when the disk's other partitions are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_partition: Option<String>,
     pub source: Source,
     pub encrypt: bool,
     pub hostname: String,
@@ -367,6 +370,36 @@ pub struct Plan {
 pub enum PlanError {
     #[error("`source`: offline needs the live system's root image, and this is not a live system; use `--source online`")]
     NoLiveImage,
+    #[error("`{key}`: {part} is not a partition of {disk}")]
+    NotOnDisk {
+        key: &'static str,
+        part: String,
+        disk: String,
+    },
+    #[error("`root-partition`: {part} is too small: {size}; KOOMPI OS needs at least {needed}")]
+    PartitionTooSmall {
+        part: String,
+        size: String,
+        needed: String,
+    },
+    #[error("`{key}`: {part} is in use (mounted at {at}); unmount it first")]
+    PartitionMounted {
+        key: &'static str,
+        part: String,
+        at: String,
+    },
+    #[error("`root-partition`: {0} is an EFI system partition; other systems boot from it")]
+    RootIsEsp(String),
+    #[error("`esp-partition`: {disk} has no EFI system partition; install on the whole disk, or make one")]
+    NoEsp { disk: String },
+    #[error(
+        "`esp-partition`: {disk} has two EFI system partitions ({a} and {b}); name the one to use"
+    )]
+    TwoEsps { disk: String, a: String, b: String },
+    #[error(
+        "`esp-partition`: {part} is not an EFI system partition with a FAT filesystem ({what})"
+    )]
+    NotAnEsp { part: String, what: String },
     #[error("`passphrase-file`: `encrypt` needs a passphrase")]
     NoPassphrase,
     #[error("`password-file`: the user {0} needs a password")]
@@ -440,12 +473,127 @@ fn step(id: &'static str, title: impl Into<String>, actions: Vec<Action>) -> Ste
     }
 }
 
+/// The smallest partition KOOMPI OS installs into (the whole-disk minimum without the
+/// boot partitions).
+pub const MIN_ROOT_BYTES: u64 = crate::disks::MIN_DISK_BYTES - (514 << 20);
+
+/// An install into partitions that are there already (`root-partition`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Existing {
+    root: String,
+    esp: String,
+    /// The ESP's FAT volume id as fstab names it (`ABCD-1234`).
+    esp_uuid: String,
+    /// The disk has a BIOS boot partition (GPT), so GRUB can be installed for BIOS too.
+    bios_boot: bool,
+}
+
+/// The partitions `answers` name on `facts.disk`, checked: the root partition large
+/// enough, not in use and not an ESP; the ESP (named, or the disk's only one) an EFI
+/// system partition with a FAT filesystem. `None` for a whole-disk install.
+fn existing(answers: &Answers, facts: &Facts) -> Result<Option<Existing>, PlanError> {
+    let Some(root) = &answers.root_partition else {
+        return Ok(None);
+    };
+    let disk = &facts.disk;
+    let parts = &disk.partitions;
+    let is_type = |p: &crate::disks::Part, guid: &str| {
+        p.parttype
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(guid))
+    };
+    let find = |key: &'static str, path: &str| {
+        parts
+            .iter()
+            .find(|p| p.path == path && p.path != disk.path)
+            .ok_or_else(|| PlanError::NotOnDisk {
+                key,
+                part: path.to_string(),
+                disk: disk.path.clone(),
+            })
+    };
+    let in_use = |key: &'static str, p: &crate::disks::Part| match p
+        .mountpoints
+        .iter()
+        .find(|m| !m.starts_with(crate::disks::INSTALLER_MOUNTS))
+    {
+        Some(at) => Err(PlanError::PartitionMounted {
+            key,
+            part: p.path.clone(),
+            at: at.clone(),
+        }),
+        None => Ok(()),
+    };
+    let r = find("root-partition", root)?;
+    if is_type(r, ESP_GUID) {
+        return Err(PlanError::RootIsEsp(root.clone()));
+    }
+    in_use("root-partition", r)?;
+    if r.size < MIN_ROOT_BYTES {
+        return Err(PlanError::PartitionTooSmall {
+            part: root.clone(),
+            size: crate::disks::human_size(r.size),
+            needed: crate::disks::human_size(MIN_ROOT_BYTES),
+        });
+    }
+    let esp = match &answers.esp_partition {
+        Some(e) => find("esp-partition", e)?,
+        None => {
+            let mut esps = parts.iter().filter(|p| is_type(p, ESP_GUID));
+            match (esps.next(), esps.next()) {
+                (Some(a), Some(b)) => {
+                    return Err(PlanError::TwoEsps {
+                        disk: disk.path.clone(),
+                        a: a.path.clone(),
+                        b: b.path.clone(),
+                    })
+                }
+                (Some(a), None) => a,
+                _ => {
+                    return Err(PlanError::NoEsp {
+                        disk: disk.path.clone(),
+                    })
+                }
+            }
+        }
+    };
+    let esp_uuid = match (&esp.uuid, esp.fstype.as_deref()) {
+        (Some(u), Some("vfat")) if is_type(esp, ESP_GUID) => u.clone(),
+        _ => {
+            return Err(PlanError::NotAnEsp {
+                part: esp.path.clone(),
+                what: format!(
+                    "type {}, filesystem {}",
+                    esp.parttype.as_deref().unwrap_or("unknown"),
+                    esp.fstype.as_deref().unwrap_or("none")
+                ),
+            })
+        }
+    };
+    in_use("esp-partition", esp)?;
+    Ok(Some(Existing {
+        root: root.clone(),
+        esp: esp.path.clone(),
+        esp_uuid,
+        bios_boot: parts.iter().any(|p| is_type(p, BIOS_BOOT_GUID)),
+    }))
+}
+
+/// The number of a partition from its path (`/dev/sda5` → 5, `/dev/nvme0n1p2` → 2).
+fn partition_number(path: &str) -> String {
+    let digits = path.len() - path.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    path[path.len() - digits..].to_string()
+}
+
 /// The plan for `answers` on the machine described by `facts`.
 pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
     let disk = facts.disk.path.clone();
     let parts = layout(&disk);
-    let esp_dev = parts[1].device.clone();
-    let raw_root = parts[2].device.clone();
+    let existing = existing(answers, facts)?;
+    let (esp_dev, raw_root) = match &existing {
+        Some(e) => (e.esp.clone(), e.root.clone()),
+        None => (parts[1].device.clone(), parts[2].device.clone()),
+    };
     let ids = &facts.ids;
     let source = match (answers.source, &facts.live) {
         (Some(Source::Offline), None) => return Err(PlanError::NoLiveImage),
@@ -469,42 +617,56 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
         raw_root.clone()
     };
 
-    let mut steps = vec![
-        step(
-            "wipe",
-            format!("Erase the old signatures on {disk}"),
-            vec![
-                // What an earlier, interrupted try left mounted or open.
-                Action::Unmount {
-                    path: TARGET.into(),
-                },
-                Action::Unmount { path: TOP.into() },
-                Action::LuksClose {
-                    name: LUKS_NAME.into(),
-                },
-                Action::Wipe {
-                    device: disk.clone(),
-                },
-            ],
-        ),
-        step(
-            "partition",
-            "Partition: BIOS boot 1 MiB, EFI system 512 MiB, KOOMPI the rest",
-            vec![Action::Partition {
-                device: disk.clone(),
-                partitions: parts.clone(),
-            }],
-        ),
-        step(
-            "format-esp",
-            format!("Format {esp_dev} as FAT32 (the EFI system partition)"),
-            vec![Action::FormatFat {
-                device: esp_dev.clone(),
-                label: ESP_LABEL.into(),
-                volume_id: ids.esp_id.clone(),
-            }],
-        ),
+    // What an earlier, interrupted try left mounted or open goes first.
+    let mut wipe = vec![
+        Action::Unmount {
+            path: TARGET.into(),
+        },
+        Action::Unmount { path: TOP.into() },
+        Action::LuksClose {
+            name: LUKS_NAME.into(),
+        },
     ];
+    let mut steps = match &existing {
+        Some(e) => {
+            wipe.push(Action::Wipe {
+                device: e.root.clone(),
+            });
+            vec![step(
+                "wipe",
+                format!(
+                    "Erase the old signatures on {} (the other partitions of {disk} are kept)",
+                    e.root
+                ),
+                wipe,
+            )]
+        }
+        None => {
+            wipe.push(Action::Wipe {
+                device: disk.clone(),
+            });
+            vec![
+                step("wipe", format!("Erase the old signatures on {disk}"), wipe),
+                step(
+                    "partition",
+                    "Partition: BIOS boot 1 MiB, EFI system 512 MiB, KOOMPI the rest",
+                    vec![Action::Partition {
+                        device: disk.clone(),
+                        partitions: parts.clone(),
+                    }],
+                ),
+                step(
+                    "format-esp",
+                    format!("Format {esp_dev} as FAT32 (the EFI system partition)"),
+                    vec![Action::FormatFat {
+                        device: esp_dev.clone(),
+                        label: ESP_LABEL.into(),
+                        volume_id: ids.esp_id.clone(),
+                    }],
+                ),
+            ]
+        }
+    };
     if let Some(secret) = &passphrase {
         let pbkdf = if facts.grub_argon2 {
             "argon2id"
@@ -637,7 +799,15 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
     steps.push(step(
         "configure",
         "Configure the system",
-        configure(answers, facts, passphrase.as_ref(), &raw_root),
+        configure(
+            answers,
+            facts,
+            passphrase.as_ref(),
+            &raw_root,
+            existing
+                .as_ref()
+                .map_or_else(|| ids.esp_uuid(), |e| e.esp_uuid.clone()),
+        ),
     ));
     if let (Some(user), Some(secret)) = (&answers.user, &password) {
         let mut add = vec![
@@ -672,20 +842,36 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
             Initramfs::InitramfsTools => in_target(&["update-initramfs", "-c", "-k", "all"]),
         }],
     ));
+    // GRUB for BIOS needs the BIOS boot partition of a GPT disk: always there on a whole
+    // disk, and on a disk that keeps other systems only if it has one.
+    let bios = !matches!(&existing, Some(e) if !e.bios_boot);
+    let mut grub = Vec::new();
+    if bios {
+        grub.push(in_target(&[
+            "grub-install",
+            "--target=i386-pc",
+            "--no-bootsector",
+            &disk,
+        ]));
+    }
+    grub.extend([
+        in_target(&[
+            "grub-install",
+            "--target=x86_64-efi",
+            "--efi-directory=/boot/efi",
+            "--bootloader-id=KOOMPI",
+            "--no-nvram",
+        ]),
+        in_target(&["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]),
+    ]);
     steps.push(step(
         "bootloader",
-        "Install GRUB for BIOS and UEFI and write its menu (not bootable yet)",
-        vec![
-            in_target(&["grub-install", "--target=i386-pc", "--no-bootsector", &disk]),
-            in_target(&[
-                "grub-install",
-                "--target=x86_64-efi",
-                "--efi-directory=/boot/efi",
-                "--bootloader-id=KOOMPI",
-                "--no-nvram",
-            ]),
-            in_target(&["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]),
-        ],
+        if bios {
+            "Install GRUB for BIOS and UEFI and write its menu (not bootable yet)"
+        } else {
+            "Install GRUB for UEFI and write its menu (not bootable yet; no BIOS boot partition)"
+        },
+        grub,
     ));
     let factory = format!("factory-{}", facts.date);
     steps.push(step(
@@ -708,20 +894,51 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
         "Initialise the boot watchdog (the factory snapshot as its fallback)",
         vec![in_target(&["koompi-watchdog", "init", "--force"])],
     ));
-    steps.push(step(
-        "make-bootable",
-        format!("Make {disk} bootable (GRUB's boot sector, UEFI fallback loader)"),
-        vec![
-            in_target(&["grub-install", "--target=i386-pc", &disk]),
-            in_target(&[
-                "grub-install",
-                "--target=x86_64-efi",
-                "--efi-directory=/boot/efi",
-                "--removable",
-                "--no-nvram",
-            ]),
-        ],
-    ));
+    match &existing {
+        None => steps.push(step(
+            "make-bootable",
+            format!("Make {disk} bootable (GRUB's boot sector, UEFI fallback loader)"),
+            vec![
+                in_target(&["grub-install", "--target=i386-pc", &disk]),
+                in_target(&[
+                    "grub-install",
+                    "--target=x86_64-efi",
+                    "--efi-directory=/boot/efi",
+                    "--removable",
+                    "--no-nvram",
+                ]),
+            ],
+        )),
+        Some(e) => {
+            // The other systems keep their way to boot: the UEFI fallback loader is
+            // written only where there is none, and GRUB's boot sector only with a BIOS
+            // boot partition.
+            let mut make = Vec::new();
+            if e.bios_boot {
+                make.push(in_target(&["grub-install", "--target=i386-pc", &disk]));
+            }
+            make.push(in_target(&[
+                "sh",
+                "-c",
+                "[ -e /boot/efi/EFI/BOOT/BOOTX64.EFI ] || grub-install --target=x86_64-efi \
+                 --efi-directory=/boot/efi --removable --no-nvram",
+            ]));
+            steps.push(step(
+                "make-bootable",
+                format!(
+                    "Make KOOMPI OS bootable ({}the UEFI fallback loader if {} has none)",
+                    if e.bios_boot {
+                        "GRUB's boot sector, "
+                    } else {
+                        ""
+                    },
+                    e.esp
+                ),
+                make,
+            ));
+        }
+    }
+    let esp_part = partition_number(&esp_dev);
     if facts.uefi {
         steps.push(Step {
             optional: true,
@@ -734,7 +951,7 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
                     "--disk",
                     &disk,
                     "--part",
-                    "2",
+                    &esp_part,
                     "--label",
                     "KOOMPI OS",
                     "--loader",
@@ -773,6 +990,7 @@ pub fn plan(answers: &Answers, facts: &Facts) -> Result<Plan, PlanError> {
     Ok(Plan {
         disk,
         disk_description: facts.disk.describe(),
+        root_partition: existing.map(|e| e.root),
         source,
         encrypt: passphrase.is_some(),
         hostname: answers.hostname.clone(),
@@ -788,6 +1006,7 @@ fn configure(
     facts: &Facts,
     passphrase: Option<&Secret>,
     raw_root: &str,
+    esp_uuid: String,
 ) -> Vec<Action> {
     let ids = &facts.ids;
     let mut fstab = String::from("# /etc/fstab: written by koompi-install\n");
@@ -797,10 +1016,7 @@ fn configure(
             ids.root_uuid
         ));
     }
-    fstab.push_str(&format!(
-        "UUID={} /boot/efi vfat umask=0077 0 2\n",
-        ids.esp_uuid()
-    ));
+    fstab.push_str(&format!("UUID={esp_uuid} /boot/efi vfat umask=0077 0 2\n"));
     let mut a = Vec::new();
     if !console_shows(&answers.locale) {
         // The Linux console has no glyphs for this script: its logins stay in English
@@ -1040,9 +1256,22 @@ impl Plan {
     /// The plan in words, one numbered line per step and an indented line per action,
     /// for the summary screen and `--dry-run`.
     pub fn describe(&self) -> String {
+        let (on, erased) = match &self.root_partition {
+            Some(p) => (
+                format!("{p}, a partition of {}", self.disk_description),
+                format!(
+                    "Everything on {p} will be erased; the other partitions of {} are kept.",
+                    self.disk
+                ),
+            ),
+            None => (
+                self.disk_description.clone(),
+                format!("Everything on {} will be erased.", self.disk),
+            ),
+        };
         let mut s = format!(
-            "Install KOOMPI OS on {} ({}, {}{}).\nEverything on {} will be erased.\n",
-            self.disk_description,
+            "Install KOOMPI OS on {} ({}, {}{}).\n{}\n",
+            on,
             match self.source {
                 Source::Offline => "offline copy",
                 Source::Online => "online install",
@@ -1056,7 +1285,7 @@ impl Plan {
                 Some(u) => format!(", user {u}"),
                 None => String::new(),
             },
-            self.disk
+            erased
         );
         let n = self.steps.len();
         for (i, st) in self.steps.iter().enumerate() {

@@ -1058,7 +1058,7 @@ impl<'p> Wizard<'p> {
                         text: "Use existing partitions".into(),
                         current: false,
                         focused: true,
-                        refused: Some("not available yet".into()),
+                        refused: Some("not on these screens yet: --root-partition".into()),
                     },
                     Row::Blank,
                     note(

@@ -38,6 +38,7 @@ fn the_copy_reports_the_bytes_of_the_image_read() {
     let plan = Plan {
         disk: "/dev/koompi-test-disk".into(),
         disk_description: "test".into(),
+        root_partition: None,
         source: Source::Offline,
         encrypt: false,
         hostname: "koompi".into(),

@@ -316,6 +316,112 @@ fn after_a_power_cut_the_journal_on_the_disk_resumes_the_install() {
     check_disk(&disk.device, &f);
 }
 
+/// `blkid -p`'s value of `tag` for `dev` (probing the device itself: this host has no
+/// udev, so lsblk knows no filesystems here), or `None`.
+fn probe(dev: &str, tag: &str) -> Option<String> {
+    let out = Command::new("blkid")
+        .args(["-p", "-o", "value", "-s", tag, dev])
+        .output()
+        .unwrap();
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Beside another system: the disk has an ESP and another system's partition; the install
+/// into the third partition leaves the partition table, the ESP and the other system's
+/// filesystem (and its file) as they were, and makes KOOMPI's layout in its partition.
+#[test]
+fn an_install_into_a_partition_keeps_the_others() {
+    if !ready("an_install_into_a_partition_keeps_the_others") {
+        return;
+    }
+    let _turn = turn();
+    let disk = Disk::new(9);
+    let dev = disk.device.clone();
+    let mut sfdisk = Command::new("sfdisk")
+        .args(["--quiet", &dev])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        sfdisk.stdin.as_mut().unwrap(),
+        b"label: gpt\nsize=64MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n\
+          size=300MiB, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n\
+          type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n",
+    )
+    .unwrap();
+    assert!(sfdisk.wait().unwrap().success());
+    let _ = Command::new("partx").args(["--add", &dev]).status();
+    let p = |n| plan::partition_path(&dev, n);
+    for n in 1..=3 {
+        let node = p(n);
+        for _ in 0..100 {
+            if Path::new(&node).exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    sh("mkfs.fat", &["-F", "32", "-n", "OTHER-ESP", &p(1)]);
+    sh("mkfs.btrfs", &["-q", "-f", "-L", "windows", &p(2)]);
+    let mnt = tempfile::tempdir().unwrap();
+    let m = mnt.path().to_str().unwrap();
+    sh("mount", &[&p(2), m]);
+    fs::write(mnt.path().join("homework.txt"), "kept\n").unwrap();
+    sh("umount", &[m]);
+    let table = sh("sfdisk", &["--dump", &dev]);
+    let before = [probe(&p(1), "UUID"), probe(&p(2), "UUID")];
+
+    let mut f = facts(&dev);
+    f.disk.partitions = (1..=3)
+        .map(|n| koompi_install::disks::Part {
+            path: p(n),
+            fstype: probe(&p(n), "TYPE"),
+            parttype: probe(&p(n), "PART_ENTRY_TYPE"),
+            uuid: probe(&p(n), "UUID"),
+            size: sh("blockdev", &["--getsize64", &p(n)])
+                .trim()
+                .parse()
+                .unwrap(),
+            ..Default::default()
+        })
+        .collect();
+    let a = Answers::from_toml(&format!("root-partition = \"{}\"\n", p(3))).unwrap();
+    let plan = without_esp_mount(&plan::plan(&a, &f).unwrap());
+    assert_eq!(plan.root_partition.as_deref(), Some(p(3).as_str()));
+    let work = tempfile::tempdir().unwrap();
+    let journal = work.path().join("journal.json");
+    // Its disk steps: no new table, no ESP formatted.
+    let steps = ["wipe", "format-root", "subvolumes", "mount", "finish"];
+    let seen: Vec<String> = run(&plan, &journal, &steps)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(seen, steps);
+    assert!(plan
+        .steps
+        .iter()
+        .all(|s| s.id != "partition" && s.id != "format-esp"));
+
+    assert_eq!(
+        sh("sfdisk", &["--dump", &dev]),
+        table,
+        "the partition table changed"
+    );
+    assert_eq!(
+        [probe(&p(1), "UUID"), probe(&p(2), "UUID")],
+        before,
+        "the ESP or the other system's filesystem changed"
+    );
+    sh("mount", &["-o", "ro", &p(2), m]);
+    let kept = fs::read_to_string(mnt.path().join("homework.txt"));
+    sh("umount", &[m]);
+    assert_eq!(kept.unwrap(), "kept\n");
+    assert_eq!(blkid(&p(3), "UUID"), f.ids.root_uuid);
+    assert_eq!(blkid(&p(3), "TYPE"), "btrfs");
+}
+
 #[test]
 fn another_installs_journal_is_refused() {
     let work = tempfile::tempdir().unwrap();

@@ -102,6 +102,7 @@ fn plan(to: &Path) -> Plan {
     Plan {
         disk: "/dev/koompi-test-disk".into(),
         disk_description: "test".into(),
+        root_partition: None,
         source: Source::Online,
         encrypt: false,
         hostname: "koompi".into(),

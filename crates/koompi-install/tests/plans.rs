@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use koompi_install::answers::{Answers, DiskChoice, Finish, Source};
-use koompi_install::disks::Disk;
+use koompi_install::disks::{Disk, Part};
 use koompi_install::plan::{
     self, Action, Cpu, Facts, Ids, Initramfs, LiveImage, PlanError, TARGET,
 };
@@ -124,6 +124,120 @@ fn online_install_without_a_live_image() {
     let p = plan::plan(&a, &facts("/dev/vdb", false, false)).unwrap();
     assert_eq!(p.source, Source::Online);
     expect("online.txt", &p.describe());
+}
+
+const GIB: u64 = 1 << 30;
+const ESP: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+const MSR: &str = "e3c9e316-0b5c-4db8-817d-f92df00215ae";
+const BASIC_DATA: &str = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7";
+const LINUX: &str = "0fc63daf-8483-4772-8e79-3d69d8477de4";
+
+fn part(path: &str, parttype: &str, fstype: Option<&str>, uuid: Option<&str>, size: u64) -> Part {
+    Part {
+        path: path.into(),
+        parttype: Some(parttype.into()),
+        fstype: fstype.map(String::from),
+        uuid: uuid.map(String::from),
+        size,
+        ..Part::default()
+    }
+}
+
+/// A teacher's laptop with Windows: its ESP, MSR and system partition, and a partition
+/// left free for KOOMPI OS.
+fn dual_boot(uefi: bool) -> Facts {
+    let mut f = facts("/dev/sda", true, uefi);
+    f.disk.partitions = vec![
+        part("/dev/sda1", ESP, Some("vfat"), Some("4A1B-22CD"), GIB / 10),
+        part("/dev/sda2", MSR, None, None, 16 << 20),
+        part(
+            "/dev/sda3",
+            BASIC_DATA,
+            Some("ntfs"),
+            Some("0E8C2A4F8C2A3409"),
+            180 * GIB,
+        ),
+        part("/dev/sda4", LINUX, None, None, 58 * GIB),
+    ];
+    f
+}
+
+/// Beside Windows: only the chosen partition is erased, the ESP is kept (its own UUID in
+/// fstab), no BIOS boot partition means GRUB for UEFI only, Windows' fallback loader is
+/// not replaced, and the firmware entry points at the ESP's partition number.
+#[test]
+fn an_install_beside_windows_keeps_the_other_partitions() {
+    let a =
+        answers("root-partition = \"/dev/sda4\"\nuser = \"dara\"\npassword-file = \"/run/pw\"\n");
+    let p = plan::plan(&a, &dual_boot(true)).unwrap();
+    expect("beside-windows.txt", &p.describe());
+    let json = serde_json::to_string(&p).unwrap();
+    for kept in ["/dev/sda1", "/dev/sda2", "/dev/sda3"] {
+        let touched = p.steps.iter().flat_map(|s| &s.actions).any(|a| {
+            matches!(a, Action::Wipe { device } | Action::FormatFat { device, .. }
+                | Action::FormatBtrfs { device, .. } | Action::LuksFormat { device, .. }
+                if device == kept)
+        });
+        assert!(!touched, "{kept} is changed: {json}");
+    }
+    assert!(
+        !json.contains("\"partition\""),
+        "no new partition table: {json}"
+    );
+    assert!(json.contains("UUID=4A1B-22CD /boot/efi vfat"), "{json}");
+    assert!(!json.contains("i386-pc"), "{json}");
+    assert!(json.contains("\"--part\",\"1\""), "{json}");
+}
+
+#[test]
+fn partitions_that_cannot_take_koompi_are_refused_in_one_line() {
+    let a = |text: &str| answers(&format!("{text}\nuser = \"u\"\npassword-file = \"/pw\"\n"));
+    let refused = |text: &str, f: &Facts| plan::plan(&a(text), f).unwrap_err().to_string();
+    let f = dual_boot(true);
+    assert_eq!(
+        refused("root-partition = \"/dev/sdb4\"", &f),
+        "`root-partition`: /dev/sdb4 is not a partition of /dev/sda"
+    );
+    assert_eq!(
+        refused("root-partition = \"/dev/sda1\"", &f),
+        "`root-partition`: /dev/sda1 is an EFI system partition; other systems boot from it"
+    );
+    assert_eq!(
+        refused("root-partition = \"/dev/sda2\"", &f),
+        "`root-partition`: /dev/sda2 is too small: 16 MiB; KOOMPI OS needs at least 7.5 GiB"
+    );
+    assert_eq!(
+        refused(
+            "root-partition = \"/dev/sda4\"\nesp-partition = \"/dev/sda3\"",
+            &f
+        ),
+        "`esp-partition`: /dev/sda3 is not an EFI system partition with a FAT filesystem \
+         (type ebd0a0a2-b9e5-4433-87c0-68b6b72699c7, filesystem ntfs)"
+    );
+    let mut mounted = dual_boot(true);
+    mounted.disk.partitions[3].mountpoints = vec!["/mnt".into()];
+    assert_eq!(
+        refused("root-partition = \"/dev/sda4\"", &mounted),
+        "`root-partition`: /dev/sda4 is in use (mounted at /mnt); unmount it first"
+    );
+    let mut no_esp = dual_boot(true);
+    no_esp.disk.partitions.remove(0);
+    assert_eq!(
+        refused("root-partition = \"/dev/sda4\"", &no_esp),
+        "`esp-partition`: /dev/sda has no EFI system partition; install on the whole disk, or make one"
+    );
+    let mut two = dual_boot(true);
+    two.disk.partitions[1] = part("/dev/sda2", ESP, Some("vfat"), Some("1111-2222"), GIB);
+    assert_eq!(
+        refused("root-partition = \"/dev/sda4\"", &two),
+        "`esp-partition`: /dev/sda has two EFI system partitions (/dev/sda1 and /dev/sda2); name the one to use"
+    );
+    // Naming it settles it.
+    plan::plan(
+        &a("root-partition = \"/dev/sda4\"\nesp-partition = \"/dev/sda2\""),
+        &two,
+    )
+    .unwrap();
 }
 
 #[test]
