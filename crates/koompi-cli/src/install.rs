@@ -326,6 +326,14 @@ fn run(cli: &Cli, machine: &facts::Machine, answers: Answers) -> Result<Option<F
     let given = answers.yes
         || (cli.dry_run && (answers.disk.is_some() || answers.root_partition.is_some()));
     let (answers, typed) = if !given {
+        let mut answers = answers;
+        if cli.timezone.is_none() && cli.config.is_none() {
+            // What this live system was set to (a boot option, or someone at its
+            // keyboard) is the screen's first choice; else the default.
+            if let Some(zone) = facts::live_timezone(Path::new("/")) {
+                answers.timezone = zone;
+            }
+        }
         match interactive(machine, answers)? {
             Some((answers, password, passphrase)) => (answers, Some((password, passphrase))),
             None => {

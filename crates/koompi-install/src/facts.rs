@@ -97,6 +97,21 @@ pub fn initramfs_of(root: &Path) -> Initramfs {
     }
 }
 
+/// The timezone the system at `root` is set to (its /etc/localtime link into zoneinfo),
+/// when it is set to a place: UTC, the clock's default, says nothing about where the
+/// machine is. Checked as an answer would be.
+pub fn live_timezone(root: &Path) -> Option<String> {
+    let target = fs::read_link(root.join("etc/localtime")).ok()?;
+    let target = target.to_str()?;
+    let zone = &target[target.find("zoneinfo/")? + "zoneinfo/".len()..];
+    let zone = zone.strip_prefix("posix/").unwrap_or(zone);
+    if zone.is_empty() || zone == "UTC" || zone.starts_with("Etc/") {
+        return None;
+    }
+    crate::answers::check_timezone(zone).ok()?;
+    Some(zone.to_string())
+}
+
 /// `key=value` from a kernel command line.
 pub fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline
@@ -193,6 +208,30 @@ pub fn new_ids() -> Result<Ids, FactsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_systems_timezone_is_read_from_its_link() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let etc = root.path().join("etc");
+        fs::create_dir(&etc).expect("etc");
+        let link = |to: &str| {
+            let _ = fs::remove_file(etc.join("localtime"));
+            std::os::unix::fs::symlink(to, etc.join("localtime")).expect("link");
+            live_timezone(root.path())
+        };
+        assert_eq!(live_timezone(root.path()), None);
+        assert_eq!(
+            link("/usr/share/zoneinfo/Asia/Bangkok").as_deref(),
+            Some("Asia/Bangkok")
+        );
+        assert_eq!(
+            link("../usr/share/zoneinfo/Asia/Phnom_Penh").as_deref(),
+            Some("Asia/Phnom_Penh")
+        );
+        assert_eq!(link("/usr/share/zoneinfo/UTC"), None);
+        assert_eq!(link("/usr/share/zoneinfo/Etc/UTC"), None);
+        assert_eq!(link("/etc/somewhere"), None);
+    }
 
     #[test]
     fn cmdline_values() {
