@@ -428,16 +428,38 @@ mod tests {
         stick.mountpoints = vec!["/run/archiso/bootmnt".into()];
         let mut card = disk("/dev/mmcblk0", 30 * GIB, None);
         card.mountpoints = vec!["/media/photos".into()];
+        let mut ssd = disk(
+            "/dev/nvme0n1",
+            238 * GIB,
+            Some("SAMSUNG MZVLB256HAHQ-000L7"),
+        );
+        // Windows, and room left for KOOMPI OS.
+        let part =
+            |n: u32, parttype: &str, fstype: Option<&str>, size| koompi_install::disks::Part {
+                path: format!("/dev/nvme0n1p{n}"),
+                parttype: Some(parttype.into()),
+                fstype: fstype.map(String::from),
+                size,
+                ..Default::default()
+            };
+        ssd.partitions = vec![
+            part(
+                1,
+                "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+                Some("vfat"),
+                260 << 20,
+            ),
+            part(2, "e3c9e316-0b5c-4db8-817d-f92df00215ae", None, 16 << 20),
+            part(
+                3,
+                "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7",
+                Some("ntfs"),
+                120 * GIB,
+            ),
+            part(4, "0fc63daf-8483-4772-8e79-3d69d8477de4", None, 117 * GIB),
+        ];
         Setting {
-            disks: vec![
-                stick,
-                disk(
-                    "/dev/nvme0n1",
-                    238 * GIB,
-                    Some("SAMSUNG MZVLB256HAHQ-000L7"),
-                ),
-                card,
-            ],
+            disks: vec![stick, ssd, card],
             live_label: Some("KOOMPI_202612".into()),
             // As where the plan below was made: no live image, an online install.
             live: false,
@@ -703,14 +725,18 @@ mod tests {
         assert_eq!(input_of(&Event::FocusGained), None);
     }
 
-    /// docs/images holds two screens as text; they are these.
+    /// docs/images holds three screens as text; they are these.
     #[test]
     fn the_screens_in_the_docs_are_current() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
         let mut summary = at(Step::Summary);
         text(&mut summary, "238 GiB");
+        let mut beside = at(Step::Partitioning);
+        beside.handle(Input::Down);
+        beside.handle(Input::Down);
         for (name, w) in [
             ("install-disk.txt", at(Step::Disk)),
+            ("install-partitions.txt", beside),
             ("install-summary.txt", summary),
         ] {
             let shot = screen(&w).join("\n") + "\n";

@@ -30,6 +30,32 @@ pub const LSBLK_ARGS: &[&str] = &[
 /// user's files.
 pub const MIN_DISK_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
+/// The smallest partition KOOMPI OS installs into (the whole-disk minimum without the
+/// boot partitions).
+pub const MIN_ROOT_BYTES: u64 = MIN_DISK_BYTES - (514 << 20);
+
+/// Why KOOMPI OS cannot go into partition `p` (beside the disk's other partitions), in a
+/// few words; `None` when it can. The plan checks the same, with the whole sentence.
+pub fn root_partition_refusal(p: &Part) -> Option<String> {
+    let esp = p
+        .parttype
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(crate::plan::ESP_GUID));
+    if esp {
+        Some("EFI system partition".into())
+    } else if p
+        .mountpoints
+        .iter()
+        .any(|m| !m.starts_with(INSTALLER_MOUNTS))
+    {
+        Some("in use".into())
+    } else if p.size < MIN_ROOT_BYTES {
+        Some(format!("too small, needs {}", human_size(MIN_ROOT_BYTES)))
+    } else {
+        None
+    }
+}
+
 /// The label of the partition that carries a fleet's answer file: its filesystem label or
 /// its GPT partition name.
 pub const ANSWER_LABEL: &str = "KOOMPI-INSTALL";

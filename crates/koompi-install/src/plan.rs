@@ -473,9 +473,7 @@ fn step(id: &'static str, title: impl Into<String>, actions: Vec<Action>) -> Ste
     }
 }
 
-/// The smallest partition KOOMPI OS installs into (the whole-disk minimum without the
-/// boot partitions).
-pub const MIN_ROOT_BYTES: u64 = crate::disks::MIN_DISK_BYTES - (514 << 20);
+pub use crate::disks::MIN_ROOT_BYTES;
 
 /// An install into partitions that are there already (`root-partition`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -236,6 +236,18 @@ pub struct DiskRow {
     pub size: String,
     /// Its model: the other way to confirm.
     pub model: Option<String>,
+    /// Its partitions, for an install into one of them beside the others.
+    pub partitions: Vec<PartRow>,
+}
+
+/// A partition of a disk, on the partitioning screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRow {
+    pub path: String,
+    /// "/dev/sda4, 58 GiB, ntfs".
+    pub text: String,
+    /// Why KOOMPI OS cannot go into it ([`disks::root_partition_refusal`]).
+    pub refused: Option<String>,
 }
 
 /// One row (or, wrapped, a few) of a screen's body.
@@ -313,6 +325,8 @@ pub struct Wizard<'p> {
     zone_other: String,
     disks: Vec<DiskRow>,
     disk_at: Option<usize>,
+    /// The partitioning choice: 0 the whole disk, `i + 1` the chosen disk's partition `i`.
+    part_at: usize,
     encrypt: bool,
     passphrase: Hidden,
     passphrase_again: Hidden,
@@ -452,6 +466,21 @@ impl<'p> Wizard<'p> {
                 refused: disks::vet(d, live_label).err().map(|r| short_refusal(&r)),
                 size: human_size(d.size),
                 model: d.model.clone().filter(|m| !m.trim().is_empty()),
+                partitions: d
+                    .partitions
+                    .iter()
+                    .filter(|p| p.path != d.path)
+                    .map(|p| PartRow {
+                        path: p.path.clone(),
+                        text: format!(
+                            "{}, {}, {}",
+                            p.path,
+                            human_size(p.size),
+                            p.fstype.as_deref().unwrap_or("empty")
+                        ),
+                        refused: disks::root_partition_refusal(p),
+                    })
+                    .collect(),
             })
             .collect();
         let wanted = defaults
@@ -480,6 +509,14 @@ impl<'p> Wizard<'p> {
             keyboard_at,
             zone_at,
             zone_other,
+            part_at: defaults
+                .root_partition
+                .as_ref()
+                .and_then(|r| {
+                    let d = disks.get(disk_at?)?;
+                    d.partitions.iter().position(|p| &p.path == r)
+                })
+                .map_or(0, |i| i + 1),
             disks,
             disk_at,
             encrypt: defaults.encrypt,
@@ -555,11 +592,8 @@ impl<'p> Wizard<'p> {
             _ => {}
         }
         match self.step {
-            Step::Welcome
-            | Step::Partitioning
-            | Step::Subvolumes
-            | Step::Bootloader
-            | Step::FactorySnapshot => {
+            Step::Partitioning => self.partitioning_key(input),
+            Step::Welcome | Step::Subvolumes | Step::Bootloader | Step::FactorySnapshot => {
                 if input == Input::Enter {
                     self.advance();
                 }
@@ -680,7 +714,13 @@ impl<'p> Wizard<'p> {
             (Input::Up | Input::Down, None) => self.disk_at = ok.first().copied(),
             (Input::Enter, Some(_)) => {
                 if let Some(d) = self.chosen_disk() {
-                    self.answers.disk = Some(DiskChoice::Path(d.path.clone()));
+                    let path = d.path.clone();
+                    if self.answers.disk != Some(DiskChoice::Path(path.clone())) {
+                        // Another disk: its own partitions, the whole of it first.
+                        self.part_at = 0;
+                        self.answers.root_partition = None;
+                    }
+                    self.answers.disk = Some(DiskChoice::Path(path));
                     self.advance();
                 }
             }
@@ -694,6 +734,42 @@ impl<'p> Wizard<'p> {
                         human_size(disks::MIN_DISK_BYTES)
                     )
                 });
+            }
+            _ => {}
+        }
+    }
+
+    /// The rows of the partitioning list that can be chosen: 0 (the whole disk), and
+    /// `i + 1` for each partition `i` of the chosen disk that can take KOOMPI OS.
+    fn partition_choices(&self) -> Vec<usize> {
+        let parts = self.chosen_disk().map_or(&[][..], |d| &d.partitions[..]);
+        std::iter::once(0)
+            .chain(
+                parts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.refused.is_none())
+                    .map(|(i, _)| i + 1),
+            )
+            .collect()
+    }
+
+    fn partitioning_key(&mut self, input: Input) {
+        let ok = self.partition_choices();
+        let pos = ok.iter().position(|i| *i == self.part_at).unwrap_or(0);
+        match input {
+            Input::Up if pos > 0 => self.part_at = ok[pos - 1],
+            Input::Down if pos + 1 < ok.len() => self.part_at = ok[pos + 1],
+            Input::Enter => {
+                let chosen = self
+                    .chosen_disk()
+                    .and_then(|d| d.partitions.get(self.part_at.checked_sub(1)?))
+                    .filter(|p| p.refused.is_none())
+                    .map(|p| p.path.clone());
+                self.part_at = if chosen.is_some() { self.part_at } else { 0 };
+                self.answers.root_partition = chosen;
+                self.answers.esp_partition = None;
+                self.advance();
             }
             _ => {}
         }
@@ -986,7 +1062,10 @@ impl<'p> Wizard<'p> {
             }
             Step::Disk => {
                 let mut rows = vec![
-                    text("The disk to install on. Everything on it will be erased."),
+                    text(
+                        "The disk to install on. Everything on it will be erased, unless \
+                         one of its partitions is chosen next.",
+                    ),
                     Row::Blank,
                 ];
                 if self.disks.is_empty() {
@@ -1044,30 +1123,42 @@ impl<'p> Wizard<'p> {
                 }
                 (rows, if self.encrypt { HELP_FORM } else { HELP_LIST })
             }
-            Step::Partitioning => (
-                vec![
-                    text("How the disk is divided:"),
+            Step::Partitioning => {
+                let mut rows = vec![
+                    text("How the disk is used:"),
                     Row::Blank,
                     Row::Choice {
-                        text: "Automatic: BIOS boot 1 MiB, EFI 512 MiB, KOOMPI the rest".into(),
-                        current: true,
+                        text: "The whole disk: BIOS boot 1 MiB, EFI 512 MiB, KOOMPI the rest"
+                            .into(),
+                        current: self.part_at == 0,
                         focused: true,
                         refused: None,
                     },
-                    Row::Choice {
-                        text: "Use existing partitions".into(),
-                        current: false,
-                        focused: true,
-                        refused: Some("not on these screens yet: --root-partition".into()),
-                    },
                     Row::Blank,
-                    note(
-                        "The whole disk is used; the computer starts from it with BIOS \
-                         or UEFI firmware alike.",
-                    ),
-                ],
-                HELP_INFO,
-            ),
+                    text("Or one partition, keeping the others (another system beside):"),
+                ];
+                let parts = self.chosen_disk().map_or(&[][..], |d| &d.partitions[..]);
+                if parts.is_empty() {
+                    rows.push(note("This disk has no partitions."));
+                }
+                for (i, p) in parts.iter().enumerate() {
+                    rows.push(Row::Choice {
+                        text: p.text.clone(),
+                        current: self.part_at == i + 1,
+                        focused: true,
+                        refused: p.refused.clone(),
+                    });
+                }
+                rows.push(Row::Blank);
+                rows.push(note(if self.part_at == 0 {
+                    "The whole disk is used; the computer starts from it with BIOS or UEFI \
+                     firmware alike."
+                } else {
+                    "Only this partition is erased. KOOMPI's loader joins the disk's EFI \
+                     system partition, which is kept as it is."
+                }));
+                (rows, HELP_LIST)
+            }
             Step::Subvolumes => (
                 vec![
                     text("The KOOMPI partition holds one Btrfs filesystem with these subvolumes:"),
@@ -1419,6 +1510,70 @@ mod tests {
         assert!(!w.confirms("SAMSUNG MZVLB256"));
     }
 
+    /// A laptop with Windows on the NVMe disk: its ESP and a small partition cannot take
+    /// KOOMPI OS, the big one can; choosing it sets `root-partition`, and going back to
+    /// the whole disk clears it.
+    #[test]
+    fn a_partition_beside_another_system_can_be_chosen() {
+        let part = |path: &str, parttype: &str, fstype: &str, size| disks::Part {
+            path: path.into(),
+            parttype: Some(parttype.into()),
+            fstype: Some(fstype.into()),
+            size,
+            ..disks::Part::default()
+        };
+        let mut s = setting();
+        s.disks[1].partitions = vec![
+            part(
+                "/dev/nvme0n1p1",
+                "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+                "vfat",
+                GIB / 10,
+            ),
+            part(
+                "/dev/nvme0n1p2",
+                "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7",
+                "ntfs",
+                4 * GIB,
+            ),
+            part(
+                "/dev/nvme0n1p3",
+                "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7",
+                "ntfs",
+                100 * GIB,
+            ),
+        ];
+        let mut w = Wizard::new(s, Answers::default(), planner());
+        keys(&mut w, &[Enter, Enter, Enter, Enter]);
+        assert_eq!(w.chosen_disk().expect("disk").path, "/dev/nvme0n1");
+        keys(&mut w, &[Enter, Enter]);
+        assert_eq!(w.step(), Step::Partitioning);
+        let refused: Vec<Option<&str>> = w
+            .chosen_disk()
+            .expect("disk")
+            .partitions
+            .iter()
+            .map(|p| p.refused.as_deref())
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                Some("EFI system partition"),
+                Some("too small, needs 7.5 GiB"),
+                None
+            ]
+        );
+        // Down skips the refused ones.
+        keys(&mut w, &[Down, Down, Down, Enter]);
+        assert_eq!(
+            w.answers().root_partition.as_deref(),
+            Some("/dev/nvme0n1p3")
+        );
+        w.handle(Esc);
+        keys(&mut w, &[Up, Up, Enter]);
+        assert_eq!(w.answers().root_partition, None);
+    }
+
     #[test]
     fn refused_disks_are_skipped() {
         let mut w = wizard();
@@ -1673,8 +1828,31 @@ mod tests {
 
     /// Runs `inputs`; checks that nothing panics and that a confirmation is only ever
     /// given for the typed-back disk, with answers that are complete and valid.
+    /// [`setting`] with partitions on /dev/vdb: an ESP, one that can take KOOMPI OS, one
+    /// too small.
+    fn wizard_with_partitions() -> Wizard<'static> {
+        let part = |path: &str, parttype: &str, size| disks::Part {
+            path: path.into(),
+            parttype: Some(parttype.into()),
+            fstype: Some("ext4".into()),
+            size,
+            ..disks::Part::default()
+        };
+        let mut s = setting();
+        s.disks[3].partitions = vec![
+            part("/dev/vdb1", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", GIB / 2),
+            part(
+                "/dev/vdb2",
+                "0fc63daf-8483-4772-8e79-3d69d8477de4",
+                20 * GIB,
+            ),
+            part("/dev/vdb3", "0fc63daf-8483-4772-8e79-3d69d8477de4", GIB),
+        ];
+        Wizard::new(s, Answers::default(), planner())
+    }
+
     fn check_run(inputs: Vec<Input>) -> Result<bool, TestCaseError> {
-        let mut w = wizard();
+        let mut w = wizard_with_partitions();
         for i in inputs {
             let typed = w.typed_back().to_string();
             let step = w.step();
@@ -1698,6 +1876,17 @@ mod tests {
                         typed,
                         disk
                     );
+                    // An install into a partition: one of the chosen disk's that can take it.
+                    if let Some(root) = &answers.root_partition {
+                        prop_assert!(
+                            disk.partitions
+                                .iter()
+                                .any(|p| &p.path == root && p.refused.is_none()),
+                            "{} is not a free partition of {}",
+                            root,
+                            disk.path
+                        );
+                    }
                     prop_assert_eq!(answers.disk.clone(), Some(DiskChoice::Path(disk.path)));
                     prop_assert!(answers.check().is_ok());
                     prop_assert!(answers.check_unattended().is_ok());
