@@ -126,6 +126,8 @@ pub const NEEDS: &[Need] = &[
     need("mksquashfs", "squashfs-tools", "squashfs-tools", &[Image]),
     need("xorriso", "xorriso", "libisoburn", &[Image]),
     need("mcopy", "mtools", "mtools", &[Image]),
+    need("mmd", "mtools", "mtools", &[Image]),
+    need("mkfs.ext4", "e2fsprogs", "e2fsprogs", &[Image]),
     need("mdir", "mtools", "mtools", &[Image]),
     need("chroot", "coreutils", "coreutils", &[Image]),
     need("sha256sum", "coreutils", "coreutils", &[Image]),

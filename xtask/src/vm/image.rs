@@ -38,7 +38,7 @@ use super::{cmd, path_str, progress, ImageOptions};
 use crate::host;
 
 /// Part of the image's cache key: change it when the image recipe changes.
-pub const RIG_VERSION: &str = "koompi-vm-rig 7";
+pub const RIG_VERSION: &str = "koompi-vm-rig 8";
 
 /// Which image to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +88,10 @@ const PACKAGES: &[&str] = &[
     "zstd",
     // What koompi-install runs in the live system and in the installed one (the install
     // scenarios): sfdisk, unsquashfs, LUKS2 and its initramfs hook, locale-gen, sudo for
-    // the live user, and NetworkManager, which the installer enables.
+    // the live user, NetworkManager, which the installer enables, and efibootmgr for the
+    // firmware's boot entry (install-beside boots through it).
     "fdisk",
+    "efibootmgr",
     "squashfs-tools",
     "cryptsetup",
     "cryptsetup-initramfs",

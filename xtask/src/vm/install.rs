@@ -58,6 +58,68 @@ pub enum Kind {
     /// A fleet install: the answer file of docs/install.md on a stick labelled
     /// `KOOMPI-INST`, nobody typing from power-on to the installed system's `login:`.
     Unattended,
+    /// Beside another system: the disk already has an ESP with another system's loaders
+    /// (its fallback loader among them) and that system's partition with a file; KOOMPI
+    /// OS goes into the third partition (`--root-partition`) and must boot through its
+    /// NVRAM entry, the other system's files untouched.
+    Beside,
+}
+
+/// The other system's fallback loader and file, as [`other_system`] writes them.
+const OTHER_LOADER: &str = "the other system's loader\n";
+const OTHER_FILE: &str = "homework, kept\n";
+
+/// Lays out `target` (a blank raw disk) as a laptop with another system: GPT with an ESP
+/// (FAT, `EFI/BOOT/BOOTX64.EFI` and `EFI/Other/loader.efi`), the other system's 1 GiB ext4
+/// partition labelled `other` holding `homework.txt`, and the rest left for KOOMPI OS.
+fn other_system(target: &Path) -> Result<()> {
+    use std::process::Command;
+    let img = target.to_str().context("the target's path is not UTF-8")?;
+    super::cmd::run_input(
+        Command::new("sfdisk").args(["--quiet", img]),
+        Some(
+            b"label: gpt\nstart=1MiB, size=100MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n\
+              start=101MiB, size=1GiB, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n\
+              start=1125MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n",
+        ),
+    )?;
+    // One sector per cluster: enough clusters for FAT32 in 100 MiB, as Windows makes it.
+    super::cmd::run(Command::new("mkfs.fat").args([
+        "-F",
+        "32",
+        "-s",
+        "1",
+        "-n",
+        "SYSTEM",
+        "--offset=2048",
+        img,
+        &(100 * 1024).to_string(),
+    ]))?;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let loader = dir.path().join("loader.efi");
+    std::fs::write(&loader, OTHER_LOADER).context("cannot write the loader")?;
+    let fat = format!("{img}@@1M");
+    for d in ["::EFI", "::EFI/BOOT", "::EFI/Other"] {
+        super::cmd::run(Command::new("mmd").args(["-i", &fat, d]))?;
+    }
+    for to in ["::EFI/BOOT/BOOTX64.EFI", "::EFI/Other/loader.efi"] {
+        super::cmd::run(
+            Command::new("mcopy")
+                .args(["-i", &fat])
+                .arg(&loader)
+                .arg(to),
+        )?;
+    }
+    let files = dir.path().join("other");
+    std::fs::create_dir(&files).context("cannot create a directory")?;
+    std::fs::write(files.join("homework.txt"), OTHER_FILE).context("cannot write a file")?;
+    super::cmd::run(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "other", "-d"])
+            .arg(&files)
+            .args(["-E", &format!("offset={}", 101u64 << 20), img, "1G"]),
+    )?;
+    Ok(())
 }
 
 /// The live user and password (iso/airootfs).
@@ -164,6 +226,9 @@ pub fn run(
     log: &Path,
 ) -> Result<Outcome> {
     let target = disk.add_blank("target.raw", TARGET_SIZE)?;
+    if kind == Kind::Beside {
+        other_system(&target)?;
+    }
     disk.add_read_only(medium);
     if kind == Kind::Luks {
         disk.firmware_console_on_serial();
@@ -197,8 +262,13 @@ fn install_typed(disk: &Disk, fw: Firmware, kind: Kind, log: &Path) -> Result<(f
     let (mut c, mut vm, mut sock) = start(disk, fw, log)?;
     prepare_live(&mut c)?;
     let mut args = format!(
-        "--disk /dev/vdb --user {USER} --password-file /root/pw --hostname {HOSTNAME} \
-         --locale {LOCALE} --yes"
+        "{} --user {USER} --password-file /root/pw --hostname {HOSTNAME} --locale {LOCALE} \
+         --yes",
+        if kind == Kind::Beside {
+            "--root-partition /dev/vdb3"
+        } else {
+            "--disk /dev/vdb"
+        }
     );
     if kind == Kind::Luks {
         args.push_str(" --encrypt --passphrase-file /root/luks");
@@ -605,6 +675,37 @@ fn check_installed(c: &mut Console, kind: Kind, installed: &Installed) -> Result
         text.contains("koompi-known-good") && text.contains("important"),
         "the factory snapshot is not important and known-good: {text}"
     );
+    if kind == Kind::Beside {
+        // The disk is /dev/vda now: the other system's partition and loaders as they were.
+        let other = line(
+            c,
+            "mkdir -p /run/other && mount -o ro /dev/vda2 /run/other && \
+             cat /run/other/homework.txt; umount /run/other",
+        )?;
+        // The kernel's messages about the mount may be interleaved on the console.
+        let has = |out: &str, want: &str| out.lines().any(|l| l.trim() == want.trim());
+        ensure!(
+            has(&other, OTHER_FILE),
+            "the other system's file reads {other:?}"
+        );
+        for loader in ["BOOT/BOOTX64.EFI", "Other/loader.efi"] {
+            let text = line(c, &format!("cat /boot/efi/EFI/{loader}"))?;
+            ensure!(
+                has(&text, OTHER_LOADER),
+                "the other system's EFI/{loader} was replaced: {text:?}"
+            );
+        }
+        let root = line(c, "findmnt -n -o SOURCE /")?;
+        ensure!(
+            root.starts_with("/dev/vda3"),
+            "the root is {root}, not the third partition"
+        );
+        let entries = line(c, "efibootmgr")?;
+        ensure!(
+            entries.contains("KOOMPI OS"),
+            "no KOOMPI OS entry in the firmware's boot menu: {entries}"
+        );
+    }
     if kind == Kind::Luks {
         let root = line(c, "findmnt -n -o SOURCE /")?;
         let types = line(c, "lsblk -n -o TYPE")?;

@@ -58,6 +58,7 @@ pub enum Choice {
     InstallLuks,
     InstallResume,
     InstallUnattended,
+    InstallBeside,
     /// Every scenario: the full tier (with `--tier ci`, the ci tier).
     All,
 }
@@ -77,6 +78,7 @@ impl Choice {
             Choice::InstallLuks => vec![Scenario::InstallLuks],
             Choice::InstallResume => vec![Scenario::InstallResume],
             Choice::InstallUnattended => vec![Scenario::InstallUnattended],
+            Choice::InstallBeside => vec![Scenario::InstallBeside],
             Choice::All => Scenario::ALL.to_vec(),
         }
     }
@@ -126,6 +128,7 @@ pub enum Scenario {
     InstallLuks,
     InstallResume,
     InstallUnattended,
+    InstallBeside,
 }
 
 /// On which firmwares a scenario runs in each tier, BIOS first.
@@ -232,10 +235,15 @@ const INSTALL_UNATTENDED_TIERS: Tiers = Tiers {
     all: BIOS,
 };
 
+/// `install-beside`: the full tier, UEFI. Beside another system KOOMPI OS is reached
+/// through its UEFI NVRAM entry (the other system keeps the fallback loader and the disk
+/// has no BIOS boot partition): a UEFI path only.
+const INSTALL_BESIDE_TIERS: Tiers = Tiers { ci: &[], all: UEFI };
+
 impl Scenario {
     /// Every scenario, in the order a tier runs them: the short ones first, so that a broken
     /// image fails early.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Boot,
         Scenario::LiveSession,
         Scenario::RollbackManual,
@@ -247,6 +255,7 @@ impl Scenario {
         Scenario::InstallBios,
         Scenario::InstallResume,
         Scenario::InstallUnattended,
+        Scenario::InstallBeside,
     ];
 
     fn name(self) -> &'static str {
@@ -262,6 +271,7 @@ impl Scenario {
             Scenario::InstallLuks => "install-luks",
             Scenario::InstallResume => "install-resume",
             Scenario::InstallUnattended => "install-unattended",
+            Scenario::InstallBeside => "install-beside",
         }
     }
 
@@ -280,6 +290,7 @@ impl Scenario {
             Scenario::InstallLuks => INSTALL_LUKS_TIERS,
             Scenario::InstallResume => INSTALL_RESUME_TIERS,
             Scenario::InstallUnattended => INSTALL_UNATTENDED_TIERS,
+            Scenario::InstallBeside => INSTALL_BESIDE_TIERS,
         }
     }
 
@@ -300,7 +311,8 @@ impl Scenario {
             | Scenario::InstallUefi
             | Scenario::InstallLuks
             | Scenario::InstallResume
-            | Scenario::InstallUnattended => Variant::Live,
+            | Scenario::InstallUnattended
+            | Scenario::InstallBeside => Variant::Live,
             _ => Variant::Installed,
         }
     }
@@ -313,6 +325,7 @@ impl Scenario {
             Scenario::InstallLuks => Some(Kind::Luks),
             Scenario::InstallResume => Some(Kind::Resume),
             Scenario::InstallUnattended => Some(Kind::Unattended),
+            Scenario::InstallBeside => Some(Kind::Beside),
             _ => None,
         }
     }
@@ -333,7 +346,8 @@ impl Scenario {
             | Scenario::InstallUefi
             | Scenario::InstallLuks
             | Scenario::InstallResume
-            | Scenario::InstallUnattended => {
+            | Scenario::InstallUnattended
+            | Scenario::InstallBeside => {
                 bail!("an install scenario runs its own machines (super::install::run)")
             }
         }
@@ -810,6 +824,8 @@ mod tests {
 
     /// The install scenarios named after a firmware run on that one.
     const ONE_FIRMWARE: [Scenario; 2] = [Scenario::InstallBios, Scenario::InstallUefi];
+    /// UEFI only for another reason (in its declaration).
+    const UEFI_ONLY: [Scenario; 1] = [Scenario::InstallBeside];
     /// Scenarios on one firmware for another reason (in its declaration).
     const BIOS_ONLY: [Scenario; 2] = [Scenario::InstallResume, Scenario::InstallUnattended];
 
@@ -818,11 +834,15 @@ mod tests {
         let all = plan(&Scenario::ALL, Tier::All, FirmwareChoice::Both);
         assert_eq!(
             all.len(),
-            2 * Scenario::ALL.len() - ONE_FIRMWARE.len() - BIOS_ONLY.len()
+            2 * Scenario::ALL.len() - ONE_FIRMWARE.len() - BIOS_ONLY.len() - UEFI_ONLY.len()
         );
         for s in Scenario::ALL {
             if BIOS_ONLY.contains(&s) {
                 assert_eq!(s.tiers().all, BIOS, "{}", s.name());
+                continue;
+            }
+            if UEFI_ONLY.contains(&s) {
+                assert_eq!(s.tiers().all, UEFI, "{}", s.name());
                 continue;
             }
             if ONE_FIRMWARE.contains(&s) {
