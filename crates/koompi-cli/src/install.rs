@@ -502,63 +502,58 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
     let mut log = InstallLog::open();
     log.line(&plan.describe());
     let started = std::time::Instant::now();
+    let json = cli.json || cli.progress == ProgressArg::Json;
     // The last quarter of a copy told on the text lines (0 to 4).
     let mut quarter = 0;
     let mut show = |p: &exec::Progress<'_>| {
-        let json = cli.json || cli.progress == ProgressArg::Json;
-        if let Some(note) = &p.note {
-            log.line(note);
-            if json {
-                if let Ok(line) = serde_json::to_string(p) {
-                    println!("{line}");
-                }
-            } else {
-                eprintln!("      {note}");
-            }
-            return;
+        let bytes = p.bytes_done.zip(p.bytes_total);
+        // The log keeps each step's start and each note; the bytes only the front ends.
+        match (&p.note, bytes) {
+            (Some(note), _) => log.line(note),
+            (None, None) => log.line(&format!(
+                "[{}/{}] {} {}{}",
+                p.step,
+                p.total,
+                p.id,
+                p.title,
+                if p.skipped { " (done before)" } else { "" }
+            )),
+            (None, Some(_)) => {}
         }
-        if let (Some(done), Some(all)) = (p.bytes_done, p.bytes_total) {
-            if json {
-                if let Ok(line) = serde_json::to_string(p) {
-                    println!("{line}");
-                }
-            } else if all > 0 && done * 4 / all > quarter {
-                quarter = done * 4 / all;
-                eprintln!(
-                    "      {} of {} ({}%)",
-                    human(done),
-                    human(all),
-                    done * 100 / all
-                );
-            }
-            return;
-        }
-        quarter = 0;
-        log.line(&format!(
-            "[{}/{}] {} {}{}",
-            p.step,
-            p.total,
-            p.id,
-            p.title,
-            if p.skipped { " (done before)" } else { "" }
-        ));
         if json {
             if let Ok(line) = serde_json::to_string(p) {
                 println!("{line}");
             }
-        } else {
-            eprintln!(
-                "[{}/{}] {}{} ({} s)",
-                p.step,
-                p.total,
-                p.title,
-                if p.skipped {
-                    ": done before, skipped"
-                } else {
-                    ""
-                },
-                started.elapsed().as_secs()
-            );
+            return;
+        }
+        match (&p.note, bytes) {
+            (Some(note), _) => eprintln!("      {note}"),
+            (None, Some((done, all))) => {
+                if all > 0 && done * 4 / all > quarter {
+                    quarter = done * 4 / all;
+                    eprintln!(
+                        "      {} of {} ({}%)",
+                        human(done),
+                        human(all),
+                        done * 100 / all
+                    );
+                }
+            }
+            (None, None) => {
+                quarter = 0;
+                eprintln!(
+                    "[{}/{}] {}{} ({} s)",
+                    p.step,
+                    p.total,
+                    p.title,
+                    if p.skipped {
+                        ": done before, skipped"
+                    } else {
+                        ""
+                    },
+                    started.elapsed().as_secs()
+                );
+            }
         }
     };
     let result = exec::execute(

@@ -108,7 +108,20 @@ pub struct Part {
     pub mountpoints: Vec<String>,
 }
 
+/// The first of `mounts` that is not one of the installer's own ([`INSTALLER_MOUNTS`]): an
+/// interrupted try's mounts never make a disk or a partition "in use".
+pub fn foreign_mount(mounts: &[String]) -> Option<&String> {
+    mounts.iter().find(|m| !m.starts_with(INSTALLER_MOUNTS))
+}
+
 impl Part {
+    /// Whether its partition type is `guid` (any case).
+    pub fn is_type(&self, guid: &str) -> bool {
+        self.parttype
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(guid))
+    }
+
     /// Whether it carries a fleet's answer file ([`is_answer_label`]).
     pub fn is_answers(&self) -> bool {
         [&self.label, &self.partlabel]
@@ -376,11 +389,7 @@ pub fn vet(disk: &Disk, live_label: Option<&str>) -> Result<(), Refusal> {
     }
     // The installer's own mounts (an interrupted try) are no reason to refuse: a re-run
     // resumes with them, or its first step unmounts them.
-    let foreign = disk
-        .mountpoints
-        .iter()
-        .find(|m| !m.starts_with(INSTALLER_MOUNTS));
-    if let Some(at) = foreign {
+    if let Some(at) = foreign_mount(&disk.mountpoints) {
         return Err(Refusal::Mounted {
             path,
             at: at.clone(),

@@ -495,11 +495,6 @@ fn existing(answers: &Answers, facts: &Facts) -> Result<Option<Existing>, PlanEr
     };
     let disk = &facts.disk;
     let parts = &disk.partitions;
-    let is_type = |p: &crate::disks::Part, guid: &str| {
-        p.parttype
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case(guid))
-    };
     let find = |key: &'static str, path: &str| {
         parts
             .iter()
@@ -510,11 +505,9 @@ fn existing(answers: &Answers, facts: &Facts) -> Result<Option<Existing>, PlanEr
                 disk: disk.path.clone(),
             })
     };
-    let in_use = |key: &'static str, p: &crate::disks::Part| match p
-        .mountpoints
-        .iter()
-        .find(|m| !m.starts_with(crate::disks::INSTALLER_MOUNTS))
-    {
+    let in_use = |key: &'static str, p: &crate::disks::Part| match crate::disks::foreign_mount(
+        &p.mountpoints,
+    ) {
         Some(at) => Err(PlanError::PartitionMounted {
             key,
             part: p.path.clone(),
@@ -523,7 +516,7 @@ fn existing(answers: &Answers, facts: &Facts) -> Result<Option<Existing>, PlanEr
         None => Ok(()),
     };
     let r = find("root-partition", root)?;
-    if is_type(r, ESP_GUID) {
+    if r.is_type(ESP_GUID) {
         return Err(PlanError::RootIsEsp(root.clone()));
     }
     in_use("root-partition", r)?;
@@ -537,7 +530,7 @@ fn existing(answers: &Answers, facts: &Facts) -> Result<Option<Existing>, PlanEr
     let esp = match &answers.esp_partition {
         Some(e) => find("esp-partition", e)?,
         None => {
-            let mut esps = parts.iter().filter(|p| is_type(p, ESP_GUID));
+            let mut esps = parts.iter().filter(|p| p.is_type(ESP_GUID));
             match (esps.next(), esps.next()) {
                 (Some(a), Some(b)) => {
                     return Err(PlanError::TwoEsps {
@@ -556,7 +549,7 @@ fn existing(answers: &Answers, facts: &Facts) -> Result<Option<Existing>, PlanEr
         }
     };
     let esp_uuid = match (&esp.uuid, esp.fstype.as_deref()) {
-        (Some(u), Some("vfat")) if is_type(esp, ESP_GUID) => u.clone(),
+        (Some(u), Some("vfat")) if esp.is_type(ESP_GUID) => u.clone(),
         _ => {
             return Err(PlanError::NotAnEsp {
                 part: esp.path.clone(),
@@ -573,7 +566,7 @@ fn existing(answers: &Answers, facts: &Facts) -> Result<Option<Existing>, PlanEr
         root: root.clone(),
         esp: esp.path.clone(),
         esp_uuid,
-        bios_boot: parts.iter().any(|p| is_type(p, BIOS_BOOT_GUID)),
+        bios_boot: parts.iter().any(|p| p.is_type(BIOS_BOOT_GUID)),
     }))
 }
 

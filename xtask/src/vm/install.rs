@@ -154,13 +154,24 @@ fn wait_drawn(c: &mut Console, from: usize, pattern: &str, timeout: Duration) ->
 
 /// A QEMU for `disk` with its console on a fresh socket, logging to `log`.
 fn start(disk: &Disk, fw: Firmware, log: &Path) -> Result<(Console, Qemu, tempfile::TempDir)> {
+    start_with(disk, fw, log, Qemu::spawn)
+}
+
+/// [`start`] with `spawn` starting QEMU ([`Qemu::spawn`], or [`Qemu::spawn_once`] for a
+/// phase that ends when the guest powers off).
+fn start_with(
+    disk: &Disk,
+    fw: Firmware,
+    log: &Path,
+    spawn: fn(std::process::Command, &Path) -> Result<Qemu>,
+) -> Result<(Console, Qemu, tempfile::TempDir)> {
     let sock_dir = tempfile::Builder::new()
         .prefix("koompi-vm.")
         .tempdir()
         .context("cannot create a temporary directory")?;
     let sock = sock_dir.path().join("console.sock");
     let mut console = Console::listen(&sock, log)?;
-    let vm = Qemu::spawn(
+    let vm = spawn(
         qemu::command(disk, fw, Serial::Socket(&sock))?,
         &disk.dir.join("qemu.stderr"),
     )?;
@@ -415,18 +426,8 @@ fn install_unattended(disk: &mut Disk, fw: Firmware, log: &Path) -> Result<(Inst
         ],
     )?;
     disk.add_read_only(&stick);
-    let sock_dir = tempfile::Builder::new()
-        .prefix("koompi-vm.")
-        .tempdir()
-        .context("cannot create a temporary directory")?;
-    let sock = sock_dir.path().join("console.sock");
-    let mut c = Console::listen(&sock, log)?;
     // Once: the machine powers itself off at the end, and that ends this phase.
-    let vm = Qemu::spawn_once(
-        qemu::command(disk, fw, Serial::Socket(&sock))?,
-        &disk.dir.join("qemu.stderr"),
-    )?;
-    c.watch(vm.ended());
+    let (mut c, vm, _sock) = start_with(disk, fw, log, Qemu::spawn_once)?;
     progress("  the live system boots with the answer stick; nobody types");
     let started = Instant::now();
     let (ok, line) = c.wait_until(INSTALL_TIMEOUT, "the install's end", |buf| {
