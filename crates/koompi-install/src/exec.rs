@@ -938,6 +938,33 @@ fn files(a: &Action) -> Result<(), (String, std::io::Error)> {
 mod tests {
     use super::*;
 
+    /// A second install is refused while the first holds the lock, the lock is free again
+    /// once the first ends, and a symbolic link planted in its place is never followed.
+    #[test]
+    fn one_install_at_a_time_and_never_through_a_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run/lock");
+        let first = lock(&path).expect("the first install");
+        match lock(&path) {
+            Err(ExecError::Busy { .. }) => {}
+            other => panic!("a second install was not refused: {other:?}"),
+        }
+        drop(first);
+        drop(lock(&path).expect("free again"));
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, "not the installer's").expect("write");
+        fs::remove_file(&path).expect("rm");
+        symlink(&elsewhere, &path).expect("link");
+        match lock(&path) {
+            Err(ExecError::Lock { .. }) => {}
+            other => panic!("the lock went through a link: {other:?}"),
+        }
+        assert_eq!(
+            fs::read_to_string(&elsewhere).expect("read"),
+            "not the installer's"
+        );
+    }
+
     #[test]
     fn downloads_pause_longer_each_time_up_to_ten_minutes() {
         let s = std::time::Duration::from_secs;
