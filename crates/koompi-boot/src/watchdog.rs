@@ -25,8 +25,9 @@ use crate::kernel;
 
 /// Where the settings live.
 pub const SETTINGS_PATH: &str = "/etc/koompi/watchdog.conf";
-/// Userdata key that marks a snapshot known-good.
-pub const KNOWN_GOOD_KEY: &str = "koompi-known-good";
+/// Userdata key that marks a snapshot known-good (kept beside `important` in the snapshot
+/// model).
+pub use koompi_snapshots::model::KNOWN_GOOD_KEY;
 /// How long the login message about an automatic recovery stays.
 pub const RECOVERY_NOTICE_DAYS: i64 = 7;
 
@@ -304,7 +305,7 @@ pub fn init_fallback(settings: &Settings, store: &Store) -> Result<Option<Fallba
     snaps.sort_by_key(|s| std::cmp::Reverse(s.info.num));
     let chosen = snaps
         .iter()
-        .filter(|s| s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) == Some("yes"))
+        .filter(|s| s.info.known_good() == Some(true))
         .find_map(|s| bootable(s, None));
     if let Some(f) = &chosen {
         let (mut env, _) = load_or_init_env(settings)?;
@@ -371,13 +372,13 @@ pub fn refresh(settings: &Settings, host: &Host, history: &History) -> Result<Op
         .map(|s| SnapshotFacts {
             num: s.info.num,
             date: s.info.date.and_utc(),
-            marked: s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) == Some("yes"),
-            refused: s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) == Some("no"),
+            marked: s.info.known_good() == Some(true),
+            refused: s.info.known_good() == Some(false),
         })
         .collect();
     let good = history::known_good(history, &facts);
     for s in snaps.iter().filter(|s| good.contains(&s.info.num)) {
-        if s.info.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) != Some("yes") {
+        if s.info.known_good() != Some(true) {
             let mut info = s.info.clone();
             info.userdata.insert(KNOWN_GOOD_KEY.into(), "yes".into());
             store.write_info(&info)?;

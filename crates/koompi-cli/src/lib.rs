@@ -2,6 +2,7 @@
 //! a module here; the modules parse arguments, call the libraries and print.
 
 pub mod generate;
+pub mod global;
 pub mod install;
 mod install_tui;
 pub mod package;

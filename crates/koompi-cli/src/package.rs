@@ -18,12 +18,13 @@ use koompi_core::cmd::{Cmd, Runner};
 use koompi_core::output::{self, Format};
 use koompi_packages::backend::{Backends, PacmanOpts};
 use koompi_packages::channel::{self, Channel};
-use koompi_packages::guard::{self, SnapshotPlan};
-use koompi_packages::network::{self, CheckTarget};
-use koompi_packages::plan::{self, Found, InstallPlan, MissingReason, Only};
-use koompi_packages::upgrade::{self, TxOptions, UpgradeCommand};
+use koompi_packages::guard::SnapshotOutcome;
+use koompi_packages::ops::{self, OpsError, UpgradeOutcome};
+use koompi_packages::plan::{InstallPlan, MissingReason, Only};
+use koompi_packages::upgrade::UpgradeError;
 use koompi_packages::{classify, Package, Source, Target};
-use koompi_snapshots::store::{CreateRequest, Store};
+
+use crate::global::GlobalArgs;
 
 // Paragraphs are single lines: clap wraps them to the terminal (hand-broken lines would be
 // wrapped a second time). Example lines stay under 72 columns.
@@ -49,12 +50,8 @@ Examples:
 pub struct Cli {
     #[command(flatten)]
     pacman: PacmanArgs,
-    /// Print JSON for scripts instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
-    /// More log output on stderr (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,48 +92,20 @@ impl PacmanArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Install packages or applications (-S).
-    Install {
-        /// Package names, repo/name, or Flatpak application IDs.
-        #[arg(required = true, value_name = "TARGET")]
-        targets: Vec<String>,
-        /// Only the official repositories.
-        #[arg(long, conflicts_with_all = ["aur", "flatpak"])]
-        repo: bool,
-        /// Only the AUR.
-        #[arg(long, conflicts_with = "flatpak")]
-        aur: bool,
-        /// Only Flathub.
-        #[arg(long)]
-        flatpak: bool,
-        /// Skip targets that are already installed and up to date (pacman --needed).
-        #[arg(long)]
-        needed: bool,
-        /// Show where each target would come from, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Install(InstallArgs),
     /// Remove packages with what they alone needed and their saved configs (-R, as -Rns).
     Remove {
+        /// Package names or Flatpak application IDs.
         #[arg(required = true, value_name = "TARGET")]
         targets: Vec<String>,
     },
     /// Upgrade the whole system safely (-U): snapshot first, GRUB menu and retention after.
-    Upgrade {
-        /// Upgrade a snapshot of the system instead; it becomes the system at the next boot
-        /// and the boot watchdog guards that boot.
-        #[arg(long)]
-        transactional: bool,
-    },
+    Upgrade(UpgradeArgs),
     /// Search the repositories, the AUR and Flathub in one list (-Ss).
-    Search {
-        #[arg(required = true, value_name = "TERM")]
-        terms: Vec<String>,
-        /// Only the repositories' databases (no network at all).
-        #[arg(long)]
-        repo: bool,
-    },
+    Search(SearchArgs),
     /// Show a package's details (-Si).
     Info {
+        /// A package name, repo/name, or a Flatpak application ID.
         #[arg(value_name = "TARGET")]
         target: String,
     },
@@ -155,12 +124,70 @@ enum Command {
     },
 }
 
+/// `koompi install`'s options.
+#[derive(Debug, Args)]
+struct InstallArgs {
+    /// Package names, repo/name, or Flatpak application IDs.
+    #[arg(required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Only the official repositories.
+    #[arg(long, conflicts_with_all = ["aur", "flatpak"])]
+    repo: bool,
+    /// Only the AUR.
+    #[arg(long, conflicts_with = "flatpak")]
+    aur: bool,
+    /// Only Flathub.
+    #[arg(long)]
+    flatpak: bool,
+    /// Skip targets that are already installed and up to date (pacman --needed).
+    #[arg(long)]
+    needed: bool,
+    /// Show where each target would come from, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl InstallArgs {
+    fn only(&self) -> Only {
+        if self.repo {
+            Only::Repo
+        } else if self.aur {
+            Only::Aur
+        } else if self.flatpak {
+            Only::Flatpak
+        } else {
+            Only::Any
+        }
+    }
+}
+
+/// `koompi upgrade`'s options (and `koompi-update`'s).
+#[derive(Debug, Args)]
+struct UpgradeArgs {
+    /// Upgrade a snapshot of the system instead; it becomes the system at the next boot
+    /// and the boot watchdog guards that boot.
+    #[arg(long)]
+    transactional: bool,
+}
+
+/// `koompi search`'s options.
+#[derive(Debug, Args)]
+struct SearchArgs {
+    /// Words that must all appear in a result's name or description.
+    #[arg(required = true, value_name = "TERM")]
+    terms: Vec<String>,
+    /// Only the repositories' databases (no network at all).
+    #[arg(long)]
+    repo: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum ChannelAction {
     /// Show the current channel.
     Show,
     /// Switch to a channel.
     Set {
+        /// stable, beta or development.
         #[arg(value_name = "CHANNEL")]
         channel: String,
     },
@@ -245,288 +272,91 @@ pub fn main() -> Result<i32> {
 pub struct UpdateCli {
     #[command(flatten)]
     pacman: PacmanArgs,
-    /// Print JSON for scripts instead of text.
-    #[arg(long)]
-    json: bool,
-    /// More log output on stderr (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// Upgrade a snapshot of the system instead; it becomes the system at the next boot
-    /// and the boot watchdog guards that boot.
-    #[arg(long)]
-    transactional: bool,
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(flatten)]
+    upgrade: UpgradeArgs,
 }
 
 /// `koompi-update`'s entry point: the exit code to leave with.
 pub fn update_main() -> Result<i32> {
     let u = UpdateCli::parse();
-    koompi_core::logging::init(u.verbose);
+    u.global.init_logging();
     run(Cli {
         pacman: u.pacman,
-        json: u.json,
-        verbose: u.verbose,
-        command: Command::Upgrade {
-            transactional: u.transactional,
-        },
+        global: u.global,
+        command: Command::Upgrade(u.upgrade),
     })
 }
 
 fn run_args(prog: &str, args: Vec<OsString>) -> Result<i32> {
     match dispatch(args) {
-        Dispatch::PassThrough(args) => pass_through(&args),
+        Dispatch::PassThrough(args) => {
+            let b = Backends::detect(Runner::real(), PacmanOpts::default());
+            Ok(ops::pass_through(&b, &args)?.run_interactive(&Runner::real())?)
+        }
         Dispatch::Koompi(args) => {
             let cli = Cli::parse_from(std::iter::once(OsString::from(prog)).chain(args));
-            koompi_core::logging::init(cli.verbose);
+            cli.global.init_logging();
             run(cli)
         }
     }
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The user who ran `sudo koompi`, who builds AUR packages.
-fn invoking_user() -> Option<String> {
-    std::env::var("SUDO_USER")
-        .ok()
-        .filter(|u| !u.is_empty() && u != "root")
-}
-
 /// Changes need root: run this same command again through sudo.
 fn become_root() -> Result<i32> {
     let exe = std::env::current_exe().context("cannot find this program's path")?;
-    if backend_which("sudo").is_none() {
-        bail!("this needs root: run it as root (sudo is not installed)");
-    }
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    Ok(Cmd::new("sudo")
-        .arg("--")
-        .arg(exe)
-        .args(args)
-        .run_interactive(&Runner::real())?)
+    Ok(ops::as_root(&exe, &args)?.run_interactive(&Runner::real())?)
 }
 
-fn backend_which(p: &str) -> Option<PathBuf> {
-    koompi_packages::backend::which(p)
-}
-
-/// paru as the invoking user when run by root through sudo, else as is.
-fn paru_cmd(paru: &std::path::Path) -> Result<Cmd> {
-    if is_root() {
-        match invoking_user() {
-            Some(user) => Ok(Cmd::new("runuser").args(["-u", &user, "--"]).arg(paru)),
-            None => bail!(
-                "AUR packages are built as a normal user, never as root: run \
-                 `sudo koompi ...` from your own account"
-            ),
-        }
-    } else {
-        Ok(Cmd::new(paru))
-    }
-}
-
-fn pass_through(args: &[OsString]) -> Result<i32> {
-    let b = Backends::detect(Runner::real(), PacmanOpts::default());
-    let cmd = match &b.paru {
-        Some(paru) if !is_root() || invoking_user().is_some() => paru_cmd(paru)?,
-        _ => Cmd::new(&b.pacman),
+/// Runs a prepared change, or this command again as root when the change needs it.
+fn run_change(prepared: std::result::Result<ops::Change, OpsError>) -> Result<i32> {
+    let change = match prepared {
+        Err(OpsError::NeedsRoot) => return become_root(),
+        other => other?,
     };
-    Ok(cmd.args(args).run_interactive(&Runner::real())?)
+    match &change.snapshot {
+        Some(SnapshotOutcome::Taken(n)) => {
+            eprintln!("koompi: snapshot {n} taken before the {}", change.verb)
+        }
+        Some(SnapshotOutcome::SnapPac(hook)) => {
+            tracing::info!("snap-pac takes the snapshots ({})", hook.display())
+        }
+        Some(SnapshotOutcome::Skipped(why)) => eprintln!("koompi: note: {why}"),
+        None => {}
+    }
+    Ok(change.run()?)
 }
 
 /// Runs a parsed command line; the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    let fmt = Format::from_flag(cli.json);
-    let needed = matches!(cli.command, Command::Install { needed: true, .. });
+    let fmt = cli.global.format();
+    let needed = matches!(&cli.command, Command::Install(i) if i.needed);
     let b = Backends::detect(Runner::real(), cli.pacman.opts(needed));
     match cli.command {
-        Command::Install {
-            targets,
-            repo,
-            aur,
-            flatpak,
-            needed,
-            dry_run,
-        } => {
-            let only = if repo {
-                Only::Repo
-            } else if aur {
-                Only::Aur
-            } else if flatpak {
-                Only::Flatpak
-            } else {
-                Only::Any
-            };
-            install(&b, &targets, only, needed, dry_run, fmt)
-        }
-        Command::Remove { targets } => remove(&b, &targets),
-        Command::Upgrade { transactional } => upgrade_cmd(&b, transactional, fmt),
-        Command::Search { terms, repo } => search(&b, &terms, repo, fmt),
+        Command::Install(args) => install(&b, &args, fmt),
+        Command::Remove { targets } => run_change(ops::remove(&b, &targets)),
+        Command::Upgrade(args) => upgrade_cmd(&b, &args, fmt),
+        Command::Search(args) => search(&b, &args, fmt),
         Command::Info { target } => info(&b, &target, fmt),
         Command::List { names } => list(&b, &names, fmt),
-        Command::Clean => {
-            if !is_root() {
-                return become_root();
-            }
-            guard::check_lock(&b.opts.db_path())?;
-            let mut args: Vec<OsString> = vec!["-Sc".into()];
-            args.extend(b.opts.change_args());
-            Ok(Cmd::new(&b.pacman).args(args).run_interactive(&b.runner)?)
-        }
+        Command::Clean => run_change(ops::clean(&b)),
         Command::Channel { action } => channel_cmd(&b, action, fmt),
     }
 }
 
-/// Validates every target before anything runs.
-fn classify_all(targets: &[String]) -> Result<Vec<Target>> {
-    targets
-        .iter()
-        .map(|t| classify(t).map_err(anyhow::Error::from))
-        .collect()
-}
-
-/// The repositories pacman.conf names (for messages).
-fn repo_names(b: &Backends) -> Vec<String> {
-    b.opts
-        .load_config()
-        .map(|c| c.repos.iter().map(|r| r.name.clone()).collect())
-        .unwrap_or_default()
-}
-
-/// Fails with one line if the mirrors of pacman's repositories cannot be reached.
-fn require_network(b: &Backends, with_aur: bool) -> Result<()> {
-    let conf = b
-        .opts
-        .load_config()
-        .with_context(|| format!("cannot read {}", b.opts.config_path().display()))?;
-    let mut targets = network::targets_from_config(&conf);
-    if with_aur {
-        targets.push(CheckTarget::new("aur", vec![b.aur_url.clone()]));
-    }
-    let report = network::check(&targets, network::DEFAULT_TIMEOUT);
-    if let Some(why) = report.failure_summary() {
-        bail!("no network: {why}; nothing was changed");
-    }
-    Ok(())
-}
-
-/// Takes the snapshot before a change (or says why none is taken).
-fn snapshot_before(b: &Backends, verb: &str, targets: &[String]) -> Result<Option<u32>> {
-    match guard::snapshot_plan(&b.opts.target_root()) {
-        SnapshotPlan::SnapPac { hook } => {
-            tracing::info!("snap-pac takes the snapshots ({})", hook.display());
-            Ok(None)
-        }
-        SnapshotPlan::Skip(why) => {
-            eprintln!("koompi: note: {why}");
-            Ok(None)
-        }
-        SnapshotPlan::Take(config) => {
-            let mut req = CreateRequest {
-                description: guard::describe(verb, targets),
-                cleanup: "number".into(),
-                ..CreateRequest::default()
-            };
-            req.userdata.insert("koompi-op".into(), verb.into());
-            let n = guard::take(&config, &req)?;
-            eprintln!("koompi: snapshot {n} taken before the {verb}");
-            Ok(Some(n))
-        }
-    }
-}
-
-fn install(
-    b: &Backends,
-    targets: &[String],
-    only: Only,
-    needed: bool,
-    dry_run: bool,
-    fmt: Format,
-) -> Result<i32> {
-    let parsed = classify_all(targets)?;
-    let mut found = Found::default();
-    let mut aur_error = None;
-    for name in plan::names_to_look_up(&parsed) {
-        if only != Only::Aur && only != Only::Flatpak && b.in_repos(&name)? {
-            found.repo.insert(name);
-        }
-    }
-    let need_aur: Vec<String> = plan::names_to_look_up(&parsed)
-        .into_iter()
-        .filter(|n| !found.repo.contains(n))
-        .collect();
-    if !need_aur.is_empty() && only != Only::Repo && only != Only::Flatpak {
-        match b.aur_info(&need_aur) {
-            Ok(pkgs) => found.aur = Some(pkgs.into_iter().map(|p| p.name).collect()),
-            Err(e) => aur_error = Some(e.to_string()),
-        }
-    } else {
-        found.aur = Some(BTreeSet::new());
-    }
-    let p = plan::plan(&parsed, only, &found);
-    if dry_run {
-        print_plan(&p, fmt)?;
-        return Ok(if p.missing.is_empty() { 0 } else { 1 });
-    }
-    if !p.missing.is_empty() {
-        bail!("{}", missing_message(b, &p, aur_error.as_deref()));
-    }
-    if !is_root() {
-        return become_root();
-    }
-    guard::check_lock(&b.opts.db_path())?;
-    if !p.repo.is_empty() || !p.aur.is_empty() {
-        require_network(b, p.needs_aur())?;
-    }
-    let all: Vec<String> = targets.to_vec();
-    snapshot_before(b, "install", &all)?;
-    let pkgs: Vec<String> = p.repo.iter().chain(&p.aur).cloned().collect();
-    if !pkgs.is_empty() {
-        let mut change = b.opts.change_args();
-        if needed {
-            change.push("--needed".into());
-        }
-        let cmd = if p.needs_aur() {
-            let Some(paru) = &b.paru else {
-                bail!(
-                    "{} {} only in the AUR, and paru is not installed: `koompi install paru` first",
-                    p.aur.join(", "),
-                    if p.aur.len() == 1 { "is" } else { "are" }
-                );
-            };
-            paru_cmd(paru)?.arg("-S").args(change).arg("--").args(&pkgs)
+fn install(b: &Backends, args: &InstallArgs, fmt: Format) -> Result<i32> {
+    let resolved = ops::resolve(b, &args.targets, args.only())?;
+    if args.dry_run {
+        print_plan(&resolved.plan, fmt)?;
+        return Ok(if resolved.plan.missing.is_empty() {
+            0
         } else {
-            Cmd::new(&b.pacman)
-                .arg("-S")
-                .args(change)
-                .arg("--")
-                .args(&pkgs)
-        };
-        let code = cmd.run_interactive(&b.runner)?;
-        if code != 0 {
-            return Ok(code);
-        }
+            1
+        });
     }
-    if !p.flatpak.is_empty() {
-        let Some(flatpak) = &b.flatpak else {
-            bail!(
-                "{} needs Flatpak: `koompi install flatpak` first",
-                p.flatpak.join(", ")
-            );
-        };
-        let mut cmd = Cmd::new(flatpak).arg("install");
-        if b.opts.noconfirm {
-            cmd = cmd.arg("--noninteractive");
-        }
-        return Ok(cmd
-            .arg("flathub")
-            .arg("--")
-            .args(&p.flatpak)
-            .run_interactive(&b.runner)?);
-    }
-    Ok(0)
+    run_change(ops::install(b, &resolved, args.needed))
 }
 
 fn print_plan(p: &InstallPlan, fmt: Format) -> Result<()> {
@@ -555,96 +385,6 @@ fn print_plan(p: &InstallPlan, fmt: Format) -> Result<()> {
     Ok(())
 }
 
-/// "package `x` was not found in ...; similar: ..." for the first missing target.
-fn missing_message(b: &Backends, p: &InstallPlan, aur_error: Option<&str>) -> String {
-    let mut parts = Vec::new();
-    for m in &p.missing {
-        let mut searched = repo_names(b);
-        searched.push("the AUR".into());
-        let s = match m.reason {
-            MissingReason::AurUnreachable => format!(
-                "`{}` is not in the repositories ({}) and the AUR could not be asked ({})",
-                m.name,
-                repo_names(b).join(", "),
-                aur_error.unwrap_or("no answer")
-            ),
-            MissingReason::NotFound => {
-                let mut s = format!(
-                    "package `{}` was not found in {}",
-                    m.name,
-                    searched.join(", ")
-                );
-                let mut similar = b.similar(&m.name);
-                if let Ok(aur) = b.aur_search(&m.name) {
-                    similar.extend(aur.into_iter().take(3).map(|p| p.name));
-                }
-                similar.retain(|n| n != &m.name);
-                similar.dedup();
-                if !similar.is_empty() {
-                    s.push_str(&format!("; did you mean: {}?", similar.join(", ")));
-                } else {
-                    s.push_str("; try `koompi search` with part of the name");
-                }
-                s
-            }
-        };
-        parts.push(s);
-    }
-    parts.join("; ")
-}
-
-fn remove(b: &Backends, targets: &[String]) -> Result<i32> {
-    let parsed = classify_all(targets)?;
-    if !is_root() {
-        return become_root();
-    }
-    let (apps, pkgs): (Vec<&Target>, Vec<&Target>) = parsed
-        .iter()
-        .partition(|t| matches!(t, Target::FlatpakApp { .. }));
-    let pkgs: Vec<String> = pkgs.iter().map(|t| t.to_string()).collect();
-    if !pkgs.is_empty() {
-        guard::check_lock(&b.opts.db_path())?;
-        let installed = b.installed(&[])?;
-        let names: BTreeSet<&str> = installed.iter().map(|i| i.name.as_str()).collect();
-        let absent: Vec<&String> = pkgs
-            .iter()
-            .filter(|p| !names.contains(p.as_str()))
-            .collect();
-        if !absent.is_empty() {
-            bail!(
-                "not installed: {} (see `koompi list`)",
-                absent
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        snapshot_before(b, "remove", targets)?;
-        let code = Cmd::new(&b.pacman)
-            .arg("-Rns")
-            .args(b.opts.change_args())
-            .arg("--")
-            .args(&pkgs)
-            .run_interactive(&b.runner)?;
-        if code != 0 {
-            return Ok(code);
-        }
-    }
-    if !apps.is_empty() {
-        let Some(flatpak) = &b.flatpak else {
-            bail!("Flatpak is not installed, so there are no Flatpak applications to remove");
-        };
-        let ids: Vec<String> = apps.iter().map(|t| t.to_string()).collect();
-        let mut cmd = Cmd::new(flatpak).arg("uninstall");
-        if b.opts.noconfirm {
-            cmd = cmd.arg("--noninteractive");
-        }
-        return Ok(cmd.arg("--").args(ids).run_interactive(&b.runner)?);
-    }
-    Ok(0)
-}
-
 #[derive(Debug, Serialize)]
 struct SearchOutput {
     results: Vec<Package>,
@@ -652,7 +392,8 @@ struct SearchOutput {
     unreachable: Vec<(String, String)>,
 }
 
-fn search(b: &Backends, terms: &[String], repo_only: bool, fmt: Format) -> Result<i32> {
+fn search(b: &Backends, args: &SearchArgs, fmt: Format) -> Result<i32> {
+    let (terms, repo_only) = (&args.terms, args.repo);
     for t in terms {
         if t.starts_with('-') {
             bail!("search terms cannot start with `-`: {t}");
@@ -793,7 +534,7 @@ fn info(b: &Backends, target: &str, fmt: Format) -> Result<i32> {
     }
     bail!(
         "`{target}` was not found in {} or the AUR",
-        repo_names(b).join(", ")
+        ops::repo_names(b).join(", ")
     )
 }
 
@@ -862,80 +603,20 @@ fn list(b: &Backends, names: &[String], fmt: Format) -> Result<i32> {
     Ok(if names.len() > installed.len() { 1 } else { 0 })
 }
 
-fn upgrade_cmd(b: &Backends, transactional: bool, fmt: Format) -> Result<i32> {
-    if !is_root() {
-        return become_root();
-    }
-    let dbpath = b.opts.db_path();
-    guard::check_lock(&dbpath)?;
-    require_network(b, false)?;
-    let runner = &b.runner;
-    let program: Vec<OsString> = match (&b.paru, invoking_user()) {
-        // paru builds AUR updates, so it runs as the user who ran sudo; a transactional
-        // upgrade stays with pacman (AUR builds inside a snapshot are not supported yet).
-        (Some(paru), Some(user)) if !transactional => vec![
-            "runuser".into(),
-            "-u".into(),
-            user.into(),
-            "--".into(),
-            paru.clone().into_os_string(),
-        ],
-        _ => vec![b.pacman.clone().into_os_string()],
+fn upgrade_cmd(b: &Backends, args: &UpgradeArgs, fmt: Format) -> Result<i32> {
+    let prepared = match ops::upgrade(b, args.transactional, fmt == Format::Json) {
+        Err(OpsError::NeedsRoot) => return become_root(),
+        other => other?,
     };
-    let mut options = b.opts.change_args();
-    if transactional {
-        // The work snapshot has its own root and database; the caller's --root/--dbpath
-        // would point pacman back at the running system.
-        options.clear();
-        if let Some(c) = &b.opts.config {
-            options.push("--config".into());
-            options.push(c.clone().into_os_string());
-        }
-        if let Some(c) = &b.opts.cachedir {
-            options.push("--cachedir".into());
-            options.push(c.clone().into_os_string());
-        }
-        if b.opts.noconfirm {
-            options.push("--noconfirm".into());
-        }
+    if let Some(why) = &prepared.note {
+        eprintln!("koompi: note: {why}");
     }
-    let cmd = UpgradeCommand {
-        program,
-        options,
-        quiet_stdout: fmt == Format::Json,
-    };
-    let store = match guard::snapshot_plan(&b.opts.target_root()) {
-        SnapshotPlan::Take(cfg) => Some(Store::open(*cfg)?),
-        // The named pre-update snapshot is taken even with snap-pac: it is the one the
-        // user is told to go back to.
-        SnapshotPlan::SnapPac { .. } => match guard::root_config(&b.opts.target_root()) {
-            Ok(cfg) => Some(Store::open(cfg)?),
-            Err(_) => None,
-        },
-        SnapshotPlan::Skip(why) => {
-            if transactional {
-                bail!("a transactional upgrade needs snapshots: {why}");
+    match prepared.run() {
+        Ok(UpgradeOutcome::Transactional(report)) => {
+            if fmt == Format::Json {
+                print!("{}", output::to_json(&report));
+                return Ok(0);
             }
-            eprintln!("koompi: note: {why}");
-            None
-        }
-    };
-    if transactional {
-        let store = store.context("a transactional upgrade needs the root's snapshot store")?;
-        let logfile = b.opts.target_root().join("var/log/pacman.log");
-        let refresh = || -> std::result::Result<(), String> { refresh_watchdog() };
-        let opts = TxOptions {
-            upgrade: cmd,
-            logfile,
-            grub: true,
-            refresh_fallback: Some(&refresh),
-        };
-        let report = upgrade::transactional(&store, &opts, runner, &mut |_| {
-            koompi_snapshots::rollback::Control::Continue
-        })?;
-        if fmt == Format::Json {
-            print!("{}", output::to_json(&report));
-        } else {
             for c in &report.etc.conflicts {
                 eprintln!(
                     "koompi: note: /etc/{} was changed here and by the upgrade; the upgrade's \
@@ -951,11 +632,9 @@ fn upgrade_cmd(b: &Backends, transactional: bool, fmt: Format) -> Result<i32> {
                  times, the machine goes back by itself.",
                 report.work, report.base.0, report.base.1
             );
+            Ok(0)
         }
-        return Ok(0);
-    }
-    match upgrade::upgrade(store.as_ref(), &cmd, runner, b.opts.root.is_none()) {
-        Ok(report) => {
+        Ok(UpgradeOutcome::Classic(report)) => {
             if fmt == Format::Json {
                 print!("{}", output::to_json(&report));
             } else if let Some((n, name)) = &report.snapshot {
@@ -965,27 +644,12 @@ fn upgrade_cmd(b: &Backends, transactional: bool, fmt: Format) -> Result<i32> {
             }
             Ok(0)
         }
-        Err(e @ upgrade::UpgradeError::Failed { code, .. }) => {
+        Err(OpsError::Upgrade(e @ UpgradeError::Failed { code, .. })) => {
             eprintln!("koompi: error: {e}");
             Ok(code)
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Points the watchdog's fallback at the newest known-good snapshot.
-fn refresh_watchdog() -> std::result::Result<(), String> {
-    use koompi_boot::watchdog;
-    let path = std::path::Path::new(watchdog::SETTINGS_PATH);
-    let settings = watchdog::Settings::load(path).map_err(|e| e.to_string())?;
-    if !settings.env_path().exists() {
-        return Ok(());
-    }
-    let host = watchdog::Host::read().map_err(|e| e.to_string())?;
-    let history = watchdog::load_history(&settings).map_err(|e| e.to_string())?;
-    watchdog::refresh(&settings, &host, &history)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 fn channel_cmd(b: &Backends, action: Option<ChannelAction>, fmt: Format) -> Result<i32> {
@@ -1008,7 +672,7 @@ fn channel_cmd(b: &Backends, action: Option<ChannelAction>, fmt: Format) -> Resu
         }
         Some(ChannelAction::Set { channel: name }) => {
             let c: Channel = name.parse()?;
-            if !is_root() {
+            if !ops::is_root() {
                 return become_root();
             }
             channel::set(&root, c)?;
@@ -1092,7 +756,7 @@ mod tests {
         UpdateCli::command().debug_assert();
         let u =
             UpdateCli::try_parse_from(["koompi-update", "--transactional", "--noconfirm"]).unwrap();
-        assert!(u.transactional && u.pacman.noconfirm);
+        assert!(u.upgrade.transactional && u.pacman.noconfirm);
         let v = UpdateCli::try_parse_from(["koompi-update", "--version"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }

@@ -623,7 +623,7 @@ mod transactional {
         Store::open(SnapperConfig::from_file(&b.fx.config_file).unwrap()).unwrap()
     }
 
-    fn options(b: &BtrfsRoot) -> TxOptions<'static> {
+    fn options(b: &BtrfsRoot) -> TxOptions {
         TxOptions {
             upgrade: UpgradeCommand {
                 program: vec!["pacman".into()],
@@ -636,7 +636,7 @@ mod transactional {
             },
             logfile: b.fx.root.join("var/log/pacman.log"),
             grub: false,
-            refresh_fallback: None,
+            watchdog: None,
         }
     }
 

@@ -226,6 +226,40 @@ pub fn take(config: &SnapperConfig, req: &CreateRequest) -> Result<u32, GuardErr
     Ok(snap.info.num)
 }
 
+/// What happened about the snapshot before a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotOutcome {
+    /// KOOMPI took this snapshot.
+    Taken(u32),
+    /// snap-pac's hook (this file) takes the snapshots.
+    SnapPac(PathBuf),
+    /// None is possible; the reason is one line for the user.
+    Skipped(String),
+}
+
+/// Takes the snapshot of the target `root` before `verb` of `targets` (or says why there
+/// is none): the `snapshot_plan`, then [`take`] with a number-cleanup snapshot marked with
+/// the operation.
+pub fn snapshot_before(
+    root: &Path,
+    verb: &str,
+    targets: &[String],
+) -> Result<SnapshotOutcome, GuardError> {
+    match snapshot_plan(root) {
+        SnapshotPlan::SnapPac { hook } => Ok(SnapshotOutcome::SnapPac(hook)),
+        SnapshotPlan::Skip(why) => Ok(SnapshotOutcome::Skipped(why)),
+        SnapshotPlan::Take(config) => {
+            let mut req = CreateRequest {
+                description: describe(verb, targets),
+                cleanup: "number".into(),
+                ..CreateRequest::default()
+            };
+            req.userdata.insert("koompi-op".into(), verb.into());
+            take(&config, &req).map(SnapshotOutcome::Taken)
+        }
+    }
+}
+
 /// The description of the snapshot before `verb` (install, remove) of `targets`, cut to a
 /// length that fits `koompi-snapshot list`.
 pub fn describe(verb: &str, targets: &[String]) -> String {

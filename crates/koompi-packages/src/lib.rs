@@ -1,4 +1,5 @@
-//! The pure, testable parts of the `koompi` package command.
+//! The `koompi` package command's library: what a target means, where it comes from, and
+//! how a change is made safely.
 //!
 //! `koompi install firefox` has to decide what the user meant (a pacman package, an AUR
 //! package, a Flatpak application), refuse anything that could be mistaken for an option or
@@ -14,8 +15,15 @@
 //! - [`parse`]: `pacman -Ss/-Q/-Si/-Qi`, `flatpak search` and AUR RPC v5 answers;
 //! - [`model`]: the [`Package`] every search result becomes (this is what `--json` prints).
 //!
-//! Running the programs themselves (through `koompi_core::cmd`) and the install and upgrade
-//! logic belong to the layer above.
+//! Above them, the parts that run programs (through `koompi_core::cmd`):
+//!
+//! - [`backend`]: pacman, paru, flatpak and the AUR's RPC, queried and parsed;
+//! - [`guard`]: the database lock and the snapshot before a change;
+//! - [`ops`]: install, remove, clean and upgrade with every decision around them (root,
+//!   who builds AUR packages, which program upgrades); the binary only parses and prints;
+//! - [`upgrade`]: the classic and the transactional upgrade, down to the snapshot engine
+//!   ([`koompi_snapshots`]) and the boot watchdog ([`koompi_boot`]);
+//! - [`channel`]: the update channel; [`etcmerge`]: /etc merged into an upgraded root.
 
 pub mod backend;
 pub mod channel;
@@ -24,6 +32,7 @@ pub mod guard;
 pub mod model;
 pub mod name;
 pub mod network;
+pub mod ops;
 pub mod pacman_conf;
 pub mod parse;
 pub mod plan;

@@ -32,7 +32,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDateTime, Utc};
+use koompi_boot::watchdog;
 use koompi_core::cmd::{Cmd, CmdError, Runner};
+use koompi_snapshots::model::KNOWN_GOOD_KEY;
 use koompi_snapshots::rollback::{self, Control};
 use koompi_snapshots::store::{CreateRequest, Store};
 use koompi_snapshots::SnapshotType;
@@ -46,10 +48,6 @@ pub const TRANSACTION_KEY: &str = "koompi-transaction";
 pub const IN_PROGRESS: &str = "in-progress";
 /// Its value once the snapshot became the next root.
 pub const APPLIED: &str = "applied";
-/// Where the EFI system partition is mounted (DESIGN.md's layout).
-pub const ESP: &str = "/boot/efi";
-/// The watchdog's known-good marker; "no" keeps an unbooted system out of the fallback.
-pub use koompi_boot::watchdog::KNOWN_GOOD_KEY;
 
 /// Errors of an upgrade.
 #[derive(Debug, thiserror::Error)]
@@ -282,28 +280,18 @@ pub struct TxReport {
 }
 
 /// How the transactional upgrade runs pacman and what it does around it.
-pub struct TxOptions<'a> {
+#[derive(Debug, Clone)]
+pub struct TxOptions {
     pub upgrade: UpgradeCommand,
     /// Where pacman's log goes (the shared /var/log).
     pub logfile: PathBuf,
     /// Regenerate the new root's GRUB menu.
     pub grub: bool,
-    /// Points the watchdog's fallback at the newest known-good snapshot afterwards (the
-    /// CLI passes koompi-boot's refresh; `None` where there is no watchdog).
-    pub refresh_fallback: Option<&'a dyn Fn() -> Result<(), String>>,
+    /// The boot watchdog's settings, where it runs: its ESP is bound into the new root for
+    /// GRUB's menu, and its fallback is pointed at the newest known-good snapshot after
+    /// the switch. `None` where there is no watchdog (a test root).
+    pub watchdog: Option<watchdog::Settings>,
 }
-
-impl std::fmt::Debug for TxOptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TxOptions")
-            .field("upgrade", &self.upgrade)
-            .field("logfile", &self.logfile)
-            .field("grub", &self.grub)
-            .field("refresh_fallback", &self.refresh_fallback.is_some())
-            .finish()
-    }
-}
-
 /// Work snapshots left by interrupted transactions.
 pub fn leftovers(store: &Store) -> Result<Vec<u32>, UpgradeError> {
     Ok(store
@@ -365,7 +353,7 @@ pub fn clean_leftovers(store: &Store, runner: &Runner) -> Result<Vec<u32>, Upgra
 /// step; tests use it to change the running system mid-way or to interrupt.
 pub fn transactional(
     store: &Store,
-    opts: &TxOptions<'_>,
+    opts: &TxOptions,
     runner: &Runner,
     hook: &mut dyn FnMut(TxStep) -> Control,
 ) -> Result<TxReport, UpgradeError> {
@@ -465,15 +453,16 @@ pub fn transactional(
     let switched = rollback::rollback(store, work.info.num)?;
 
     at!(TxStep::Grub);
+    let esp = opts.watchdog.as_ref().map(|w| w.esp.as_path());
     let grub = if opts.grub {
-        regenerate_grub_in_root(&switched, runner)?
+        regenerate_grub_in_root(&switched, esp, runner)?
     } else {
         GrubOutcome::NotUsed
     };
 
     at!(TxStep::Fallback);
-    if let Some(refresh) = opts.refresh_fallback {
-        if let Err(e) = refresh() {
+    if let Some(settings) = &opts.watchdog {
+        if let Err(e) = refresh_fallback(settings) {
             tracing::warn!("cannot refresh the watchdog's fallback: {e}");
         }
     }
@@ -491,14 +480,31 @@ pub fn transactional(
     })
 }
 
+/// Points the watchdog's fallback at the newest known-good snapshot (nothing to do when
+/// its environment block is not there: a machine without the watchdog's GRUB snippet).
+fn refresh_fallback(settings: &watchdog::Settings) -> Result<(), watchdog::Error> {
+    if !settings.env_path().exists() {
+        return Ok(());
+    }
+    let host = watchdog::Host::read()?;
+    let history = watchdog::load_history(settings)?;
+    watchdog::refresh(settings, &host, &history)?;
+    Ok(())
+}
+
 /// Mounts the new `@` as `@` and regenerates its GRUB menu from inside it, so the menu
-/// names the subvolume GRUB will boot.
+/// names the subvolume GRUB will boot. `esp`: where the ESP is mounted (the watchdog's
+/// GRUB snippet asks grub-probe for its UUID), bound at the same place inside.
 fn regenerate_grub_in_root(
     switched: &rollback::Report,
+    esp: Option<&Path>,
     runner: &Runner,
 ) -> Result<GrubOutcome, UpgradeError> {
-    let dir = tempdir()?;
-    let mnt = dir.join("root");
+    let dir = tempfile::Builder::new()
+        .prefix("koompi-upgrade.")
+        .tempdir()
+        .map_err(|e| UpgradeError::Io(format!("cannot create a temporary directory: {e}")))?;
+    let mnt = dir.path().join("root");
     fs::create_dir_all(&mnt)
         .map_err(|e| UpgradeError::Io(format!("cannot create {}: {e}", mnt.display())))?;
     Cmd::new("mount")
@@ -515,21 +521,22 @@ fn regenerate_grub_in_root(
             return Ok(GrubOutcome::NotUsed);
         };
         mount_api(&mnt, runner)?;
-        // The watchdog's GRUB snippet asks grub-probe for the ESP's UUID.
-        let esp = Path::new(ESP);
         let table = koompi_core::mounts::read().unwrap_or_default();
-        let esp_bound =
-            koompi_core::mounts::mount_at(&table, esp).is_some() && mnt.join("boot/efi").is_dir();
-        if esp_bound {
+        let esp_inside = esp.and_then(|esp| {
+            let inside = mnt.join(esp.strip_prefix("/").unwrap_or(esp));
+            let mounted = koompi_core::mounts::mount_at(&table, esp).is_some();
+            (mounted && inside.is_dir()).then_some((esp, inside))
+        });
+        if let Some((esp, inside)) = &esp_inside {
             Cmd::new("mount")
                 .arg("--bind")
                 .arg(esp)
-                .arg(mnt.join("boot/efi"))
+                .arg(inside)
                 .run(runner)?;
         }
         let r = Cmd::new("chroot").arg(&mnt).args(&argv).run(runner);
-        if esp_bound {
-            unmount_below(&mnt.join("boot/efi"), runner)?;
+        if let Some((_, inside)) = &esp_inside {
+            unmount_below(inside, runner)?;
         }
         unmount_below(&mnt.join("proc"), runner)?;
         unmount_below(&mnt.join("sys"), runner)?;
@@ -538,29 +545,11 @@ fn regenerate_grub_in_root(
         Ok(GrubOutcome::Regenerated(argv.join(" ")))
     })();
     let _ = unmount_below(&mnt, runner);
+    // Something may still be mounted below a busy lazy unmount: never remove recursively
+    // through it, only the empty directories.
     let _ = fs::remove_dir(&mnt);
-    let _ = fs::remove_dir(&dir);
+    let _ = fs::remove_dir(dir.keep());
     result
-}
-
-fn tempdir() -> Result<PathBuf, UpgradeError> {
-    let base = std::env::temp_dir();
-    for i in 0..1000u32 {
-        let p = base.join(format!("koompi-upgrade.{}.{i}", std::process::id()));
-        match fs::create_dir(&p) {
-            Ok(()) => return Ok(p),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(UpgradeError::Io(format!(
-                    "cannot create {}: {e}",
-                    p.display()
-                )))
-            }
-        }
-    }
-    Err(UpgradeError::Io(
-        "cannot create a temporary directory".into(),
-    ))
 }
 
 #[cfg(test)]

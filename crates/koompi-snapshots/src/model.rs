@@ -60,6 +60,9 @@ pub struct SnapshotInfo {
 pub const NAME_KEY: &str = "name";
 /// Userdata key snapper's number cleanup reads (`important=yes`).
 pub const IMPORTANT_KEY: &str = "important";
+/// Userdata key of the boot watchdog's known-good mark: `yes` makes a snapshot a fallback
+/// target, `no` keeps one out (a system that has not booted yet).
+pub const KNOWN_GOOD_KEY: &str = "koompi-known-good";
 
 impl SnapshotInfo {
     /// The KOOMPI name (`userdata name=`), if any.
@@ -70,5 +73,15 @@ impl SnapshotInfo {
     /// `important=yes` in userdata, as snapper's number cleanup reads it.
     pub fn is_important(&self) -> bool {
         self.userdata.get(IMPORTANT_KEY).map(String::as_str) == Some("yes")
+    }
+
+    /// The known-good mark: `Some(true)` for `koompi-known-good=yes`, `Some(false)` for
+    /// `no`, `None` when unmarked.
+    pub fn known_good(&self) -> Option<bool> {
+        match self.userdata.get(KNOWN_GOOD_KEY).map(String::as_str) {
+            Some("yes") => Some(true),
+            Some("no") => Some(false),
+            _ => None,
+        }
     }
 }
