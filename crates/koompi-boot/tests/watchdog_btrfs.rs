@@ -74,7 +74,7 @@ fn factory_snapshot_is_the_first_fallback_and_success_confirms() {
     let factory = s
         .create(
             &CreateRequest {
-                cleanup: String::new(),
+                cleanup: koompi_snapshots::Cleanup::None,
                 ..CreateRequest::default()
                     .with_name("factory-20260101")
                     .unwrap()

@@ -57,6 +57,15 @@ mod tests {
         ]
     }
 
+    /// clap's own checks, with `help_expected`: every argument and subcommand of every
+    /// binary has help text (a missing one panics here).
+    #[test]
+    fn every_argument_of_every_binary_has_help() {
+        for cmd in all() {
+            cmd.debug_assert();
+        }
+    }
+
     #[test]
     fn only_the_whole_command_line_asks() {
         let v = |a: &[&str]| requested(a.iter().map(|s| s.to_string()));

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::global::GlobalArgs;
+
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
@@ -22,7 +24,7 @@ Fleets: `disk = \"largest-internal\"` takes the largest disk that is neither rem
 
 /// Install KOOMPI OS on a disk, at the keyboard or unattended.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "koompi-install", version, after_help = AFTER_HELP)]
+#[command(name = "koompi-install", version, help_expected = true, after_help = AFTER_HELP)]
 pub struct Cli {
     /// An answer file (TOML; its keys are these flags without `--`).
     #[arg(long, value_name = "FILE")]
@@ -93,12 +95,8 @@ pub struct Cli {
     /// image is copied, every second, bytes_done and bytes_total of it).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     progress: ProgressArg,
-    /// Print JSON for scripts.
-    #[arg(long)]
-    json: bool,
-    /// More log output on stderr (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    global: GlobalArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -218,7 +216,7 @@ fn resolve(choice: &DiskChoice) -> DiskChoice {
 
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
-    koompi_core::logging::init(cli.verbose);
+    cli.global.init_logging();
     if cli.fleet {
         return fleet_main(cli);
     }
@@ -365,7 +363,7 @@ fn run(cli: &Cli, machine: &facts::Machine, answers: Answers) -> Result<Option<F
     let facts = machine.facts(disk, today(), resumed_ids(&disk.path, cli.restart)?);
     let plan = plan::plan(&answers, &facts)?;
     if cli.dry_run {
-        if cli.json {
+        if cli.global.json {
             println!("{}", serde_json::to_string_pretty(&plan)?);
         } else {
             print!("{}", plan.describe());
@@ -502,7 +500,7 @@ fn install(plan: &plan::Plan, secrets: &exec::Secrets, cli: &Cli) -> Result<()> 
     let mut log = InstallLog::open();
     log.line(&plan.describe());
     let started = std::time::Instant::now();
-    let json = cli.json || cli.progress == ProgressArg::Json;
+    let json = cli.global.json || cli.progress == ProgressArg::Json;
     // The last quarter of a copy told on the text lines (0 to 4).
     let mut quarter = 0;
     let mut show = |p: &exec::Progress<'_>| {

@@ -46,7 +46,7 @@ Examples:
 
 /// Install, remove, search and upgrade software on KOOMPI OS.
 #[derive(Debug, Parser)]
-#[command(name = "koompi", version, after_help = AFTER_HELP)]
+#[command(name = "koompi", version, help_expected = true, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pacman: PacmanArgs,
@@ -268,7 +268,7 @@ pub fn main() -> Result<i32> {
 
 /// `koompi-update`: the safe system upgrade, `koompi upgrade` under its own name.
 #[derive(Debug, Parser)]
-#[command(name = "koompi-update", version)]
+#[command(name = "koompi-update", version, help_expected = true)]
 pub struct UpdateCli {
     #[command(flatten)]
     pacman: PacmanArgs,

@@ -17,7 +17,9 @@ use koompi_snapshots::diff;
 use koompi_snapshots::retention::Action;
 use koompi_snapshots::rollback;
 use koompi_snapshots::store::{CreateRequest, Entry, Snapshot, Store};
-use koompi_snapshots::SnapshotType;
+use koompi_snapshots::{Cleanup, SnapshotType};
+
+use crate::global::GlobalArgs;
 
 // Paragraphs are single lines: clap wraps them to the terminal (hand-broken lines would be
 // wrapped a second time). Example lines stay under 72 columns.
@@ -35,16 +37,12 @@ Examples:
 
 /// Manage KOOMPI OS system snapshots (Btrfs, snapper-compatible).
 #[derive(Debug, Parser)]
-#[command(name = "koompi-snapshot", version, after_help = AFTER_HELP)]
+#[command(name = "koompi-snapshot", version, help_expected = true, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     target: Target,
-    /// Print JSON for scripts instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
-    /// More log output on stderr (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,45 +63,66 @@ struct Target {
     config_file: Option<PathBuf>,
 }
 
+/// The cleanup rules a new snapshot can get.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum CleanupArg {
+    /// Removed by the number rule (NUMBER_LIMIT, NUMBER_LIMIT_IMPORTANT).
     Number,
+    /// Removed by the timeline rule (TIMELINE_LIMIT_*).
     Timeline,
     /// Never removed by cleanup (like the factory snapshot).
     None,
 }
 
+impl From<CleanupArg> for Cleanup {
+    fn from(c: CleanupArg) -> Self {
+        match c {
+            CleanupArg::Number => Cleanup::Number,
+            CleanupArg::Timeline => Cleanup::Timeline,
+            CleanupArg::None => Cleanup::None,
+        }
+    }
+}
+
+/// `koompi-snapshot create`'s options.
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// A name to use instead of the number (letters, digits, - _ . + : @).
+    name: Option<String>,
+    /// What this snapshot is for.
+    description: Option<String>,
+    /// Description (alternative to the positional argument).
+    #[arg(short, long, conflicts_with = "description")]
+    desc: Option<String>,
+    /// Mark important: kept by NUMBER_LIMIT_IMPORTANT (important=yes).
+    #[arg(long)]
+    important: bool,
+    /// Which cleanup rule may remove it later.
+    #[arg(long, value_enum, default_value = "number")]
+    cleanup: CleanupArg,
+    /// Extra userdata, KEY=VALUE (repeatable).
+    #[arg(long = "userdata", short = 'u', value_name = "KEY=VALUE")]
+    userdata: Vec<String>,
+    /// The scheduled daily snapshot: named daily-YYYYMMDD, cleanup timeline; does
+    /// nothing if today's exists already (for timers).
+    #[arg(long, conflicts_with_all = ["name", "cleanup", "important"])]
+    timeline: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Take a snapshot of the subvolume now.
-    Create {
-        /// A name to use instead of the number (letters, digits, - _ . + : @).
-        name: Option<String>,
-        /// What this snapshot is for.
-        description: Option<String>,
-        /// Description (alternative to the positional argument).
-        #[arg(short, long, conflicts_with = "description")]
-        desc: Option<String>,
-        /// Mark important: kept by NUMBER_LIMIT_IMPORTANT (important=yes).
-        #[arg(long)]
-        important: bool,
-        /// Which cleanup rule may remove it later.
-        #[arg(long, value_enum, default_value = "number")]
-        cleanup: CleanupArg,
-        /// Extra userdata, KEY=VALUE (repeatable).
-        #[arg(long = "userdata", short = 'u', value_name = "KEY=VALUE")]
-        userdata: Vec<String>,
-        /// The scheduled daily snapshot: named daily-YYYYMMDD, cleanup timeline; does
-        /// nothing if today's exists already (for timers).
-        #[arg(long, conflicts_with_all = ["name", "cleanup", "important"])]
-        timeline: bool,
-    },
+    Create(CreateArgs),
     /// List snapshots (broken ones are shown with the reason).
     List,
     /// Show everything about one snapshot.
-    Info { id: String },
+    Info {
+        /// A number, a name or a glob on names.
+        id: String,
+    },
     /// Delete snapshots.
     Delete {
+        /// Numbers, names or globs on names.
         #[arg(required = true)]
         ids: Vec<String>,
         /// Also delete snapshots with no cleanup rule (such as the factory snapshot).
@@ -111,7 +130,10 @@ enum Command {
         force: bool,
     },
     /// Make a snapshot the system again at the next boot; the current state is kept.
-    Rollback { id: String },
+    Rollback {
+        /// A number, a name or a glob on names.
+        id: String,
+    },
     /// Apply the retention policy (the NUMBER_* and TIMELINE_* settings).
     Cleanup {
         /// Only show what would be removed and why each snapshot is kept.
@@ -121,13 +143,18 @@ enum Command {
     /// Disk usage, snapshots per class, the last snapshot.
     Status,
     /// Files added, changed and removed since ID (or between ID and ID2).
-    Diff { id: String, id2: Option<String> },
+    Diff {
+        /// The snapshot to compare from.
+        id: String,
+        /// The snapshot to compare to (default: the subvolume as it is now).
+        id2: Option<String>,
+    },
 }
 
 /// Entry point of the binary.
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
-    koompi_core::logging::init(cli.verbose);
+    cli.global.init_logging();
     run(cli)
 }
 
@@ -141,31 +168,11 @@ fn open_store(t: &Target) -> Result<Store> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let fmt = Format::from_flag(cli.json);
+    let fmt = cli.global.format();
     let store = open_store(&cli.target)?;
     let runner = Runner::real();
     match cli.command {
-        Command::Create {
-            name,
-            description,
-            desc,
-            important,
-            cleanup,
-            userdata,
-            timeline,
-        } => {
-            let description = description.or(desc).unwrap_or_default();
-            create(
-                &store,
-                fmt,
-                name,
-                description,
-                important,
-                cleanup,
-                userdata,
-                timeline,
-            )
-        }
+        Command::Create(args) => create(&store, fmt, &args),
         Command::List => list(&store, fmt),
         Command::Info { id } => info(&store, fmt, &id),
         Command::Delete { ids, force } => delete(&store, fmt, &ids, force, &runner),
@@ -206,7 +213,7 @@ impl<'a> View<'a> {
             uid: s.info.uid,
             name: s.info.name(),
             description: &s.info.description,
-            cleanup: &s.info.cleanup,
+            cleanup: s.info.cleanup.as_str(),
             important: s.info.is_important(),
             userdata: &s.info.userdata,
             read_only: s.read_only,
@@ -234,28 +241,14 @@ fn resolve(store: &Store, entries: &[Entry], id: &str) -> Result<u32> {
     Ok(store.resolve(entries, id)?)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn create(
-    store: &Store,
-    fmt: Format,
-    name: Option<String>,
-    description: String,
-    important: bool,
-    cleanup: CleanupArg,
-    userdata: Vec<String>,
-    timeline: bool,
-) -> Result<()> {
+fn create(store: &Store, fmt: Format, args: &CreateArgs) -> Result<()> {
+    let description = args.description.as_ref().or(args.desc.as_ref());
     let mut req = CreateRequest {
-        description,
-        cleanup: match cleanup {
-            CleanupArg::Number => "number",
-            CleanupArg::Timeline => "timeline",
-            CleanupArg::None => "",
-        }
-        .to_string(),
+        description: description.cloned().unwrap_or_default(),
+        cleanup: args.cleanup.into(),
         ..Default::default()
     };
-    for kv in &userdata {
+    for kv in &args.userdata {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("invalid userdata {kv:?}: use KEY=VALUE");
         };
@@ -265,20 +258,20 @@ fn create(
         koompi_snapshots::store::validate_userdata(k, v)?;
         req.userdata.insert(k.to_string(), v.to_string());
     }
-    if important {
+    if args.important {
         req = req.important();
     }
-    if timeline {
+    if args.timeline {
         let today = Local::now().format("daily-%Y%m%d").to_string();
         if let Some(num) = store.find_name(&today)? {
             return print_existing(store, fmt, num, &today);
         }
-        req.cleanup = "timeline".into();
+        req.cleanup = Cleanup::Timeline;
         if req.description.is_empty() {
             req.description = "timeline".into();
         }
         req = req.with_name(&today)?;
-    } else if let Some(n) = &name {
+    } else if let Some(n) = &args.name {
         req = req
             .with_name(n)
             .map_err(|e| anyhow::anyhow!("{e} (to give only a description, use --desc TEXT)"))?;
@@ -350,7 +343,7 @@ fn list(store: &Store, fmt: Format) -> Result<()> {
                 let mut flags = String::new();
                 for (on, letter) in [
                     (s.info.is_important(), 'i'),
-                    (s.info.cleanup.is_empty(), 'p'),
+                    (s.info.cleanup == Cleanup::None, 'p'),
                     (s.active, 'r'),
                     (!s.read_only, 'w'),
                 ] {
@@ -461,7 +454,7 @@ fn delete(store: &Store, fmt: Format, ids: &[String], force: bool, runner: &Runn
     for id in ids {
         let n = resolve(store, &entries, id)?;
         if let Some(Entry::Ok(s)) = entries.iter().find(|e| e.num() == n) {
-            if s.info.cleanup.is_empty() && !force {
+            if s.info.cleanup == Cleanup::None && !force {
                 bail!(
                     "snapshot {n} has no cleanup rule (a protected snapshot such as the factory snapshot); add --force to delete it"
                 );

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::global::GlobalArgs;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -20,7 +22,7 @@ Settings: /etc/koompi/watchdog.conf (ESP, STATE_DIR, SNAPPER_CONFIG, SUCCESS_DEL
 
 /// The KOOMPI boot watchdog: brings the system back when it fails to start.
 #[derive(Debug, Parser)]
-#[command(name = "koompi-watchdog", version, after_help = AFTER_HELP)]
+#[command(name = "koompi-watchdog", version, help_expected = true, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Settings file.
     #[arg(long, global = true, value_name = "PATH", default_value = watchdog::SETTINGS_PATH)]
@@ -28,12 +30,8 @@ pub struct Cli {
     /// The ESP's mount point (instead of ESP=).
     #[arg(long, global = true, value_name = "PATH")]
     esp: Option<PathBuf>,
-    /// Print JSON for scripts.
-    #[arg(long, global = true)]
-    json: bool,
-    /// More log output on stderr (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +54,7 @@ enum Command {
     Status,
     /// Mark a snapshot known-good: the fallback (number, name, glob).
     MarkGood {
+        /// A number, a name or a glob on names.
         id: String,
         /// Also when this boot is not confirmed yet.
         #[arg(long)]
@@ -82,12 +81,12 @@ enum Command {
 /// Entry point of the binary.
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
-    koompi_core::logging::init(cli.verbose);
+    cli.global.init_logging();
     let mut settings = Settings::load(&cli.settings)?;
     if let Some(esp) = cli.esp {
         settings.esp = esp;
     }
-    let fmt = Format::from_flag(cli.json);
+    let fmt = cli.global.format();
     let runner = Runner::real();
     match cli.command {
         Command::Init { force, config_file } => {

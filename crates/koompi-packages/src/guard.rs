@@ -251,7 +251,7 @@ pub fn snapshot_before(
         SnapshotPlan::Take(config) => {
             let mut req = CreateRequest {
                 description: describe(verb, targets),
-                cleanup: "number".into(),
+                cleanup: koompi_snapshots::Cleanup::Number,
                 ..CreateRequest::default()
             };
             req.userdata.insert("koompi-op".into(), verb.into());

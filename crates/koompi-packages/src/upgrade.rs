@@ -95,7 +95,7 @@ pub fn pre_update_request(now: NaiveDateTime) -> Result<CreateRequest, UpgradeEr
     Ok(CreateRequest {
         kind: SnapshotType::Single,
         description: "before koompi upgrade".into(),
-        cleanup: "number".into(),
+        cleanup: koompi_snapshots::Cleanup::Number,
         ..CreateRequest::default()
     }
     .with_name(&name)?
@@ -386,7 +386,7 @@ pub fn transactional(
     at!(TxStep::Work);
     let mut req = CreateRequest {
         description: format!("koompi upgrade --transactional (from {})", base.info.num),
-        cleanup: "number".into(),
+        cleanup: koompi_snapshots::Cleanup::Number,
         read_only: false,
         ..CreateRequest::default()
     };
@@ -570,7 +570,7 @@ mod tests {
             req.userdata.get("important").map(String::as_str),
             Some("yes")
         );
-        assert_eq!(req.cleanup, "number");
+        assert_eq!(req.cleanup, koompi_snapshots::Cleanup::Number);
     }
 
     #[test]

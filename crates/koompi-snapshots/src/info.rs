@@ -16,7 +16,7 @@ use chrono::NaiveDateTime;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use crate::model::{SnapshotInfo, SnapshotType};
+use crate::model::{Cleanup, SnapshotInfo, SnapshotType};
 
 /// The date format snapper writes in `<date>` (UTC).
 pub const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -297,7 +297,7 @@ pub fn parse(text: &str) -> Result<SnapshotInfo, InfoError> {
     };
 
     let description = take(Field::Description).unwrap_or_default();
-    let cleanup = take(Field::Cleanup).unwrap_or_default();
+    let cleanup = Cleanup::parse(&take(Field::Cleanup).unwrap_or_default());
 
     Ok(SnapshotInfo {
         num,
@@ -340,8 +340,8 @@ pub fn to_xml(info: &SnapshotInfo) -> String {
     if !info.description.is_empty() {
         element(&mut out, 1, "description", &info.description);
     }
-    if !info.cleanup.is_empty() {
-        element(&mut out, 1, "cleanup", &info.cleanup);
+    if info.cleanup != Cleanup::None {
+        element(&mut out, 1, "cleanup", info.cleanup.as_str());
     }
     for (key, value) in &info.userdata {
         out.push_str("  <userdata>\n");
@@ -464,7 +464,7 @@ mod tests {
             uid: 0,
             pre_num: None,
             description: "hello".into(),
-            cleanup: "number".into(),
+            cleanup: Cleanup::Number,
             userdata: [("important", "yes"), ("name", "foo")]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -498,7 +498,7 @@ mod tests {
             uid: 1000,
             pre_num: Some(42),
             description: String::new(),
-            cleanup: String::new(),
+            cleanup: Cleanup::None,
             userdata: BTreeMap::new(),
         };
         assert_eq!(
@@ -524,7 +524,7 @@ mod tests {
             uid: 1000,
             pre_num: Some(1233),
             description: "a < b && c > d \"quoted\" 'single' សួស្តី\n  second line ]]>".into(),
-            cleanup: "number".into(),
+            cleanup: Cleanup::Number,
             userdata: [
                 ("name", "ពិភពលោក"),
                 ("important", "yes"),
@@ -564,7 +564,7 @@ mod tests {
         assert_eq!(info.uid, 42);
         assert_eq!(info.pre_num, None, "pre_num is only read for post");
         assert_eq!(info.description, "&<>\"'Aក<raw & text> end");
-        assert_eq!(info.cleanup, "");
+        assert_eq!(info.cleanup, Cleanup::None);
         assert!(info.userdata.is_empty());
     }
 
@@ -746,7 +746,7 @@ mod tests {
                 uid,
                 pre_num: if kind == SnapshotType::Post { pre } else { None },
                 description,
-                cleanup,
+                cleanup: Cleanup::parse(&cleanup),
                 userdata,
             };
             let xml = to_xml(&info);

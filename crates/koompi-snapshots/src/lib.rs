@@ -22,4 +22,4 @@ pub mod rollback;
 pub mod store;
 
 pub use error::{Error, Result};
-pub use model::{SnapshotInfo, SnapshotType};
+pub use model::{Cleanup, SnapshotInfo, SnapshotType};

@@ -38,6 +38,58 @@ impl SnapshotType {
     }
 }
 
+/// Which cleanup algorithm may remove a snapshot (snapper's `<cleanup>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Cleanup {
+    /// None: kept until deleted by hand, like the factory snapshot (an empty field).
+    #[default]
+    None,
+    /// snapper's number cleanup (`NUMBER_LIMIT`, `NUMBER_LIMIT_IMPORTANT`).
+    Number,
+    /// snapper's timeline cleanup (`TIMELINE_LIMIT_*`).
+    Timeline,
+    /// snapper's empty-pre-post cleanup (not run by KOOMPI).
+    EmptyPrePost,
+    /// A value another tool wrote: kept as written, never cleaned up by KOOMPI.
+    Other(String),
+}
+
+impl Cleanup {
+    /// The word snapper writes in `<cleanup>` (empty for [`Cleanup::None`]).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Cleanup::None => "",
+            Cleanup::Number => "number",
+            Cleanup::Timeline => "timeline",
+            Cleanup::EmptyPrePost => "empty-pre-post",
+            Cleanup::Other(s) => s,
+        }
+    }
+
+    /// Reads the word snapper writes in `<cleanup>`; any word is accepted.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "" => Cleanup::None,
+            "number" => Cleanup::Number,
+            "timeline" => Cleanup::Timeline,
+            "empty-pre-post" => Cleanup::EmptyPrePost,
+            other => Cleanup::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Cleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Cleanup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Everything `info.xml` holds about one snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotInfo {
@@ -51,8 +103,8 @@ pub struct SnapshotInfo {
     /// Only for `post` snapshots: the number of the matching `pre`.
     pub pre_num: Option<u32>,
     pub description: String,
-    /// `number`, `timeline`, `empty-pre-post`, or empty (never cleaned up).
-    pub cleanup: String,
+    /// Which cleanup algorithm may remove it.
+    pub cleanup: Cleanup,
     pub userdata: BTreeMap<String, String>,
 }
 

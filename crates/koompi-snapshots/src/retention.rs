@@ -36,7 +36,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Datelike, Days, NaiveDateTime, Timelike};
 use serde::Serialize;
 
-use crate::model::{SnapshotInfo, SnapshotType};
+use crate::model::{Cleanup, SnapshotInfo, SnapshotType};
 
 /// The retention settings of one snapper config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -239,8 +239,8 @@ pub struct Candidate {
     pub date: NaiveDateTime,
     /// The same instant in local time (for timeline periods: snapper uses `localtime`).
     pub local: NaiveDateTime,
-    /// `number`, `timeline`, empty, or another algorithm's name.
-    pub cleanup: String,
+    /// Which cleanup algorithm may remove it.
+    pub cleanup: Cleanup,
     /// `important=yes` in userdata.
     pub important: bool,
     /// Set by the caller for snapshots that must never go.
@@ -345,18 +345,20 @@ pub fn plan(policy: &Policy, candidates: &[Candidate], now: NaiveDateTime) -> Pl
     let mut number = Vec::new();
     let mut timeline = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
-        match c.cleanup.as_str() {
-            "" => {
+        match &c.cleanup {
+            Cleanup::None => {
                 out[i] = Verdict::Keep(
                     "kept: no cleanup algorithm (empty cleanup field: protected, e.g. factory snapshot)"
                         .to_string(),
                 )
             }
-            "number" if policy.number_cleanup => number.push(i),
-            "number" => out[i] = Verdict::Keep("kept: NUMBER_CLEANUP is off".to_string()),
-            "timeline" if policy.timeline_cleanup => timeline.push(i),
-            "timeline" => out[i] = Verdict::Keep("kept: TIMELINE_CLEANUP is off".to_string()),
-            other => {
+            Cleanup::Number if policy.number_cleanup => number.push(i),
+            Cleanup::Number => out[i] = Verdict::Keep("kept: NUMBER_CLEANUP is off".to_string()),
+            Cleanup::Timeline if policy.timeline_cleanup => timeline.push(i),
+            Cleanup::Timeline => {
+                out[i] = Verdict::Keep("kept: TIMELINE_CLEANUP is off".to_string())
+            }
+            other @ (Cleanup::EmptyPrePost | Cleanup::Other(_)) => {
                 out[i] = Verdict::Keep(format!(
                     "kept: cleanup \"{other}\" is not handled by this command"
                 ))
@@ -757,7 +759,7 @@ mod tests {
             pre_num: None,
             date,
             local: date,
-            cleanup: cleanup.to_string(),
+            cleanup: Cleanup::parse(cleanup),
             important: false,
             pinned: None,
         }
@@ -953,7 +955,7 @@ mod tests {
             uid: 0,
             pre_num: Some(11),
             description: "pacman".into(),
-            cleanup: "number".into(),
+            cleanup: Cleanup::Number,
             userdata,
         };
         let local = at("2026-11-20 10:00:00");
@@ -966,7 +968,7 @@ mod tests {
                 pre_num: Some(11),
                 date: info.date,
                 local,
-                cleanup: "number".into(),
+                cleanup: Cleanup::Number,
                 important: true,
                 pinned: None,
             }
@@ -1487,7 +1489,7 @@ mod tests {
                 pre_num,
                 date,
                 local: date + Duration::hours(offset_hours),
-                cleanup: cleanup.to_string(),
+                cleanup: Cleanup::parse(cleanup),
                 important: r.important,
                 pinned,
             });
@@ -1665,7 +1667,7 @@ mod tests {
                 let mut ret: Vec<&Candidate> = all
                     .iter()
                     .rev()
-                    .filter(|c| c.cleanup == "number")
+                    .filter(|c| c.cleanup == Cleanup::Number)
                     .copied()
                     .collect();
                 let (mut num, mut num_important) = (0, 0);
@@ -1694,7 +1696,7 @@ mod tests {
                 let mut ret: Vec<&Candidate> = all
                     .iter()
                     .rev()
-                    .filter(|c| c.cleanup == "timeline")
+                    .filter(|c| c.cleanup == Cleanup::Timeline)
                     .copied()
                     .collect();
                 let tiers: [(u32, Pred); 6] = [
@@ -1779,7 +1781,7 @@ mod tests {
         fn prop_newest_number_snapshots_survive((policy, cands) in arb_case(false)) {
             let p = plan(&policy, &cands, now());
             let removed = removed_set(&p);
-            let number = |c: &Candidate| c.cleanup == "number";
+            let number = |c: &Candidate| c.cleanup == Cleanup::Number;
             let newest_n = newest(&cands, policy.number_limit, number);
             let count = cands.iter().filter(|c| number(c)).count();
             prop_assert_eq!(
@@ -1822,7 +1824,7 @@ mod tests {
         #[test]
         fn prop_important_removed_only_beyond_both_limits((policy, cands) in arb_case(false)) {
             let p = plan(&policy, &cands, now());
-            let number = |c: &Candidate| c.cleanup == "number";
+            let number = |c: &Candidate| c.cleanup == Cleanup::Number;
             let newest_n = newest(&cands, policy.number_limit, number);
             let newest_i =
                 newest(&cands, policy.number_limit_important, |c| number(c) && c.important);

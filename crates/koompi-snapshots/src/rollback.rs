@@ -478,7 +478,7 @@ fn finish(
         uid: 0,
         pre_num: None,
         description: format!("state before rollback to {}", journal.target),
-        cleanup: "number".into(),
+        cleanup: crate::Cleanup::Number,
         userdata: Default::default(),
     };
     info.date = info.date.with_nanosecond(0).unwrap_or(info.date);

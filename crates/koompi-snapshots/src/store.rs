@@ -25,7 +25,7 @@ use crate::btrfs;
 use crate::config::SnapperConfig;
 use crate::error::{io_err, Error, Result};
 use crate::fsat::{DirFd, Foreign};
-use crate::model::{SnapshotInfo, SnapshotType, IMPORTANT_KEY, NAME_KEY};
+use crate::model::{Cleanup, SnapshotInfo, SnapshotType, IMPORTANT_KEY, NAME_KEY};
 
 /// Name of the subvolume inside each snapshot directory.
 pub const SNAPSHOT_NAME: &str = "snapshot";
@@ -87,7 +87,7 @@ pub struct CreateRequest {
     pub kind: SnapshotType,
     pub pre_num: Option<u32>,
     pub description: String,
-    pub cleanup: String,
+    pub cleanup: Cleanup,
     pub userdata: BTreeMap<String, String>,
     /// Read-only like every snapper snapshot unless asked otherwise.
     pub read_only: bool,
@@ -99,7 +99,7 @@ impl Default for CreateRequest {
             kind: SnapshotType::Single,
             pre_num: None,
             description: String::new(),
-            cleanup: String::new(),
+            cleanup: Cleanup::None,
             userdata: BTreeMap::new(),
             read_only: true,
         }
@@ -906,7 +906,7 @@ mod tests {
                 uid: 0,
                 pre_num: None,
                 description: String::new(),
-                cleanup: "number".into(),
+                cleanup: crate::Cleanup::Number,
                 userdata,
             },
             path: PathBuf::from("/x"),
