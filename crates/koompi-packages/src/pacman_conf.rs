@@ -274,25 +274,11 @@ pub fn load_with_machine(
 
 /// This machine's architecture as `uname -m` prints it (`x86_64`, `aarch64`).
 pub fn machine() -> String {
-    // SAFETY: utsname is plain old data (arrays of c_char), for which all zeroes is a valid
-    // value, and uname() only writes into the struct it is given.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable utsname.
-    let rc = unsafe { libc::uname(&mut uts) };
-    if rc == 0 {
-        let bytes: Vec<u8> = uts
-            .machine
-            .iter()
-            .take_while(|c| **c != 0)
-            .map(|c| *c as u8)
-            .collect();
-        if let Ok(s) = String::from_utf8(bytes) {
-            if !s.is_empty() {
-                return s;
-            }
-        }
+    let uts = rustix::system::uname();
+    match uts.machine().to_str() {
+        Ok(s) if !s.is_empty() => s.to_string(),
+        _ => std::env::consts::ARCH.to_string(),
     }
-    std::env::consts::ARCH.to_string()
 }
 
 /// One line of the configuration with includes spliced in, and where it came from.
