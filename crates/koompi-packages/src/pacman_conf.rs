@@ -11,8 +11,9 @@
 //!
 //! The syntax is pacman's (`pacman.conf(5)`, `src/pacman/conf.c`): everything after `#` is a
 //! comment; a line is `[section]`, `Key = Value` or `Key`; every directive belongs to a section;
-//! `Include` may appear in any section, its path may be a glob (`*`, `?` in the file name),
-//! its lines count as if written where the `Include` is, and includes nest at most 10 deep.
+//! `Include` may appear in any section, its path may be a glob (`*`, `?`, `[...]` in the file
+//! name), its lines count as if written where the `Include` is, and includes nest at most 10
+//! deep.
 //! `Architecture = auto`, or no `Architecture` at all, means the machine's `uname -m`; `$arch`
 //! becomes the first architecture. `RootDir` and `DBPath` keep their first value, as in
 //! pacman. `SigLevel`, `Usage` and any other directive are kept, never interpreted.
@@ -391,20 +392,18 @@ fn include(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let paths = if name.contains(['*', '?']) {
+    let paths = if name.contains(['*', '?', '[']) {
         let dir = full.parent().unwrap_or(Path::new("/"));
-        let mut found: Vec<PathBuf> = match files.list_dir(dir) {
-            Ok(list) => list
-                .into_iter()
-                .filter(|p| {
-                    p.file_name()
-                        .map(|n| wildcard_match(&name, &n.to_string_lossy()))
-                        .unwrap_or(false)
-                })
-                .collect(),
-            // Like glob(3) for pacman: a pattern in a missing directory matches nothing.
-            Err(_) => Vec::new(),
-        };
+        let mut found: Vec<PathBuf> = files
+            .list_dir(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| name_matches(&name, &n.to_string_lossy()))
+            })
+            .collect();
+        // A pattern in a missing directory matches nothing.
         found.sort();
         found
     } else {
@@ -435,37 +434,12 @@ fn below_root(path: &Path, root: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Shell-style matching of one file name: `*` any run, `?` one character. Like glob(3), a
-/// leading `.` is only matched by a pattern that starts with `.`.
-fn wildcard_match(pattern: &str, name: &str) -> bool {
-    if name.starts_with('.') && !pattern.starts_with('.') {
-        return false;
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ni));
-                pi += 1;
-            }
-            Some(c) if *c == '?' || *c == n[ni] => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    pi = sp + 1;
-                    ni = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+/// Whether the file name `name` matches the glob `pattern` (`*`, `?`, `[a-z]`, `[!a]`).
+/// Like glob(3), a leading `.` is only matched by a pattern that starts with `.`. The matcher
+/// (`glob-match`, which koompi-snapshots uses too) also reads `{a,b}` and a leading `!`, which
+/// pacman's glob(3) takes literally; no mirrorlist name has either.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    (pattern.starts_with('.') || !name.starts_with('.')) && glob_match::glob_match(pattern, name)
 }
 
 /// Where the interpreter is: before any section, in `[options]`, or in a repository.
@@ -791,6 +765,10 @@ mod tests {
         let cfg = resolve_mem(text, &files).unwrap();
         let names: Vec<&str> = cfg.repos.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
+        let text = "[options]\nInclude = /etc/pacman.d/repos/[!1]*.conf\n";
+        let cfg = resolve_mem(text, &files).unwrap();
+        let names: Vec<&str> = cfg.repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
     }
 
     #[test]
@@ -886,14 +864,16 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard_match("*.conf", "a.conf"));
-        assert!(wildcard_match("*", "x"));
-        assert!(wildcard_match("a?c", "abc"));
-        assert!(wildcard_match("a*b*c", "axxbyyc"));
-        assert!(!wildcard_match("a*b*c", "axxbyy"));
-        assert!(!wildcard_match("*.conf", ".hidden.conf"));
-        assert!(wildcard_match(".*", ".hidden"));
-        assert!(!wildcard_match("a?", "a"));
+        assert!(name_matches("*.conf", "a.conf"));
+        assert!(name_matches("*", "x"));
+        assert!(name_matches("a?c", "abc"));
+        assert!(name_matches("a*b*c", "axxbyyc"));
+        assert!(!name_matches("a*b*c", "axxbyy"));
+        assert!(!name_matches("*.conf", ".hidden.conf"));
+        assert!(name_matches(".*", ".hidden"));
+        assert!(!name_matches("a?", "a"));
+        assert!(name_matches("[0-9]*-koompi.conf", "10-koompi.conf"));
+        assert!(!name_matches("[!0-9]*.conf", "10-koompi.conf"));
     }
 
     proptest! {
