@@ -13,14 +13,15 @@
 //! comment; a line is `[section]`, `Key = Value` or `Key`; every directive belongs to a section;
 //! `Include` may appear in any section, its path may be a glob (`*`, `?`, `[...]` in the file
 //! name), its lines count as if written where the `Include` is, and includes nest at most 10
-//! deep.
+//! deep; an `Include` that names no readable file (a glob that matches nothing included) is an
+//! error, as in pacman.
 //! `Architecture = auto`, or no `Architecture` at all, means the machine's `uname -m`; `$arch`
 //! becomes the first architecture. `RootDir` and `DBPath` keep their first value, as in
 //! pacman. `SigLevel`, `Usage` and any other directive are kept, never interpreted.
 //!
-//! Where KOOMPI is stricter than pacman: a non-glob `Include` of a file that cannot be read
-//! is an error (pacman skips it silently, which leaves a repository with no servers and a
-//! confusing failure later), and a `Server` with an empty value is an error with its line.
+//! Where KOOMPI is stricter than pacman: a `Server` with an empty value is an error with its
+//! line (pacman accepts it), and so is a section called `[local]`.
+
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -403,8 +404,12 @@ fn include(
                     .is_some_and(|n| name_matches(&name, &n.to_string_lossy()))
             })
             .collect();
-        // A pattern in a missing directory matches nothing.
         found.sort();
+        if found.is_empty() {
+            // pacman globs with GLOB_NOCHECK: a pattern that matches nothing (or whose
+            // directory is missing) comes back as itself, and reading that fails.
+            found.push(full);
+        }
         found
     } else {
         vec![full]
@@ -761,7 +766,7 @@ mod tests {
                 "[h]\nServer = http://h/\n",
             )
             .with("/etc/pacman.d/repos/notes.txt", "[n]\n");
-        let text = "[options]\nInclude = /etc/pacman.d/repos/*.conf\nInclude = /nowhere/*.conf\n";
+        let text = "[options]\nInclude = /etc/pacman.d/repos/*.conf\n";
         let cfg = resolve_mem(text, &files).unwrap();
         let names: Vec<&str> = cfg.repos.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
@@ -769,6 +774,17 @@ mod tests {
         let cfg = resolve_mem(text, &files).unwrap();
         let names: Vec<&str> = cfg.repos.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["b"]);
+    }
+
+    #[test]
+    fn glob_matching_nothing_is_an_error_as_in_pacman() {
+        let files = MemFiles::default().with("/etc/pacman.d/repos/a.txt", "[a]\n");
+        for pattern in ["/etc/pacman.d/repos/*.conf", "/nowhere/*.conf"] {
+            let text = format!("[options]\n\nInclude = {pattern}\n");
+            let err = resolve_mem(&text, &files).unwrap_err();
+            assert!(matches!(err, ConfError::Include { line: 3, .. }), "{err:?}");
+            assert!(err.to_string().contains(pattern), "{err}");
+        }
     }
 
     #[test]
