@@ -19,9 +19,11 @@
 //! becomes the first architecture. `RootDir` and `DBPath` keep their first value, as in
 //! pacman. `SigLevel`, `Usage` and any other directive are kept, never interpreted.
 //!
-//! Where KOOMPI is stricter than pacman: a `Server` with an empty value is an error with its
-//! line (pacman accepts it), and so is a section called `[local]`.
-
+//! Where KOOMPI is stricter than `pacman-conf`: a `Server` with an empty value is an error with
+//! its line, and so is a section called `[local]` (`pacman-conf` accepts both).
+//!
+//! Why this is not left to `pacman-conf` or a crate: docs/decisions.md, "pacman.conf and
+//! mirror URLs stay parsed by hand".
 
 use std::io;
 use std::path::{Path, PathBuf};
