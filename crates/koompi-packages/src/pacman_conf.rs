@@ -11,15 +11,19 @@
 //!
 //! The syntax is pacman's (`pacman.conf(5)`, `src/pacman/conf.c`): everything after `#` is a
 //! comment; a line is `[section]`, `Key = Value` or `Key`; every directive belongs to a section;
-//! `Include` may appear in any section, its path may be a glob (`*`, `?` in the file name),
-//! its lines count as if written where the `Include` is, and includes nest at most 10 deep.
+//! `Include` may appear in any section, its path may be a glob (`*`, `?`, `[...]` in the file
+//! name), its lines count as if written where the `Include` is, and includes nest at most 10
+//! deep; an `Include` that names no readable file (a glob that matches nothing included) is an
+//! error, as in pacman.
 //! `Architecture = auto`, or no `Architecture` at all, means the machine's `uname -m`; `$arch`
 //! becomes the first architecture. `RootDir` and `DBPath` keep their first value, as in
 //! pacman. `SigLevel`, `Usage` and any other directive are kept, never interpreted.
 //!
-//! Where KOOMPI is stricter than pacman: a non-glob `Include` of a file that cannot be read
-//! is an error (pacman skips it silently, which leaves a repository with no servers and a
-//! confusing failure later), and a `Server` with an empty value is an error with its line.
+//! Where KOOMPI is stricter than `pacman-conf`: a `Server` with an empty value is an error with
+//! its line, and so is a section called `[local]` (`pacman-conf` accepts both).
+//!
+//! Why this is not left to `pacman-conf` or a crate: docs/decisions.md, "pacman.conf and
+//! mirror URLs stay parsed by hand".
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -274,25 +278,11 @@ pub fn load_with_machine(
 
 /// This machine's architecture as `uname -m` prints it (`x86_64`, `aarch64`).
 pub fn machine() -> String {
-    // SAFETY: utsname is plain old data (arrays of c_char), for which all zeroes is a valid
-    // value, and uname() only writes into the struct it is given.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable utsname.
-    let rc = unsafe { libc::uname(&mut uts) };
-    if rc == 0 {
-        let bytes: Vec<u8> = uts
-            .machine
-            .iter()
-            .take_while(|c| **c != 0)
-            .map(|c| *c as u8)
-            .collect();
-        if let Ok(s) = String::from_utf8(bytes) {
-            if !s.is_empty() {
-                return s;
-            }
-        }
+    let uts = rustix::system::uname();
+    match uts.machine().to_str() {
+        Ok(s) if !s.is_empty() => s.to_string(),
+        _ => std::env::consts::ARCH.to_string(),
     }
-    std::env::consts::ARCH.to_string()
 }
 
 /// One line of the configuration with includes spliced in, and where it came from.
@@ -405,21 +395,23 @@ fn include(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let paths = if name.contains(['*', '?']) {
+    let paths = if name.contains(['*', '?', '[']) {
         let dir = full.parent().unwrap_or(Path::new("/"));
-        let mut found: Vec<PathBuf> = match files.list_dir(dir) {
-            Ok(list) => list
-                .into_iter()
-                .filter(|p| {
-                    p.file_name()
-                        .map(|n| wildcard_match(&name, &n.to_string_lossy()))
-                        .unwrap_or(false)
-                })
-                .collect(),
-            // Like glob(3) for pacman: a pattern in a missing directory matches nothing.
-            Err(_) => Vec::new(),
-        };
+        let mut found: Vec<PathBuf> = files
+            .list_dir(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| name_matches(&name, &n.to_string_lossy()))
+            })
+            .collect();
         found.sort();
+        if found.is_empty() {
+            // pacman globs with GLOB_NOCHECK: a pattern that matches nothing (or whose
+            // directory is missing) comes back as itself, and reading that fails.
+            found.push(full);
+        }
         found
     } else {
         vec![full]
@@ -449,37 +441,12 @@ fn below_root(path: &Path, root: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Shell-style matching of one file name: `*` any run, `?` one character. Like glob(3), a
-/// leading `.` is only matched by a pattern that starts with `.`.
-fn wildcard_match(pattern: &str, name: &str) -> bool {
-    if name.starts_with('.') && !pattern.starts_with('.') {
-        return false;
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ni));
-                pi += 1;
-            }
-            Some(c) if *c == '?' || *c == n[ni] => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    pi = sp + 1;
-                    ni = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+/// Whether the file name `name` matches the glob `pattern` (`*`, `?`, `[a-z]`, `[!a]`).
+/// Like glob(3), a leading `.` is only matched by a pattern that starts with `.`. The matcher
+/// (`glob-match`, which koompi-snapshots uses too) also reads `{a,b}` and a leading `!`, which
+/// pacman's glob(3) takes literally; no mirrorlist name has either.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    (pattern.starts_with('.') || !name.starts_with('.')) && glob_match::glob_match(pattern, name)
 }
 
 /// Where the interpreter is: before any section, in `[options]`, or in a repository.
@@ -801,10 +768,25 @@ mod tests {
                 "[h]\nServer = http://h/\n",
             )
             .with("/etc/pacman.d/repos/notes.txt", "[n]\n");
-        let text = "[options]\nInclude = /etc/pacman.d/repos/*.conf\nInclude = /nowhere/*.conf\n";
+        let text = "[options]\nInclude = /etc/pacman.d/repos/*.conf\n";
         let cfg = resolve_mem(text, &files).unwrap();
         let names: Vec<&str> = cfg.repos.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
+        let text = "[options]\nInclude = /etc/pacman.d/repos/[!1]*.conf\n";
+        let cfg = resolve_mem(text, &files).unwrap();
+        let names: Vec<&str> = cfg.repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
+    }
+
+    #[test]
+    fn glob_matching_nothing_is_an_error_as_in_pacman() {
+        let files = MemFiles::default().with("/etc/pacman.d/repos/a.txt", "[a]\n");
+        for pattern in ["/etc/pacman.d/repos/*.conf", "/nowhere/*.conf"] {
+            let text = format!("[options]\n\nInclude = {pattern}\n");
+            let err = resolve_mem(&text, &files).unwrap_err();
+            assert!(matches!(err, ConfError::Include { line: 3, .. }), "{err:?}");
+            assert!(err.to_string().contains(pattern), "{err}");
+        }
     }
 
     #[test]
@@ -900,14 +882,16 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard_match("*.conf", "a.conf"));
-        assert!(wildcard_match("*", "x"));
-        assert!(wildcard_match("a?c", "abc"));
-        assert!(wildcard_match("a*b*c", "axxbyyc"));
-        assert!(!wildcard_match("a*b*c", "axxbyy"));
-        assert!(!wildcard_match("*.conf", ".hidden.conf"));
-        assert!(wildcard_match(".*", ".hidden"));
-        assert!(!wildcard_match("a?", "a"));
+        assert!(name_matches("*.conf", "a.conf"));
+        assert!(name_matches("*", "x"));
+        assert!(name_matches("a?c", "abc"));
+        assert!(name_matches("a*b*c", "axxbyyc"));
+        assert!(!name_matches("a*b*c", "axxbyy"));
+        assert!(!name_matches("*.conf", ".hidden.conf"));
+        assert!(name_matches(".*", ".hidden"));
+        assert!(!name_matches("a?", "a"));
+        assert!(name_matches("[0-9]*-koompi.conf", "10-koompi.conf"));
+        assert!(!name_matches("[!0-9]*.conf", "10-koompi.conf"));
     }
 
     proptest! {

@@ -5,6 +5,8 @@
 //! URL syntax (RFC 3986's authority), so it is done here instead of pulling in a URL crate:
 //! `scheme://[user[:password]@]host[:port][/path]`, with IPv6 literals in brackets. The
 //! user information is dropped (it may hold a password and is never needed to probe a host).
+//! Why not the `url` crate: docs/decisions.md, "pacman.conf and mirror URLs stay parsed by
+//! hand".
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
