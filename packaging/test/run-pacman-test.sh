@@ -7,7 +7,7 @@
 #   packaging/test/run-pacman-test.sh
 #
 # Runs as root on Debian 12 (or Arch). Needs: pacman-package-manager makepkg libarchive-tools
-# fakeroot zstd busybox-static python3 binutils (and cargo unless KOOMPI_PREBUILT_BIN is set).
+# fakeroot zstd busybox-static python3 binutils man-db (and cargo unless KOOMPI_PREBUILT_BIN is set).
 #   KOOMPI_PREBUILT_BIN=/path/to/target/release   use these binaries, do not run cargo
 #   KOOMPI_TEST_KEEP=1                            keep the temporary directory
 #
@@ -55,11 +55,11 @@ if ((EUID != 0)); then
     setup_failed "must run as root (creates $build_user, chroots pacman hooks into the test root)"
 fi
 missing=()
-for tool in pacman makepkg repo-add bsdtar fakeroot zstd busybox python3 strip runuser useradd cmp; do
+for tool in pacman makepkg repo-add bsdtar fakeroot zstd busybox python3 strip runuser useradd cmp man; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
-    setup_failed "missing tools: ${missing[*]} (apt-get install pacman-package-manager makepkg libarchive-tools fakeroot zstd busybox-static python3 binutils)"
+    setup_failed "missing tools: ${missing[*]} (apt-get install pacman-package-manager makepkg libarchive-tools fakeroot zstd busybox-static python3 binutils man-db)"
 fi
 ok "tools present ($(pacman --version | sed -n 's/.*\(Pacman v[0-9.]*\).*/\1/p'))"
 # The busybox that goes into the test root must not need the host's shared libraries.
@@ -352,7 +352,16 @@ for b in "${listed_bins[@]}"; do
         'grep -qxF "/usr/share/bash-completion/completions/$b" "$T/tools.list" &&
          grep -qxF "/usr/share/zsh/site-functions/_$b" "$T/tools.list" &&
          grep -qxF "/usr/share/fish/vendor_completions.d/$b.fish" "$T/tools.list"'
+    # Installed where man and the shells look, and usable: man renders the page, bash
+    # loads the completion and registers it for the command.
+    check "man $b renders the installed page" eval \
+        'MANPATH="$ROOT/usr/share/man" MANPAGER=cat MANWIDTH=80 man "$b" >"$T/logs/man-$b.txt" 2>&1 &&
+         grep -q "^NAME" "$T/logs/man-$b.txt" && grep -q "^       $b" "$T/logs/man-$b.txt"'
+    check "bash loads the installed completion of $b" eval \
+        'bash -c "source \"\$1\" && complete -p \"\$2\"" _ "$ROOT/usr/share/bash-completion/completions/$b" "$b" >/dev/null 2>&1'
 done
+check "man koompi-snapshot shows its subcommands (rollback, cleanup)" eval \
+    'grep -q "rollback" "$T/logs/man-koompi-snapshot.txt" && grep -q "cleanup" "$T/logs/man-koompi-snapshot.txt"'
 for unit in "$T/src/system/systemd"/*; do
     u=$(basename "$unit")
     f=$ROOT/usr/lib/systemd/system/$u

@@ -14,9 +14,14 @@ pub mod watchdog;
 /// Answers `PROG --generate KIND` (man page, shell completions) from `C`'s command line
 /// definition; `None` when that was not asked.
 fn generated<C: clap::CommandFactory>(prog: &str) -> Option<std::process::ExitCode> {
-    let kind = generate::requested(std::env::args())?;
-    let mut out = std::io::stdout().lock();
-    Some(match generate::generate(C::command(), &kind, &mut out) {
+    let result = match generate::requested(std::env::args())? {
+        generate::Request::Print(kind) => {
+            let mut out = std::io::stdout().lock();
+            generate::generate(C::command(), &kind, &mut out)
+        }
+        generate::Request::ManPages(dir) => generate::man_pages(C::command(), &dir),
+    };
+    Some(match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{prog}: error: {}", one_line(&e));

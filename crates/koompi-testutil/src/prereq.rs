@@ -113,6 +113,7 @@ pub const NEEDS: &[Need] = &[
     ),
     need("pacman-key", "pacman-package-manager", "pacman", &[Tests]),
     need("strip", "binutils", "binutils", &[Tests]),
+    need("man", "man-db", "man-db", &[Tests]),
     need("tar", "tar", "tar", TESTS_IMAGE),
     need("gzip", "gzip", "gzip", &[Tests]),
     need("script", "bsdutils", "util-linux", &[Tests]),
