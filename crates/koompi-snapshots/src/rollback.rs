@@ -119,8 +119,17 @@ impl TopLevel {
         };
         fs::create_dir_all(&base).map_err(io_err(format!("cannot create {}", base.display())))?;
         heal_stale_mounts(&base);
-        let path = base.join(format!("top-{}-{}", std::process::id(), unique()));
-        fs::create_dir(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
+        // `top-PID-XXXXXX`: the PID tells heal_stale_mounts whose it is. The directory is
+        // then removed by hand, never by TempDir's recursive removal, which would empty
+        // the filesystem through a mount that is still attached.
+        let path = tempfile::Builder::new()
+            .prefix(&format!("top-{}-", std::process::id()))
+            .tempdir_in(&base)
+            .map_err(io_err(format!(
+                "cannot create a directory in {}",
+                base.display()
+            )))?
+            .keep();
         let mut top = TopLevel {
             path,
             mounted: false,
@@ -152,7 +161,7 @@ impl Drop for TopLevel {
     }
 }
 
-/// Unmounts and removes what a killed run left in `base`: `top-PID-N` directories whose
+/// Unmounts and removes what a killed run left in `base`: `top-PID-XXXXXX` directories whose
 /// process is gone (a live one is another rollback at work and is left alone).
 pub fn heal_stale_mounts(base: &Path) {
     let Ok(rd) = fs::read_dir(base) else { return };
@@ -179,13 +188,6 @@ pub fn heal_stale_mounts(base: &Path) {
             Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
         }
     }
-}
-
-fn unique() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 fn cstr(p: &Path) -> Result<CString> {
