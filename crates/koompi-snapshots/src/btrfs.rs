@@ -6,14 +6,18 @@
 //! snapshot, delete a subvolume, read and set the read-only flag, and look up a subvolume's
 //! id. Everything else (usage, default subvolume) runs the `btrfs` program through the
 //! koompi-core runner.
+//!
+//! The ioctls, issued through `rustix::ioctl`, are the crate's only `unsafe` code; the
+//! other calls here (open, statfs, statvfs) are rustix's or std's safe ones.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use rustix::fs::OFlags;
+use rustix::ioctl::{ioctl, opcode, Getter, Opcode, Setter, Updater};
 
 /// `BTRFS_SUPER_MAGIC` from statfs(2).
 const BTRFS_SUPER_MAGIC: i64 = 0x9123_683E;
@@ -22,16 +26,10 @@ const BTRFS_FIRST_FREE_OBJECTID: u64 = 256;
 /// The inode number of every subvolume's root directory.
 pub const FIRST_FREE_OBJECTID: u64 = BTRFS_FIRST_FREE_OBJECTID;
 const BTRFS_SUBVOL_RDONLY: u64 = 1 << 1;
-const BTRFS_IOCTL_MAGIC: u64 = 0x94;
+const BTRFS_IOCTL_MAGIC: u8 = 0x94;
 const BTRFS_PATH_NAME_MAX: usize = 4087;
 const BTRFS_SUBVOL_NAME_MAX: usize = 4039;
 const BTRFS_INO_LOOKUP_PATH_MAX: usize = 4080;
-
-const fn ioc(dir: u64, nr: u64, size: usize) -> u64 {
-    (dir << 30) | ((size as u64) << 16) | (BTRFS_IOCTL_MAGIC << 8) | nr
-}
-const IOC_WRITE: u64 = 1;
-const IOC_READ: u64 = 2;
 
 #[repr(C)]
 struct VolArgs {
@@ -55,30 +53,22 @@ struct InoLookupArgs {
     name: [u8; BTRFS_INO_LOOKUP_PATH_MAX],
 }
 
-const IOC_SNAP_DESTROY: u64 = ioc(IOC_WRITE, 15, std::mem::size_of::<VolArgs>());
-const IOC_INO_LOOKUP: u64 = ioc(
-    IOC_READ | IOC_WRITE,
-    18,
-    std::mem::size_of::<InoLookupArgs>(),
-);
-const IOC_SNAP_CREATE_V2: u64 = ioc(IOC_WRITE, 23, std::mem::size_of::<VolArgsV2>());
-const IOC_SUBVOL_GETFLAGS: u64 = ioc(IOC_READ, 25, std::mem::size_of::<u64>());
-const IOC_SUBVOL_SETFLAGS: u64 = ioc(IOC_WRITE, 26, std::mem::size_of::<u64>());
+// The request numbers of linux/btrfs.h (`_IOW(BTRFS_IOCTL_MAGIC, 15, ...)` and so on).
+const IOC_SNAP_DESTROY: Opcode = opcode::write::<VolArgs>(BTRFS_IOCTL_MAGIC, 15);
+const IOC_INO_LOOKUP: Opcode = opcode::read_write::<InoLookupArgs>(BTRFS_IOCTL_MAGIC, 18);
+const IOC_SNAP_CREATE_V2: Opcode = opcode::write::<VolArgsV2>(BTRFS_IOCTL_MAGIC, 23);
+const IOC_SUBVOL_GETFLAGS: Opcode = opcode::read::<u64>(BTRFS_IOCTL_MAGIC, 25);
+const IOC_SUBVOL_SETFLAGS: Opcode = opcode::write::<u64>(BTRFS_IOCTL_MAGIC, 26);
 
+/// Opens a directory for the ioctls (std adds `O_CLOEXEC`).
 fn open_dir(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    // O_DIRECTORY is a small positive flag: the cast to std's `i32` keeps its value.
+    let directory = OFlags::DIRECTORY.bits() as i32;
     std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .custom_flags(directory)
         .open(path)
-}
-
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 fn copy_name(dst: &mut [u8], name: &str) -> io::Result<()> {
@@ -93,15 +83,20 @@ fn copy_name(dst: &mut [u8], name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// `path`, refused with the error the statfs calls always gave for a NUL inside it.
+fn no_nul(path: &Path) -> io::Result<&Path> {
+    if path.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path contains NUL",
+        ));
+    }
+    Ok(path)
+}
+
 /// Whether `path` lies on a Btrfs filesystem.
 pub fn is_btrfs(path: &Path) -> io::Result<bool> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
-    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
-    // SAFETY: `c` is a valid NUL-terminated string and `st` is a valid out-pointer.
-    check(unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) })?;
-    // SAFETY: statfs succeeded, so it filled the struct.
-    let st = unsafe { st.assume_init() };
+    let st = rustix::fs::statfs(no_nul(path)?)?;
     #[allow(clippy::unnecessary_cast)]
     Ok(st.f_type as i64 == BTRFS_SUPER_MAGIC)
 }
@@ -141,8 +136,10 @@ pub fn snapshot_at(
         name: [0; BTRFS_SUBVOL_NAME_MAX + 1],
     };
     copy_name(&mut args.name, name)?;
-    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h).
-    check(unsafe { libc::ioctl(dst.as_raw_fd(), IOC_SNAP_CREATE_V2 as _, &mut args) })
+    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h), and
+    // the kernel only reads it.
+    unsafe { ioctl(dst, Setter::<IOC_SNAP_CREATE_V2, _>::new(args)) }?;
+    Ok(())
 }
 
 /// Deletes the subvolume `name` inside directory `parent`.
@@ -158,32 +155,37 @@ pub fn delete_subvolume_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
         name: [0; BTRFS_PATH_NAME_MAX + 1],
     };
     copy_name(&mut args.name, name)?;
-    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h).
-    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SNAP_DESTROY as _, &mut args) })
+    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h), and
+    // the kernel only reads it.
+    unsafe { ioctl(dir, Setter::<IOC_SNAP_DESTROY, _>::new(args)) }?;
+    Ok(())
 }
 
 /// Whether the subvolume at `path` is read-only.
 pub fn is_read_only(path: &Path) -> io::Result<bool> {
     let dir = open_dir(path)?;
-    let mut flags: u64 = 0;
-    // SAFETY: GETFLAGS writes one u64.
-    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SUBVOL_GETFLAGS as _, &mut flags) })?;
+    let flags = get_flags(dir.as_fd())?;
     Ok(flags & BTRFS_SUBVOL_RDONLY != 0)
 }
 
 /// Sets or clears the read-only flag of the subvolume at `path`.
 pub fn set_read_only(path: &Path, read_only: bool) -> io::Result<()> {
     let dir = open_dir(path)?;
-    let mut flags: u64 = 0;
-    // SAFETY: GETFLAGS writes one u64.
-    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SUBVOL_GETFLAGS as _, &mut flags) })?;
+    let mut flags = get_flags(dir.as_fd())?;
     if read_only {
         flags |= BTRFS_SUBVOL_RDONLY;
     } else {
         flags &= !BTRFS_SUBVOL_RDONLY;
     }
     // SAFETY: SETFLAGS reads one u64.
-    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SUBVOL_SETFLAGS as _, &flags) })
+    unsafe { ioctl(&dir, Setter::<IOC_SUBVOL_SETFLAGS, u64>::new(flags)) }?;
+    Ok(())
+}
+
+/// The subvolume flags of the directory open as `dir`.
+fn get_flags(dir: BorrowedFd<'_>) -> io::Result<u64> {
+    // SAFETY: GETFLAGS writes one u64.
+    Ok(unsafe { ioctl(dir, Getter::<IOC_SUBVOL_GETFLAGS, u64>::new()) }?)
 }
 
 /// The id of the subvolume that contains `path`.
@@ -194,8 +196,9 @@ pub fn subvolume_id(path: &Path) -> io::Result<u64> {
         objectid: BTRFS_FIRST_FREE_OBJECTID,
         name: [0; BTRFS_INO_LOOKUP_PATH_MAX],
     };
-    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h).
-    check(unsafe { libc::ioctl(dir.as_raw_fd(), IOC_INO_LOOKUP as _, &mut args) })?;
+    // SAFETY: the request number matches the struct's size and layout (linux/btrfs.h); the
+    // kernel reads and writes it.
+    unsafe { ioctl(&dir, Updater::<IOC_INO_LOOKUP, _>::new(&mut args)) }?;
     Ok(args.treeid)
 }
 
@@ -209,13 +212,7 @@ pub struct Usage {
 
 /// Reads [`Usage`] for the filesystem holding `path`.
 pub fn usage(path: &Path) -> io::Result<Usage> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c` is a valid NUL-terminated string and `st` is a valid out-pointer.
-    check(unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) })?;
-    // SAFETY: statvfs succeeded, so it filled the struct.
-    let st = unsafe { st.assume_init() };
+    let st = rustix::fs::statvfs(no_nul(path)?)?;
     let unit = st.f_frsize;
     Ok(Usage {
         size_bytes: st.f_blocks * unit,

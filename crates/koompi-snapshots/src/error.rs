@@ -82,7 +82,7 @@ pub fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
     let context = context.into();
     move |source| {
         if source.kind() == io::ErrorKind::PermissionDenied
-            || source.raw_os_error() == Some(libc::EPERM)
+            || source.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error())
         {
             Error::PermissionDenied(context)
         } else {

@@ -8,7 +8,12 @@
 //! - [`rollback`]: making a snapshot the root again, safe against power loss;
 //! - [`diff`]: what changed between two snapshots;
 //! - [`btrfs`]: the few kernel ioctls all of this needs.
+//!
+//! Those ioctls are the crate's only `unsafe` code; every other system call goes through
+//! rustix.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
 pub mod btrfs;
 pub mod cleanup;
 pub mod config;

@@ -24,6 +24,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use rustix::fs::{renameat_with, RenameFlags, CWD};
+use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::btrfs;
@@ -117,31 +119,26 @@ impl TopLevel {
         };
         fs::create_dir_all(&base).map_err(io_err(format!("cannot create {}", base.display())))?;
         heal_stale_mounts(&base);
-        let path = base.join(format!("top-{}-{}", std::process::id(), unique()));
-        fs::create_dir(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
+        // `top-PID-XXXXXX`: the PID tells heal_stale_mounts whose it is. The directory is
+        // then removed by hand, never by TempDir's recursive removal, which would empty
+        // the filesystem through a mount that is still attached.
+        let path = tempfile::Builder::new()
+            .prefix(&format!("top-{}-", std::process::id()))
+            .tempdir_in(&base)
+            .map_err(io_err(format!(
+                "cannot create a directory in {}",
+                base.display()
+            )))?
+            .keep();
         let mut top = TopLevel {
             path,
             mounted: false,
         };
         let src = cstr(Path::new(device))?;
         let dst = cstr(&top.path)?;
-        let fstype = c"btrfs";
-        let opts = c"subvolid=5";
-        // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
-        let rc = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                dst.as_ptr(),
-                fstype.as_ptr(),
-                libc::MS_NOATIME,
-                opts.as_ptr().cast(),
-            )
-        };
-        if rc != 0 {
-            return Err(io_err(format!("cannot mount the top level of {device}"))(
-                io::Error::last_os_error(),
-            ));
-        }
+        mount(src, dst, c"btrfs", MountFlags::NOATIME, c"subvolid=5").map_err(|e| {
+            io_err(format!("cannot mount the top level of {device}"))(io::Error::from(e))
+        })?;
         top.mounted = true;
         Ok(top)
     }
@@ -156,15 +153,15 @@ impl Drop for TopLevel {
     fn drop(&mut self) {
         if self.mounted {
             if let Ok(c) = cstr(&self.path) {
-                // SAFETY: valid path string; MNT_DETACH never blocks on busy mounts.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+                // MNT_DETACH never blocks on busy mounts.
+                let _ = unmount(c, UnmountFlags::DETACH);
             }
         }
         let _ = fs::remove_dir(&self.path);
     }
 }
 
-/// Unmounts and removes what a killed run left in `base`: `top-PID-N` directories whose
+/// Unmounts and removes what a killed run left in `base`: `top-PID-XXXXXX` directories whose
 /// process is gone (a live one is another rollback at work and is left alone).
 pub fn heal_stale_mounts(base: &Path) {
     let Ok(rd) = fs::read_dir(base) else { return };
@@ -183,21 +180,14 @@ pub fn heal_stale_mounts(base: &Path) {
         }
         let path = e.path();
         if let Ok(c) = cstr(&path) {
-            // SAFETY: valid path string; MNT_DETACH never blocks. Not mounted: EINVAL.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            // MNT_DETACH never blocks. Not mounted: EINVAL, ignored.
+            let _ = unmount(c, UnmountFlags::DETACH);
         }
         match fs::remove_dir(&path) {
             Ok(()) => tracing::warn!("removed {} left by an interrupted rollback", path.display()),
             Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
         }
     }
-}
-
-fn unique() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 fn cstr(p: &Path) -> Result<CString> {
@@ -210,19 +200,8 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
         CString::new(a.as_os_str().as_bytes())?,
         CString::new(b.as_os_str().as_bytes())?,
     );
-    // SAFETY: valid path strings; AT_FDCWD with absolute paths.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // CWD with absolute paths.
+    renameat_with(CWD, ca, CWD, cb, RenameFlags::EXCHANGE)?;
     Ok(())
 }
 

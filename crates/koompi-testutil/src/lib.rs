@@ -4,6 +4,7 @@
 //! message, unless `KOOMPI_PRIVILEGED_TESTS=1` (set by `.ci/run`) asks for them: then a
 //! missing privilege or tool fails the test loudly instead of skipping it.
 #![allow(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 pub mod aur;
 pub mod pkgrepo;
@@ -24,8 +25,7 @@ pub fn privileged_required() -> bool {
 /// True when this test may use loop devices and mount; false (skip) otherwise.
 /// Panics when the tests were required but cannot run.
 pub fn require_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     const TOOLS: [&str; 4] = ["mkfs.btrfs", "losetup", "mount", "btrfs"];
     if root {
         return require_programs(test, &TOOLS);
@@ -39,10 +39,6 @@ pub fn require_root(test: &str) -> bool {
     }
     eprintln!("SKIP {test}: {why} (set KOOMPI_PRIVILEGED_TESTS=1 as root to run it)");
     false
-}
-
-extern "C" {
-    fn geteuid() -> u32;
 }
 
 /// Runs a command, panicking with its stderr when it fails. Returns stdout.

@@ -46,16 +46,11 @@ const TOOLS: [&str; 10] = [
     "chown",
 ];
 
-extern "C" {
-    fn geteuid() -> u32;
-}
-
 /// True when this test may build and install packages (root, and pacman's tools present);
 /// false (skip, with a message) otherwise. Panics when privileged tests were required
 /// (`KOOMPI_PRIVILEGED_TESTS=1`) but cannot run.
 pub fn require_pacman(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     let missing: Vec<&str> = TOOLS
         .iter()
         .copied()

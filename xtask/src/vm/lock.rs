@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{flock, FlockOperation, OFlags};
 
 use super::progress;
 use crate::host::interrupt;
@@ -27,6 +27,12 @@ const MAX_WAIT: Duration = Duration::from_secs(3 * 60 * 60);
 #[derive(Debug)]
 pub struct RigLock {
     _file: File,
+}
+
+/// `O_NOFOLLOW | O_NONBLOCK` for std's `custom_flags` (small positive flags: the cast to
+/// `i32` keeps their value).
+fn no_follow_no_block() -> i32 {
+    (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32
 }
 
 /// Takes the rig lock of the checkout at `root` for `task`, waiting for its holder.
@@ -44,7 +50,7 @@ fn acquire_with(cache: &Path, task: &str, max_wait: Duration) -> Result<RigLock>
         .create(true)
         .truncate(false)
         .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(no_follow_no_block())
         .open(&path)
         .with_context(|| format!("cannot open the lock file {}", path.display()))?;
     let started = Instant::now();
