@@ -11,8 +11,6 @@
 //! - [`kernel`]: which kernel a snapshot boots (pure);
 //! - [`watchdog`]: the operations, with I/O.
 
-#![forbid(unsafe_code)]
-
 pub mod counting;
 pub mod grubenv;
 pub mod grubscript;

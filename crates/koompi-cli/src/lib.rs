@@ -1,8 +1,6 @@
 //! The KOOMPI OS command-line tools. Each binary in `src/bin` is a few lines that call into
 //! a module here; the modules parse arguments, call the libraries and print.
 
-#![forbid(unsafe_code)]
-
 pub mod generate;
 pub mod global;
 pub mod install;

@@ -6,8 +6,6 @@
 //! - [`mounts`]: the kernel mount table (`/proc/self/mountinfo`);
 //! - [`logging`]: tracing to stderr, or to journald under systemd.
 
-#![forbid(unsafe_code)]
-
 pub mod cmd;
 pub mod config;
 pub mod logging;

@@ -11,8 +11,6 @@
 //! classroom's answer file. [`wizard`] is the interactive installer's questions, a pure state
 //! machine that a terminal front end drives.
 
-#![forbid(unsafe_code)]
-
 pub mod answers;
 pub mod disks;
 pub mod exec;

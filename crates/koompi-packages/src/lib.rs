@@ -25,8 +25,6 @@
 //!   ([`koompi_snapshots`]) and the boot watchdog ([`koompi_boot`]);
 //! - [`channel`]: the update channel; [`etcmerge`]: /etc merged into an upgraded root.
 
-#![forbid(unsafe_code)]
-
 pub mod backend;
 pub mod channel;
 pub mod etcmerge;

@@ -10,6 +10,9 @@
 //! The ioctls, issued through `rustix::ioctl`, are the crate's only `unsafe` code; the
 //! other calls here (open, statfs, statvfs) are rustix's or std's safe ones.
 
+// The one exception to the workspace's `unsafe_code = "deny"`.
+#![allow(unsafe_code)]
+
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};

@@ -4,8 +4,6 @@
 //! message, unless `KOOMPI_PRIVILEGED_TESTS=1` (set by `.ci/run`) asks for them: then a
 //! missing privilege or tool fails the test loudly instead of skipping it.
 #![allow(clippy::unwrap_used)]
-#![forbid(unsafe_code)]
-
 pub mod aur;
 pub mod pkgrepo;
 pub mod prereq;
