@@ -362,6 +362,15 @@ for b in "${listed_bins[@]}"; do
 done
 check "man koompi-snapshot shows its subcommands (rollback, cleanup)" eval \
     'grep -q "rollback" "$T/logs/man-koompi-snapshot.txt" && grep -q "cleanup" "$T/logs/man-koompi-snapshot.txt"'
+# Every page a SUBCOMMANDS section names is installed (man koompi-snapshot-rollback).
+named=$(sed -n 's/^       \(koompi[a-z-]*\)(1)$/\1/p' "$T"/logs/man-*.txt | sort -u)
+missing_pages=$(for p in $named; do grep -qE "^/usr/share/man/man1/$p\.1(\.gz)?$" "$T/tools.list" || echo "$p"; done)
+check "every subcommand page the man pages name is installed ($(wc -w <<<"$named") named${missing_pages:+; missing: $missing_pages})" \
+    eval '[[ -n $named && -z $missing_pages ]]'
+check "man koompi-snapshot-rollback renders" eval \
+    'MANPATH="$ROOT/usr/share/man" MANPAGER=cat MANWIDTH=80 man koompi-snapshot-rollback 2>&1 | grep -q "^NAME"'
+check "man koompi describes each operation (KOOMPI INSTALL, KOOMPI UPGRADE)" eval \
+    'grep -q "^KOOMPI INSTALL" "$T/logs/man-koompi.txt" && grep -q "^KOOMPI UPGRADE" "$T/logs/man-koompi.txt"'
 for unit in "$T/src/system/systemd"/*; do
     u=$(basename "$unit")
     f=$ROOT/usr/lib/systemd/system/$u
