@@ -293,17 +293,13 @@ pub fn rollback_with(
     let new = top.path().join(NEW_NAME);
 
     let mut state = Progress::default();
-    let run = run_steps(
-        store,
-        &layout,
-        &root,
-        &snapshots_top,
-        &new,
-        &snap.path,
-        target,
-        hook,
-        &mut state,
-    );
+    let places = Places {
+        root: &root,
+        snapshots_top: &snapshots_top,
+        new: &new,
+        target_path: &snap.path,
+    };
+    let run = run_steps(store, &layout, &places, target, hook, &mut state);
     match run {
         Ok(backup) => Ok(Report {
             target,
@@ -352,18 +348,32 @@ enum Interrupted {
     Error(Step, Error),
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a rollback works, on the mounted top level.
+struct Places<'a> {
+    /// The root subvolume (`@`).
+    root: &'a Path,
+    /// The snapshots subvolume.
+    snapshots_top: &'a Path,
+    /// The target's writable copy, made before the exchange.
+    new: &'a Path,
+    /// The target snapshot.
+    target_path: &'a Path,
+}
+
 fn run_steps(
     store: &Store,
     layout: &Layout,
-    root: &Path,
-    snapshots_top: &Path,
-    new: &Path,
-    target_path: &Path,
+    places: &Places<'_>,
     target: u32,
     hook: &mut dyn FnMut(Step) -> Control,
     st: &mut Progress,
 ) -> std::result::Result<u32, Interrupted> {
+    let Places {
+        root,
+        snapshots_top,
+        new,
+        target_path,
+    } = *places;
     let mut gate = |step: Step| match hook(step) {
         Control::Continue => Ok(()),
         Control::Crash => Err(Interrupted::Crash(step)),
