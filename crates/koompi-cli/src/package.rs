@@ -10,11 +10,10 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 
-use koompi_core::cmd::{Cmd, Runner};
+use koompi_core::cmd::Runner;
 use koompi_core::output::{self, Format};
 use koompi_packages::backend::{Backends, PacmanOpts};
 use koompi_packages::channel::{self, Channel};
@@ -22,7 +21,7 @@ use koompi_packages::guard::SnapshotOutcome;
 use koompi_packages::ops::{self, OpsError, UpgradeOutcome};
 use koompi_packages::plan::{InstallPlan, MissingReason, Only};
 use koompi_packages::upgrade::UpgradeError;
-use koompi_packages::{classify, Package, Source, Target};
+use koompi_packages::{classify, Source};
 
 use crate::global::GlobalArgs;
 
@@ -385,58 +384,10 @@ fn print_plan(p: &InstallPlan, fmt: Format) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
-struct SearchOutput {
-    results: Vec<Package>,
-    /// Sources that could not be asked, with why.
-    unreachable: Vec<(String, String)>,
-}
-
 fn search(b: &Backends, args: &SearchArgs, fmt: Format) -> Result<i32> {
-    let (terms, repo_only) = (&args.terms, args.repo);
-    for t in terms {
-        if t.starts_with('-') {
-            bail!("search terms cannot start with `-`: {t}");
-        }
-    }
-    let mut unreachable = Vec::new();
-    let mut results = match b.repo_search(terms) {
-        Ok(r) => r,
-        // No package lists yet: the other sources can still answer.
-        Err(e @ koompi_packages::backend::BackendError::NoPackageLists(_)) => {
-            unreachable.push(("repositories".to_string(), e.to_string()));
-            Vec::new()
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // The AUR searches one term; the longest is the most selective, the rest filter.
-    let main = terms.iter().max_by_key(|t| t.len()).filter(|_| !repo_only);
-    if let Some(main) = main {
-        if main.chars().count() >= 2 {
-            match b.aur_search(main) {
-                Ok(mut aur) => {
-                    let lower: Vec<String> = terms.iter().map(|t| t.to_lowercase()).collect();
-                    aur.retain(|p| {
-                        let hay = format!("{} {}", p.name, p.description).to_lowercase();
-                        lower.iter().all(|t| hay.contains(t))
-                    });
-                    aur.sort_by(|a, b| {
-                        b.popularity
-                            .partial_cmp(&a.popularity)
-                            .unwrap_or(std::cmp::Ordering::Equal)
-                    });
-                    let installed = b.installed(&[]).unwrap_or_default();
-                    koompi_packages::model::mark_installed(&mut aur, &installed);
-                    results.extend(aur);
-                }
-                Err(e) => unreachable.push(("aur".to_string(), e.to_string())),
-            }
-        }
-        match b.flatpak_search(main) {
-            Ok(f) => results.extend(f),
-            Err(e) => unreachable.push(("flathub".to_string(), e.to_string())),
-        }
-    }
+    let terms = &args.terms;
+    let found = ops::search(b, terms, args.repo)?;
+    let (results, unreachable) = (found.results, found.unreachable);
     for (src, why) in &unreachable {
         eprintln!("koompi: note: {src} not searched: {why}");
     }
@@ -444,7 +395,7 @@ fn search(b: &Backends, args: &SearchArgs, fmt: Format) -> Result<i32> {
     if fmt == Format::Json {
         print!(
             "{}",
-            output::to_json(&SearchOutput {
+            output::to_json(&ops::SearchResults {
                 results,
                 unreachable
             })
@@ -487,55 +438,28 @@ fn source_label(s: &Source) -> String {
 }
 
 fn info(b: &Backends, target: &str, fmt: Format) -> Result<i32> {
-    let t = classify(target)?;
-    let name = t.name().to_string();
-    if let Target::Package { .. } = t {
-        let found = match b.repo_info(target)? {
-            Some(i) => Some(i),
-            None => b.local_info(&name)?,
-        };
-        if let Some(i) = found {
-            if fmt == Format::Json {
-                print!("{}", output::to_json(&i));
-            } else {
-                print_info(&i);
+    match ops::info(b, target)? {
+        ops::Details::Pacman(i) if fmt == Format::Json => print!("{}", output::to_json(&i)),
+        ops::Details::Pacman(i) => print_info(&i),
+        ops::Details::Aur(p) if fmt == Format::Json => print!("{}", output::to_json(&p)),
+        ops::Details::Aur(p) => {
+            println!("Source          : aur");
+            println!("Name            : {}", p.name);
+            println!("Version         : {}", p.version);
+            println!("Description     : {}", p.description);
+            if let Some(m) = &p.maintainer {
+                println!("Maintainer      : {m}");
             }
-            return Ok(0);
-        }
-        if let Ok(mut aur) = b.aur_info(std::slice::from_ref(&name)) {
-            if let Some(p) = aur.pop() {
-                if fmt == Format::Json {
-                    print!("{}", output::to_json(&p));
-                } else {
-                    println!("Source          : aur");
-                    println!("Name            : {}", p.name);
-                    println!("Version         : {}", p.version);
-                    println!("Description     : {}", p.description);
-                    if let Some(m) = &p.maintainer {
-                        println!("Maintainer      : {m}");
-                    }
-                    if let Some(v) = p.votes {
-                        println!("Votes           : {v}");
-                    }
-                    if p.out_of_date.is_some() {
-                        println!("Out of date     : yes");
-                    }
-                }
-                return Ok(0);
+            if let Some(v) = p.votes {
+                println!("Votes           : {v}");
+            }
+            if p.out_of_date.is_some() {
+                println!("Out of date     : yes");
             }
         }
+        ops::Details::Flathub(cmd) => return Ok(cmd.run_interactive(&b.runner)?),
     }
-    if let Some(flatpak) = &b.flatpak {
-        let code = Cmd::new(flatpak)
-            .args(["remote-info", "flathub", "--"])
-            .arg(&name)
-            .run_interactive(&b.runner)?;
-        return Ok(code);
-    }
-    bail!(
-        "`{target}` was not found in {} or the AUR",
-        ops::repo_names(b).join(", ")
-    )
+    Ok(0)
 }
 
 fn print_info(i: &koompi_packages::parse::PackageInfo) {

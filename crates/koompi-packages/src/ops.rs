@@ -75,6 +75,10 @@ pub enum OpsError {
     NoFlatpakToRemove,
     #[error("not installed: {} (see `koompi list`)", .0.join(", "))]
     NotInstalled(Vec<String>),
+    #[error("`{target}` was not found in {} or the AUR", .repos.join(", "))]
+    NotFound { target: String, repos: Vec<String> },
+    #[error("search terms cannot start with `-`: {0}")]
+    BadTerm(String),
     #[error("a transactional upgrade needs snapshots: {0}")]
     TxNeedsSnapshots(String),
 }
@@ -160,6 +164,110 @@ pub fn classify_all(targets: &[String]) -> Result<Vec<Target>, OpsError> {
         .iter()
         .map(|t| classify(t))
         .collect::<Result<_, _>>()?)
+}
+
+/// What `koompi search` found, and the sources that could not be asked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchResults {
+    pub results: Vec<crate::Package>,
+    /// Sources that could not be asked, with why.
+    pub unreachable: Vec<(String, String)>,
+}
+
+/// `koompi search`: the repositories' databases, then (unless `repo_only`) the AUR and
+/// Flathub. The AUR and Flathub search one term, the longest (the most selective); the AUR's
+/// answers are filtered by every term and sorted by popularity. A source that cannot be
+/// asked is reported, not fatal.
+pub fn search(b: &Backends, terms: &[String], repo_only: bool) -> Result<SearchResults, OpsError> {
+    if let Some(t) = terms.iter().find(|t| t.starts_with('-')) {
+        return Err(OpsError::BadTerm(t.clone()));
+    }
+    let mut unreachable = Vec::new();
+    let mut results = match b.repo_search(terms) {
+        Ok(r) => r,
+        // No package lists yet: the other sources can still answer.
+        Err(e @ BackendError::NoPackageLists(_)) => {
+            unreachable.push(("repositories".to_string(), e.to_string()));
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let main = terms.iter().max_by_key(|t| t.len()).filter(|_| !repo_only);
+    if let Some(main) = main {
+        if main.chars().count() >= 2 {
+            match b.aur_search(main) {
+                Ok(mut aur) => {
+                    let lower: Vec<String> = terms.iter().map(|t| t.to_lowercase()).collect();
+                    aur.retain(|p| {
+                        let hay = format!("{} {}", p.name, p.description).to_lowercase();
+                        lower.iter().all(|t| hay.contains(t))
+                    });
+                    aur.sort_by(|a, b| {
+                        b.popularity
+                            .partial_cmp(&a.popularity)
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    });
+                    let installed = b.installed(&[]).unwrap_or_default();
+                    crate::model::mark_installed(&mut aur, &installed);
+                    results.extend(aur);
+                }
+                Err(e) => unreachable.push(("aur".to_string(), e.to_string())),
+            }
+        }
+        match b.flatpak_search(main) {
+            Ok(f) => results.extend(f),
+            Err(e) => unreachable.push(("flathub".to_string(), e.to_string())),
+        }
+    }
+    Ok(SearchResults {
+        results,
+        unreachable,
+    })
+}
+
+/// Where `koompi info` found a target.
+#[derive(Debug)]
+pub enum Details {
+    /// In a repository's database, or installed.
+    Pacman(crate::parse::PackageInfo),
+    /// In the AUR.
+    Aur(crate::Package),
+    /// Neither: Flathub's own `flatpak remote-info`, to run attached to the terminal.
+    Flathub(Cmd),
+}
+
+/// `koompi info`: a package is looked for in the repositories, then among the installed
+/// packages, then in the AUR; an application ID (or a name found nowhere) on Flathub.
+pub fn info(b: &Backends, target: &str) -> Result<Details, OpsError> {
+    let t = classify(target)?;
+    let name = t.name().to_string();
+    if let Target::Package { .. } = t {
+        let found = match b.repo_info(target)? {
+            Some(i) => Some(i),
+            None => b.local_info(&name)?,
+        };
+        if let Some(i) = found {
+            return Ok(Details::Pacman(i));
+        }
+        if let Some(p) = b
+            .aur_info(std::slice::from_ref(&name))
+            .ok()
+            .and_then(|mut aur| aur.pop())
+        {
+            return Ok(Details::Aur(p));
+        }
+    }
+    match &b.flatpak {
+        Some(flatpak) => Ok(Details::Flathub(
+            Cmd::new(flatpak)
+                .args(["remote-info", "flathub", "--"])
+                .arg(&name),
+        )),
+        None => Err(OpsError::NotFound {
+            target: target.to_string(),
+            repos: repo_names(b),
+        }),
+    }
 }
 
 /// A change about to be made: checked, its snapshot taken; [`Change::run`] runs it.
