@@ -33,7 +33,8 @@ pub(super) fn shellcheck(cx: &Ctx) -> Problems {
         let out = match cmd.args(&files).output() {
             Ok(out) => out,
             Err(e) => {
-                p += format!(".: cannot run shellcheck ({e}): install it (package shellcheck)");
+                let hint = koompi_testutil::prereq::install_hint(&["shellcheck"]);
+                p += format!(".: cannot run shellcheck ({e}): {hint}");
                 return p;
             }
         };
