@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use super::{parse_ini, png_size, Ctx, Problems, UnitFile, SEED_PATH};
+use super::{entries, png_size, Ctx, Problems, UnitFile, SEED_PATH};
 
 /// The identity files, each with the heading of its fenced block in the seed.
 pub(super) const TEXTS: [(&str, &str); 4] = [
@@ -20,17 +20,12 @@ pub(super) fn texts(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let seed = fs::read_to_string(cx.path(SEED_PATH)).ok();
     let pkgbuild = "packaging/koompi-branding/PKGBUILD";
-    let installs = cx.read(&mut p, pkgbuild).unwrap_or_default();
+    let installs = cx.text(&mut p, pkgbuild);
     for (rel, marker) in TEXTS {
-        if !installs.contains(rel.trim_start_matches("branding/")) {
-            p += format!("{pkgbuild}: does not install {rel}");
-        }
-        let Some(have) = cx.read(&mut p, rel) else {
-            continue;
-        };
-        if have.trim().is_empty() {
-            p += format!("{rel}: is empty");
-        }
+        let bad = !installs.contains(rel.trim_start_matches("branding/"));
+        p += bad.then(|| format!("{pkgbuild}: does not install {rel}"));
+        let have = cx.text(&mut p, rel);
+        p += have.trim().is_empty().then(|| format!("{rel}: is empty"));
         match seed.as_deref().map(|s| seed_block(s, marker)) {
             None => {}
             Some(None) => p += format!("{SEED_PATH}: no fenced block after {marker}"),
@@ -42,10 +37,9 @@ pub(super) fn texts(cx: &Ctx) -> Problems {
     // The installed system's /etc/issue: the live one without the live user's login line.
     let (live, installed) = ("branding/issue", "branding/issue.installed");
     let live = fs::read_to_string(cx.path(live)).unwrap_or_default();
-    let text = cx.read(&mut p, installed).unwrap_or_default();
-    if !live.starts_with(&text) || text.contains("Password") || text.is_empty() {
-        p += format!("{installed}: must be branding/issue without its login line");
-    }
+    let text = cx.text(&mut p, installed);
+    let bad = !live.starts_with(&text) || text.contains("Password") || text.is_empty();
+    p += bad.then(|| format!("{installed}: must be branding/issue without its login line"));
     p
 }
 
@@ -79,46 +73,36 @@ fn first_difference(want: &str, have: &str) -> Option<String> {
 pub(super) fn os_release(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let rel = "branding/os-release";
-    let text = cx.read(&mut p, rel).unwrap_or_default();
+    let text = cx.text(&mut p, rel);
     let mut keys: Vec<&str> = Vec::new();
-    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            p += format!("{rel}: line {n}: no `=` in {line:?}");
-            continue;
-        };
+    let comment = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !comment(l)) {
+        let at = format!("{rel}: line {}", n + 1);
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        p += (!line.contains('=')).then(|| format!("{at}: no `=` in {line:?}"));
         let upper = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_';
-        if !key.starts_with(|c: char| c.is_ascii_uppercase()) || !key.chars().all(upper) {
-            p += format!("{rel}: line {n}: {key:?} is not a KEY");
-        }
-        if keys.contains(&key) {
-            p += format!("{rel}: line {n}: {key} is set twice");
-        }
+        let bad = !key.starts_with(|c: char| c.is_ascii_uppercase()) || !key.chars().all(upper);
+        p += bad.then(|| format!("{at}: {key:?} is not a KEY"));
+        let twice = keys.contains(&key);
+        p += twice.then(|| format!("{at}: {key} is set twice"));
         keys.push(key);
         let plain = |c: char| c.is_ascii_alphanumeric() || "._-+:/,@%".contains(c);
-        if !value.starts_with(['"', '\'']) && !value.chars().all(plain) {
-            p += format!("{rel}: line {n}: {key}'s unquoted value has specials (quote it)");
-        }
-        if value
-            .match_indices(['$', '`'])
-            .any(|(i, _)| !value[..i].ends_with('\\'))
-        {
-            p += format!("{rel}: line {n}: {key} has an unescaped $ or ` (write \\$, \\`)");
-        }
+        let bad = !value.starts_with(['"', '\'']) && !value.chars().all(plain);
+        p += bad.then(|| format!("{at}: {key}'s unquoted value has specials (quote it)"));
+        let mut specials = value.match_indices(['$', '`']);
+        let bad = specials.any(|(i, _)| !value[..i].ends_with('\\'));
+        p += bad.then(|| format!("{at}: {key} has an unescaped $ or ` (write \\$, \\`)"));
     }
     let v = cx.source(&mut p, rel, &keys).unwrap_or_default();
     for key in ["NAME", "ID", "PRETTY_NAME"] {
-        if v.get(key).unwrap_or("").is_empty() {
-            p += format!("{rel}: no {key}=");
-        }
+        let unset = v.get(key).unwrap_or("").is_empty();
+        p += unset.then(|| format!("{rel}: no {key}="));
     }
     let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
     for key in ["ID", "VERSION_ID"] {
-        if let Some(value) = v.get(key).filter(|s| !s.chars().all(lower)) {
-            p += format!("{rel}: {key}={value:?}: only a-z, 0-9 and ._- (os-release(5))");
-        }
+        let value = v.get(key).unwrap_or("");
+        let bad = !value.chars().all(lower);
+        p += bad.then(|| format!("{rel}: {key}={value:?}: only a-z, 0-9 and ._- (os-release(5))"));
     }
     p
 }
@@ -126,8 +110,7 @@ pub(super) fn os_release(cx: &Ctx) -> Problems {
 pub(super) fn fastfetch(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let rel = "branding/fastfetch/config.jsonc";
-    let text = cx.read(&mut p, rel).unwrap_or_default();
-    match parse_jsonc(&text) {
+    match parse_jsonc(&cx.text(&mut p, rel)) {
         Ok(v) if v.get("modules").is_some_and(serde_json::Value::is_array) => {}
         Ok(_) => p += format!("{rel}: has no \"modules\" array"),
         Err(e) => p += format!("{rel}: is not valid JSONC: {e}"),
@@ -145,15 +128,11 @@ fn parse_jsonc(text: &str) -> Result<serde_json::Value, String> {
         ..Default::default()
     };
     let parsed = jsonc_parser::parse_to_ast(text, &collect, &ParseOptions::default());
-    let tokens = parsed
-        .map_err(|e| e.to_string())?
-        .tokens
-        .unwrap_or_default();
+    let tokens = parsed.map_err(|e| e.to_string())?.tokens;
     // The text with all but the tokens blanked out, so that lines and columns stay.
-    let mut json: Vec<u8> = text
-        .bytes()
-        .map(|b| if b == b'\n' { b } else { b' ' })
-        .collect();
+    let blank = |b: u8| if b == b'\n' { b } else { b' ' };
+    let mut json: Vec<u8> = text.bytes().map(blank).collect();
+    let tokens = tokens.unwrap_or_default();
     for (i, t) in tokens.iter().enumerate() {
         let next = tokens.get(i + 1).map(|n| &n.token);
         let closes = matches!(next, Some(Token::CloseBrace | Token::CloseBracket));
@@ -169,37 +148,31 @@ fn parse_jsonc(text: &str) -> Result<serde_json::Value, String> {
 pub(super) fn plymouth_theme(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let dir = "branding/plymouth/koompi";
-    let rel = format!("{dir}/koompi.plymouth");
-    let theme = UnitFile(parse_ini(&cx.read(&mut p, &rel).unwrap_or_default()));
-    if theme.get("Plymouth Theme", "ModuleName") != Some("script") {
-        p += format!("{rel}: ModuleName must be script (the KOOMPI theme is a script theme)");
-    }
     let installed = "/usr/share/plymouth/themes/koompi";
-    if theme.get("script", "ImageDir") != Some(installed) {
-        p += format!("{rel}: [script] ImageDir must be {installed}");
-    }
+    let rel = format!("{dir}/koompi.plymouth");
+    let theme = UnitFile::read(cx, &mut p, &rel);
+    let bad = theme.get("Plymouth Theme", "ModuleName") != Some("script");
+    p += bad.then(|| format!("{rel}: ModuleName must be script (a script theme)"));
+    let bad = theme.get("script", "ImageDir") != Some(installed);
+    p += bad.then(|| format!("{rel}: [script] ImageDir must be {installed}"));
     let script = theme.get("script", "ScriptFile").unwrap_or("");
     let Some(script) = script.strip_prefix(installed) else {
         p += format!("{rel}: [script] ScriptFile {script:?} is not in {installed}");
         return p;
     };
     let srel = format!("{dir}{script}");
-    let code = cx.read(&mut p, &srel).unwrap_or_default();
-    let images: Vec<&str> = code
-        .split("Image(\"")
-        .skip(1)
-        .filter_map(|r| r.split('"').next())
-        .collect();
+    let code = cx.text(&mut p, &srel);
+    let images = code.split("Image(\"").skip(1);
+    let images: Vec<&str> = images.filter_map(|r| r.split('"').next()).collect();
     for image in &images {
-        match fs::read(cx.path(&format!("{dir}/{image}"))) {
-            Ok(b) if png_size(&b).is_some() => {}
-            Ok(_) => p += format!("{srel}: {image} is not a PNG"),
+        match fs::read(cx.path(&format!("{dir}/{image}"))).map(|b| png_size(&b)) {
+            Ok(Some(_)) => {}
+            Ok(None) => p += format!("{srel}: {image} is not a PNG"),
             Err(_) => p += format!("{srel}: loads {image}, which is not in {dir}"),
         }
     }
-    if images.is_empty() {
-        p += format!("{srel}: loads no image (the theme needs its logo)");
-    }
+    let none = images.is_empty();
+    p += none.then(|| format!("{srel}: loads no image (the theme needs its logo)"));
     p
 }
 
@@ -207,25 +180,19 @@ pub(super) fn wallpapers(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let dir = "branding/wallpapers";
     let max = 200_000; // bytes: the biggest wallpaper the ISO carries
-    let mut count = 0;
-    for e in fs::read_dir(cx.path(dir)).into_iter().flatten().flatten() {
-        let rel = format!("{dir}/{}", e.file_name().to_string_lossy());
-        if !rel.ends_with(".png") {
-            continue;
-        }
-        count += 1;
-        let bytes = fs::read(e.path()).unwrap_or_default();
-        if bytes.len() > max {
-            p += format!("{rel}: {} bytes: over the {max}-byte limit", bytes.len());
-        }
+    let mut pngs = entries(&cx.path(dir));
+    pngs.retain(|(n, _)| n.ends_with(".png"));
+    p += pngs.is_empty().then(|| format!("{dir}: no PNG wallpaper"));
+    for (name, path) in pngs {
+        let rel = format!("{dir}/{name}");
+        let bytes = fs::read(path).unwrap_or_default();
+        let size = bytes.len();
+        p += (size > max).then(|| format!("{rel}: {size} bytes: over the {max}-byte limit"));
         match png_size(&bytes) {
             Some((w, h)) if w >= 1280 && h >= 720 => {}
             Some((w, h)) => p += format!("{rel}: {w}x{h} is too small for a wallpaper"),
             None => p += format!("{rel}: is not a PNG"),
         }
-    }
-    if count == 0 {
-        p += format!("{dir}: no PNG wallpaper");
     }
     p
 }

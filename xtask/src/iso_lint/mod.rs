@@ -110,20 +110,16 @@ pub struct Options {
 
 /// `cargo xtask iso-lint [--list] [--check NAME]...`.
 pub fn main(root: &Path, opts: &Options) -> Result<()> {
-    if opts.list {
-        for c in CHECKS {
-            println!("{:<20} {}", c.name, c.about);
-        }
-        return Ok(());
+    for c in CHECKS.iter().filter(|_| opts.list) {
+        println!("{:<20} {}", c.name, c.about);
     }
-    if let Some(bad) = opts
-        .checks
-        .iter()
-        .find(|n| !CHECKS.iter().any(|c| c.name == *n))
-    {
-        bail!("no check {bad:?} (`cargo xtask iso-lint --list` names them)");
+    let known = |n: &&String| CHECKS.iter().any(|c| c.name == *n);
+    let unknown = opts.checks.iter().find(|n| !known(n));
+    match unknown {
+        _ if opts.list => Ok(()),
+        Some(bad) => bail!("no check {bad:?} (`cargo xtask iso-lint --list` names them)"),
+        None => report(&lint(root, &opts.checks)),
     }
-    report(&lint(root, &opts.checks))
 }
 
 /// Runs every check and prints every problem; fails if there was any.
@@ -132,36 +128,29 @@ pub fn run(root: &Path) -> Result<()> {
 }
 
 fn report(problems: &[String]) -> Result<()> {
-    if problems.is_empty() {
-        println!("iso-lint: ok: the profile, branding, units and shell scripts pass every check");
-        return Ok(());
-    }
     for p in problems {
         eprintln!("iso-lint: {p}");
     }
-    bail!("iso-lint found {} problem(s)", problems.len())
+    if !problems.is_empty() {
+        bail!("iso-lint found {} problem(s)", problems.len());
+    }
+    println!("iso-lint: ok: the profile, branding, units and shell scripts pass every check");
+    Ok(())
 }
 
 /// The problems of the checks named in `only` (all when empty): `<check>: <file>: <problem>`.
 fn lint(root: &Path, only: &[String]) -> Vec<String> {
     let cx = Ctx::new(root);
     let mut all = Vec::new();
-    for c in CHECKS
-        .iter()
-        .filter(|c| only.is_empty() || only.contains(&c.name.into()))
-    {
-        all.extend(
-            (c.run)(&cx)
-                .0
-                .into_iter()
-                .map(|p| format!("{}: {p}", c.name)),
-        );
+    let chosen = |c: &&Check| only.is_empty() || only.iter().any(|n| n == c.name);
+    for c in CHECKS.iter().filter(chosen) {
+        all.extend((c.run)(&cx).0.iter().map(|p| format!("{}: {p}", c.name)));
     }
     all
 }
 
-/// The problems one check found, each `<file>: <problem>` on one line: `p += problem` adds
-/// one (a `String`), maybe one (an `Option`) or several (a `Vec`).
+/// The problems one check found, each `<file>: <problem>` on one line: `p += problem` adds a
+/// problem, maybe one (an `Option`) or those of another [`Problems`].
 #[derive(Debug, Default)]
 pub struct Problems(Vec<String>);
 
@@ -177,10 +166,9 @@ impl AddAssign<Option<String>> for Problems {
     }
 }
 
-impl AddAssign<Vec<String>> for Problems {
-    fn add_assign(&mut self, problems: Vec<String>) {
-        self.0
-            .extend(problems.into_iter().map(|p| p.replace('\n', "; ")));
+impl AddAssign<Problems> for Problems {
+    fn add_assign(&mut self, problems: Problems) {
+        self.0.extend(problems.0);
     }
 }
 
@@ -301,15 +289,19 @@ impl Ctx {
     /// Reads a file, reporting it when it cannot.
     fn read(&self, p: &mut Problems, rel: &str) -> Option<String> {
         let text = fs::read_to_string(self.path(rel));
-        text.map_err(|e| *p += format!("{rel}: cannot read it: {e}"))
-            .ok()
+        let report = |e| *p += format!("{rel}: cannot read it: {e}");
+        text.map_err(report).ok()
+    }
+
+    /// A file's text, empty after reporting it when it cannot be read.
+    fn text(&self, p: &mut Problems, rel: &str) -> String {
+        self.read(p, rel).unwrap_or_default()
     }
 
     /// Sources a file with bash ([`source`]), reporting it when bash cannot.
     fn source(&self, p: &mut Problems, rel: &str, names: &[&str]) -> Option<Vars> {
-        source(&self.path(rel), names)
-            .map_err(|e| *p += format!("{rel}: {e}"))
-            .ok()
+        let vars = source(&self.path(rel), names);
+        vars.map_err(|e| *p += format!("{rel}: {e}")).ok()
     }
 
     fn has_package(&self, name: &str) -> bool {
@@ -325,40 +317,32 @@ impl Ctx {
     }
 
     /// A program a unit or hook runs must be a KOOMPI binary or come from a listed package.
-    fn program(&self, file: &str, prog: &str) -> Vec<String> {
-        let bin = prog
-            .strip_prefix("/usr/bin/")
-            .filter(|b| b.starts_with("koompi"));
-        if let Some(bin) = bin {
-            let built = match self.cargo() {
-                Ok((bins, _)) if bins.contains(bin) => None,
-                Ok(_) => Some(format!(
-                    "{file}: runs {prog}, which no workspace crate builds"
-                )),
-                Err(e) => Some(format!("{file}: {e}")),
-            };
-            return self
-                .need(file, "koompi-tools", prog)
-                .into_iter()
-                .chain(built)
-                .collect();
+    fn program(&self, file: &str, prog: &str) -> Problems {
+        let mut p = Problems::default();
+        let bin = prog.strip_prefix("/usr/bin/");
+        let koompi = bin.filter(|b| b.starts_with("koompi"));
+        let known = PACKAGE_PROGRAMS.split_whitespace();
+        let mut known = known.filter_map(|w| w.split_once(':'));
+        let package = known.find(|(p, _)| *p == prog).map(|(_, package)| package);
+        match koompi.map(|_| "koompi-tools").or(package) {
+            Some(package) => p += self.need(file, package, prog),
+            None => p += format!("{file}: runs {prog}, not in PACKAGE_PROGRAMS (iso_lint/mod.rs)"),
         }
-        let mut known = PACKAGE_PROGRAMS
-            .split_whitespace()
-            .filter_map(|w| w.split_once(':'));
-        match known.find(|(p, _)| *p == prog) {
-            Some((_, package)) => self.need(file, package, prog).into_iter().collect(),
-            None => vec![format!(
-                "{file}: runs {prog}, not in PACKAGE_PROGRAMS (iso_lint/mod.rs)"
-            )],
+        let built = "which no workspace crate builds";
+        match (koompi, self.cargo()) {
+            (Some(bin), Ok((bins, _))) if !bins.contains(bin) => {
+                p += format!("{file}: runs {prog}, {built}")
+            }
+            (Some(_), Err(e)) => p += format!("{file}: {e}"),
+            _ => {}
         }
+        p
     }
 
     /// The workspace's binaries and target directory (`cargo metadata`).
     fn cargo(&self) -> Result<&(BTreeSet<String>, PathBuf), &String> {
-        self.cargo
-            .get_or_init(|| cargo_metadata(&self.root))
-            .as_ref()
+        let metadata = self.cargo.get_or_init(|| cargo_metadata(&self.root));
+        metadata.as_ref()
     }
 }
 
@@ -387,12 +371,9 @@ fn cargo_metadata(root: &Path) -> Result<(BTreeSet<String>, PathBuf), String> {
     let mut bins = BTreeSet::new();
     for package in meta["packages"].as_array().into_iter().flatten() {
         for t in package["targets"].as_array().into_iter().flatten() {
-            if t["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "bin"))
-            {
-                bins.extend(t["name"].as_str().map(str::to_string));
-            }
+            let kinds = t["kind"].as_array().into_iter().flatten();
+            let bin = t["name"].as_str().map(str::to_string);
+            bins.extend(bin.filter(|_| kinds.clone().any(|k| k == "bin")));
         }
     }
     let target = meta["target_directory"].as_str().unwrap_or("target");
@@ -436,16 +417,18 @@ fn parse_ini(text: &str) -> Vec<(String, String, String)> {
 pub struct UnitFile(Vec<(String, String, String)>);
 
 impl UnitFile {
+    fn parse(text: &str) -> UnitFile {
+        UnitFile(parse_ini(text))
+    }
+
     /// Reads and parses a file, reporting it when it cannot.
     fn read(cx: &Ctx, p: &mut Problems, rel: &str) -> UnitFile {
-        UnitFile(parse_ini(&cx.read(p, rel).unwrap_or_default()))
+        UnitFile(parse_ini(&cx.text(p, rel)))
     }
 
     fn values<'s>(&'s self, section: &'s str, key: &'s str) -> impl Iterator<Item = &'s str> {
-        let found = self
-            .0
-            .iter()
-            .filter(move |(s, k, _)| s == section && k == key);
+        let all = self.0.iter();
+        let found = all.filter(move |(s, k, _)| s == section && k == key);
         found.map(|(_, _, v)| v.as_str())
     }
 
@@ -472,16 +455,15 @@ impl UnitFile {
 
 fn is_unit_name(name: &str) -> bool {
     let kinds = "service timer socket target mount path automount slice";
-    name.rsplit_once('.')
-        .is_some_and(|(_, k)| kinds.split(' ').any(|x| x == k))
+    let kind = name.rsplit_once('.').map_or("", |(_, k)| k);
+    kinds.split(' ').any(|k| k == kind)
 }
 
 /// The entries of a directory (none when it cannot be read): name and path, sorted by name.
 fn entries(dir: &Path) -> Vec<(String, PathBuf)> {
     let found = fs::read_dir(dir).into_iter().flatten().flatten();
-    let mut entries: Vec<_> = found
-        .map(|e| (e.file_name().to_string_lossy().into(), e.path()))
-        .collect();
+    let entry = |e: fs::DirEntry| (e.file_name().to_string_lossy().into(), e.path());
+    let mut entries: Vec<_> = found.map(entry).collect();
     entries.sort();
     entries
 }

@@ -79,15 +79,12 @@ pub(super) fn profile(cx: &Ctx) -> Problems {
         "install_dir",
         "pacman_conf",
     ] {
-        p += get(key)
-            .is_empty()
-            .then(|| format!("{PROFILE}: {key} is not set"));
+        let unset = get(key).is_empty();
+        p += unset.then(|| format!("{PROFILE}: {key} is not set"));
     }
     let dir = get("install_dir");
-    let bad = dir.len() > 8
-        || !dir
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bad = dir.len() > 8 || !dir.bytes().all(lower);
     p += bad.then(|| format!("{PROFILE}: install_dir {dir:?} is not 1-8 of [a-z0-9]"));
     let conf = get("pacman_conf");
     let bad = !conf.is_empty() && !cx.exists(&format!("iso/{conf}"));
@@ -114,22 +111,17 @@ pub(super) fn bootmodes(cx: &Ctx) -> Problems {
     let mut seen = BTreeSet::new();
     for m in modes {
         p += (!seen.insert(m)).then(|| format!("{PROFILE}: boot mode {m} is listed twice"));
-        let new = BOOTMODES
-            .split(' ')
-            .find(|n| m.contains(&n[n.find('.').unwrap_or(0)..]));
         if DEPRECATED_BOOTMODES.split_whitespace().any(|d| d == m) {
-            let new = new.unwrap_or("?");
+            let mut modes = BOOTMODES.split(' ');
+            let new = modes.find(|n| m.contains(&n[4..])).unwrap_or("?");
             p += format!("{PROFILE}: boot mode {m} is deprecated since archiso v86: use {new}");
         } else if !BOOTMODES.split(' ').any(|b| b == m) {
             p += format!("{PROFILE}: unknown boot mode {m} (archiso knows {BOOTMODES})");
         }
     }
     let has = |m: &str| modes.iter().any(|x| x == m);
-    let (bios, grub, sdboot) = (
-        has("bios.syslinux"),
-        has("uefi.grub"),
-        has("uefi.systemd-boot"),
-    );
+    let (bios, grub) = (has("bios.syslinux"), has("uefi.grub"));
+    let sdboot = has("uefi.systemd-boot");
     p += (!bios).then(|| format!("{PROFILE}: no BIOS boot mode (bios.syslinux)"));
     p += (!grub && !sdboot).then(|| format!("{PROFILE}: no UEFI boot mode (uefi.grub)"));
     p += (grub && sdboot).then(|| format!("{PROFILE}: uefi.grub and uefi.systemd-boot clash"));
@@ -161,10 +153,8 @@ pub(super) fn file_permissions(cx: &Ctx) -> Problems {
             [uid, gid, mode] if uid.parse::<u32>().is_ok() && gid.parse::<u32>().is_ok() => mode,
             _ => "",
         };
-        match u32::from_str_radix(mode, 8)
-            .ok()
-            .filter(|_| mode.len() >= 3 && mode.len() <= 4)
-        {
+        let octal = u32::from_str_radix(mode, 8).ok();
+        match octal.filter(|_| mode.len() >= 3 && mode.len() <= 4) {
             Some(mode) => _ = listed.insert(path.clone(), mode),
             None => p += format!("{at}: {value:?} is not uid:gid:mode (3 or 4 octal digits)"),
         }
@@ -208,12 +198,8 @@ pub(super) fn file_permissions(cx: &Ctx) -> Problems {
 pub(super) fn no_customize_script(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     for (path, _) in walk(&cx.path("iso")) {
-        let rel = path
-            .strip_prefix(&cx.root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
-        let bad = rel.ends_with("/customize_airootfs.sh");
+        let rel = path.strip_prefix(&cx.root).unwrap_or(&path).display();
+        let bad = path.ends_with("customize_airootfs.sh");
         p += bad.then(|| format!("{rel}: is deprecated: use airootfs files and pacman hooks"));
     }
     p
@@ -258,9 +244,8 @@ pub(super) fn pacman_conf(cx: &Ctx) -> Problems {
         p += format!("{file}: no [{repo}] repository");
     }
     let (koompi, core) = (first("koompi"), first("core"));
-    p += koompi
-        .is_none()
-        .then(|| format!("{file}: no [koompi] (the local repository)"));
+    let bad = koompi.is_none();
+    p += bad.then(|| format!("{file}: no [koompi] (the local repository)"));
     let mut servers = conf.values("koompi", "Server");
     let bad = koompi.is_some() && !servers.any(|s| s.contains(REPO_PLACEHOLDER));
     p += bad.then(|| format!("{file}: [koompi] has no `Server = file://{REPO_PLACEHOLDER}`"));
@@ -269,9 +254,7 @@ pub(super) fn pacman_conf(cx: &Ctx) -> Problems {
     let bad = matches!((koompi, core), (Some(k), Some(c)) if k > c);
     p += bad.then(|| format!("{file}: [koompi] must come before [core] so KOOMPI's packages win"));
     let script = "scripts/build-iso.sh";
-    let bad = cx
-        .read(&mut p, script)
-        .is_some_and(|s| !s.contains(REPO_PLACEHOLDER));
+    let bad = !cx.text(&mut p, script).contains(REPO_PLACEHOLDER);
     p += bad.then(|| format!("{script}: does not replace {REPO_PLACEHOLDER}"));
     p
 }
@@ -341,11 +324,10 @@ pub(super) fn boot_menus(cx: &Ctx) -> Problems {
     let hotkey = syslinux.lines().any(label) && syslinux.contains("console=ttyS0");
     p += (!syslinux.is_empty() && !hotkey).then(|| format!("iso/syslinux: no {serial}"));
     let bad = kernels.is_empty() && !files.is_empty();
-    p += bad
-        .then(|| "iso: no boot menu entry boots /%INSTALL_DIR%/boot/%ARCH%/vmlinuz-*".to_string());
+    p += bad.then(|| "iso: no boot menu entry boots /%INSTALL_DIR%/boot/*/vmlinuz-*".into());
     for k in &kernels {
         p += cx.need("iso (boot menus)", k, &format!("vmlinuz-{k}"));
-        p += preset(cx, k).0;
+        p += preset(cx, k);
     }
     p
 }
@@ -372,10 +354,8 @@ pub(super) fn initcpio(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let live = "iso/airootfs/etc/mkinitcpio.conf.d/archiso.conf";
     let (hooks, _) = config(cx, &mut p, live);
-    for need in ["base", "udev", "archiso"]
-        .into_iter()
-        .filter(|n| !hooks.contains(n))
-    {
+    let needed = ["base", "udev", "archiso"];
+    for need in needed.iter().filter(|n| !hooks.contains(n)) {
         p += format!("{live}: HOOKS lacks {need} (the live medium cannot boot without it)");
     }
     let bad = hooks.contains(&"systemd");
@@ -402,20 +382,16 @@ pub(super) fn initcpio(cx: &Ctx) -> Problems {
 /// A mkinitcpio config's known HOOKS and its MODULES (bash sources it, as mkinitcpio does);
 /// each hook must be known, still in Arch and from a listed package.
 fn config(cx: &Ctx, p: &mut Problems, file: &str) -> (Vec<&'static str>, Vec<String>) {
-    let v = cx
-        .source(p, file, &["HOOKS", "MODULES"])
-        .unwrap_or_default();
-    *p += v
-        .get("HOOKS")
-        .is_none()
-        .then(|| format!("{file}: no HOOKS=(...)"));
+    let v = cx.source(p, file, &["HOOKS", "MODULES"]);
+    let v = v.unwrap_or_default();
+    let bad = v.get("HOOKS").is_none();
+    *p += bad.then(|| format!("{file}: no HOOKS=(...)"));
     let mut hooks = Vec::new();
     for h in v.list("HOOKS") {
-        let lines = INITCPIO_HOOKS
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>());
+        let words = |l: &'static str| l.split_whitespace().collect::<Vec<_>>();
+        let lines = INITCPIO_HOOKS.lines().map(words);
         let mut found =
-            lines.filter_map(|w| Some((*w.first()?, *w[1..].iter().find(|x| *x == h)?)));
+            lines.filter_map(|w| Some((*w.first()?, *w.iter().skip(1).find(|x| *x == h)?)));
         if let Some((_, why)) = reasons(GONE_INITCPIO_HOOKS).find(|(g, _)| g == h) {
             *p += format!("{file}: hook {h} no longer exists: {why}");
         } else if let Some((package, hook)) = found.next() {

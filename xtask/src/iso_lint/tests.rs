@@ -14,67 +14,67 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// A copy of what the lint reads in `<tmp>/ws`, with the seed, when it is here, where
-/// [`SEED_PATH`] finds it; the crates, xtask and target are links (cargo metadata, binaries).
-fn copy() -> (tempfile::TempDir, PathBuf) {
+/// Runs `check` on a fresh copy of the tree with mistakes planted by `script`, one a line:
+/// `FILE: FROM => TO` (every FROM replaced), `FILE := TEXT` (written), `FILE -> TARGET` (a
+/// symlink), `FILE +x` (made executable), `FILE rm`; `\n` stands for a newline. Each line
+/// `! TEXT` is a problem the check must report (one containing TEXT); without one, it must
+/// report none. The copy is a git checkout with the seed, when it is here, where [`SEED_PATH`]
+/// finds it; the crates, xtask and target are links.
+fn assert_reports(check: &str, script: &str) {
     let (real, tmp) = (workspace(), tempfile::tempdir().unwrap());
     let ws = tmp.path().join("ws");
     fs::create_dir_all(ws.join(SEED_PATH).parent().unwrap()).unwrap();
-    for dir in [
-        "iso",
-        "branding",
-        "system",
-        "docs",
-        "scripts",
-        "packaging",
-        "configs",
-        ".ci",
-    ] {
-        let cp = Command::new("cp")
-            .arg("-R")
-            .arg(real.join(dir))
-            .arg(&ws)
-            .status();
-        assert!(cp.unwrap().success());
+    let run = |cmd: &mut Command| assert!(cmd.current_dir(&ws).status().unwrap().success());
+    for dir in "iso branding system docs scripts packaging configs .ci".split(' ') {
+        run(Command::new("cp").arg("-R").arg(real.join(dir)).arg("."));
     }
     for name in ["crates", "xtask", "target", "Cargo.toml", "Cargo.lock"] {
         symlink(real.join(name), ws.join(name)).unwrap();
     }
-    if let Ok(seed) = fs::read(real.join(SEED_PATH)) {
-        fs::write(ws.join(SEED_PATH), seed).unwrap();
+    let _ = fs::copy(real.join(SEED_PATH), ws.join(SEED_PATH));
+    run(Command::new("git").args(["init", "-q"]));
+    let mut want = Vec::new();
+    for line in script.lines().map(|l| l.trim().replace("\\n", "\n")) {
+        let file = |f: &str| ws.join(f);
+        if let Some(problem) = line.strip_prefix("! ") {
+            want.push(problem.to_string());
+        } else if let Some((f, text)) = line.split_once(" := ") {
+            fs::create_dir_all(file(f).parent().unwrap()).unwrap();
+            fs::write(file(f), text).unwrap();
+        } else if let Some((f, target)) = line.split_once(" -> ") {
+            symlink(target, file(f)).unwrap();
+        } else if let Some(f) = line.strip_suffix(" +x") {
+            fs::set_permissions(file(f), fs::Permissions::from_mode(0o755)).unwrap();
+        } else if let Some(f) = line.strip_suffix(" rm") {
+            fs::remove_file(file(f)).unwrap();
+        } else if let Some((f, edit)) = line.split_once(": ") {
+            let (from, to) = edit.split_once(" =>").unwrap();
+            let text = fs::read_to_string(file(f)).unwrap();
+            assert!(text.contains(from), "{f} has no {from:?}");
+            fs::write(
+                file(f),
+                text.replace(from, to.strip_prefix(' ').unwrap_or(to)),
+            )
+            .unwrap();
+        } else {
+            assert!(line.is_empty(), "{line:?}: not a plant");
+        }
     }
-    (tmp, ws)
-}
-
-/// Replaces every `from` in a file of the copy.
-fn edit(ws: &Path, file: &str, from: &str, to: &str) {
-    let text = fs::read_to_string(ws.join(file)).unwrap();
-    assert!(text.contains(from), "{file} has no {from:?}");
-    fs::write(ws.join(file), text.replace(from, to)).unwrap();
-}
-
-/// Plants mistakes in a fresh copy; `check` must report every one of `want`, each on one line.
-fn assert_reports(check: &str, plant: impl FnOnce(&Path), want: &[&str]) {
-    let (_tmp, ws) = copy();
-    plant(&ws);
     let problems = lint(&ws, &[check.to_string()]);
     let all = problems.join("\n");
-    for w in want {
+    for w in &want {
         assert!(all.contains(w), "{check}: {w:?} is not reported in:\n{all}");
     }
+    assert!(!want.is_empty() || problems.is_empty(), "{check}: {all}");
     assert!(problems
         .iter()
-        .all(|p| p.starts_with(&format!("{check}: ")) && !p.contains('\n')));
+        .all(|p| p.starts_with(check) && !p.contains('\n')));
 }
 
 #[test]
 fn the_real_tree_passes_every_check() {
-    let problems = lint(&workspace(), &[]);
-    assert!(
-        problems.is_empty(),
-        "iso-lint problems:\n{}",
-        problems.join("\n")
-    );
+    let problems = lint(&workspace(), &[]).join("\n");
+    assert!(problems.is_empty(), "iso-lint problems:\n{problems}");
 }
 
 /// Every check of the old, monolithic lint is still here under its name.
@@ -82,462 +82,303 @@ fn the_real_tree_passes_every_check() {
 fn every_check_has_a_unique_name_and_the_old_ones_are_kept() {
     let names: BTreeSet<&str> = CHECKS.iter().map(|c| c.name).collect();
     assert_eq!(names.len(), CHECKS.len());
-    assert!(CHECKS
-        .iter()
-        .all(|c| !c.about.is_empty() && c.about.len() < 80));
+    assert!(CHECKS.iter().all(|c| (1..80).contains(&c.about.len())));
     let old = "profile bootmodes file-permissions no-customize-script packages pacman-conf \
         boot-menus initcpio unit-references units-enabled units-verify users live-config \
-        pacman-hooks branding-texts os-release fastfetch plymouth-theme wallpapers shellcheck";
-    for name in old.split_whitespace() {
-        assert!(names.contains(name), "{name}");
-    }
+        pacman-hooks branding-texts os-release fastfetch plymouth-theme wallpapers";
+    assert!(old.split(' ').all(|name| names.contains(name)));
 }
 
 #[test]
 fn profile() {
-    let plant = |ws: &Path| {
-        let f = "iso/profiledef.sh";
-        edit(ws, f, "iso_name=\"koompi-os-base\"", "iso_name=\"other\"");
-        edit(ws, f, "install_dir=\"koompi\"", "install_dir=\"Koompi_OS\"");
-        edit(ws, f, "iso_label=\"KOOMPI_", "iso_label=\"koompi-");
-        edit(
-            ws,
-            f,
-            "airootfs_image_type=\"squashfs\"",
-            "airootfs_image_type=\"erofs\"",
-        );
-    };
-    let want = [
-        "iso_name \"other\"",
-        "install_dir \"Koompi_OS\"",
-        "iso_label \"koompi-",
-    ];
-    assert_reports("profile", plant, &[&want[..], &["no `-zlzma`"]].concat());
-    let unclosed = |ws: &Path| edit(ws, "iso/profiledef.sh", "'uefi.grub')", "'uefi.grub'");
     assert_reports(
         "profile",
-        unclosed,
-        &["iso/profiledef.sh: bash cannot source it"],
+        r#"iso/profiledef.sh: iso_name="koompi-os-base" => iso_name="other"
+        iso/profiledef.sh: install_dir="koompi" => install_dir="Koompi_OS"
+        iso/profiledef.sh: iso_label="KOOMPI_ => iso_label="koompi-
+        iso/profiledef.sh: airootfs_image_type="squashfs" => airootfs_image_type="erofs"
+        ! iso/profiledef.sh: iso_name "other" is wrong
+        ! install_dir "Koompi_OS" is not 1-8 of [a-z0-9]
+        ! iso_label "koompi-
+        ! no `-zlzma` in airootfs_image_tool_options"#,
+    );
+    let unclosed = "iso/profiledef.sh: 'uefi.grub') => 'uefi.grub'";
+    assert_reports(
+        "profile",
+        &format!("{unclosed}\n! profiledef.sh: bash cannot source"),
     );
 }
 
 #[test]
 fn bootmodes() {
-    let plant = |ws: &Path| {
-        let two = "'uefi.grub' 'uefi.grub' 'uefi.systemd-boot'";
-        edit(
-            ws,
-            "iso/profiledef.sh",
-            "'bios.syslinux'",
-            "'bios.syslinux.mbr'",
-        );
-        edit(ws, "iso/profiledef.sh", "'uefi.grub'", two);
-    };
-    let want = ["bios.syslinux.mbr is deprecated since archiso v86: use bios.syslinux"];
-    let more = [
-        "no BIOS boot mode",
-        "uefi.grub is listed twice",
-        "clash",
-        "needs iso/efiboot",
-    ];
-    assert_reports("bootmodes", plant, &[&want[..], &more].concat());
+    assert_reports(
+        "bootmodes",
+        r#"iso/profiledef.sh: 'bios.syslinux' => 'bios.syslinux.mbr'
+        iso/profiledef.sh: 'uefi.grub' => 'uefi.grub' 'uefi.grub' 'uefi.systemd-boot'
+        ! bios.syslinux.mbr is deprecated since archiso v86: use bios.syslinux
+        ! no BIOS boot mode
+        ! uefi.grub is listed twice
+        ! uefi.grub and uefi.systemd-boot clash
+        ! uefi.systemd-boot needs iso/efiboot"#,
+    );
 }
 
 #[test]
 fn file_permissions() {
-    let plant = |ws: &Path| {
-        let tool = ws.join("iso/airootfs/usr/local/bin/tool");
-        fs::create_dir_all(tool.parent().unwrap()).unwrap();
-        fs::write(&tool, "#!/bin/sh\n").unwrap();
-        fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
-        let f = "iso/profiledef.sh";
-        edit(
-            ws,
-            f,
-            "[\"/etc/shadow\"]=\"0:0:400\"",
-            "[\"/etc/shadow\"]=\"0:0:644\"",
-        );
-        edit(
-            ws,
-            f,
-            "[\"/etc/gshadow\"]=\"0:0:400\"",
-            "[\"/etc/nothere\"]=\"0:0:4o0\"",
-        );
-    };
-    let want = [
-        "iso/airootfs/usr/local/bin/tool: is executable but not in file_permissions",
-        "iso/airootfs/etc/shadow: is a secret but file_permissions gives it 644",
-        "iso/airootfs/etc/gshadow: is a secret but not in file_permissions",
-        "file_permissions[/etc/nothere]: \"0:0:4o0\" is not uid:gid:mode",
-        "file_permissions[/etc/nothere]: iso/airootfs/etc/nothere does not exist",
-    ];
-    assert_reports("file-permissions", plant, &want);
+    assert_reports(
+        "file-permissions",
+        r#"iso/airootfs/usr/local/bin/tool := #!/bin/sh\n
+        iso/airootfs/usr/local/bin/tool +x
+        iso/profiledef.sh: ["/etc/shadow"]="0:0:400" => ["/etc/shadow"]="0:0:644"
+        iso/profiledef.sh: ["/etc/gshadow"]="0:0:400" => ["/etc/nothere"]="0:0:4o0"
+        ! iso/airootfs/usr/local/bin/tool: is executable but not in file_permissions
+        ! iso/airootfs/etc/shadow: is a secret but file_permissions gives it 644
+        ! iso/airootfs/etc/gshadow: is a secret but not in file_permissions
+        ! file_permissions[/etc/nothere]: "0:0:4o0" is not uid:gid:mode
+        ! file_permissions[/etc/nothere]: iso/airootfs/etc/nothere does not exist"#,
+    );
 }
 
 #[test]
 fn no_customize_script() {
-    let plant = |ws: &Path| {
-        fs::create_dir_all(ws.join("iso/airootfs/root")).unwrap();
-        fs::write(ws.join("iso/airootfs/root/customize_airootfs.sh"), "").unwrap();
-    };
-    let want = ["iso/airootfs/root/customize_airootfs.sh: is deprecated"];
-    assert_reports("no-customize-script", plant, &want);
+    assert_reports(
+        "no-customize-script",
+        "iso/airootfs/root/customize_airootfs.sh := echo
+        ! iso/airootfs/root/customize_airootfs.sh: is deprecated",
+    );
 }
 
 #[test]
 fn packages() {
-    let plant = |ws: &Path| {
-        let f = "iso/packages.x86_64";
-        edit(ws, f, "\nparu\n", "\nnoto-fonts-khmer\nzsh\n Bad_Name\n");
-    };
-    let want = [
-        "noto-fonts-khmer does not exist in Arch",
-        "zsh is listed twice",
-        "blanks around the name",
-        "\"Bad_Name\" is not a package name",
-        "iso/packages.x86_64: paru is missing: the AUR helper",
-    ];
-    assert_reports("packages", plant, &want);
+    assert_reports(
+        "packages",
+        r#"iso/packages.x86_64: \nparu\n => \nnoto-fonts-khmer\nzsh\n Bad_Name\n
+        ! line 35: noto-fonts-khmer does not exist in Arch
+        ! zsh is listed twice
+        ! blanks around the name
+        ! "Bad_Name" is not a package name
+        ! iso/packages.x86_64: paru is missing: the AUR helper"#,
+    );
 }
 
 #[test]
 fn pacman_conf() {
-    let plant = |ws: &Path| {
-        let block =
-            "[koompi]\nSigLevel = Optional TrustAll\nServer = file:///@KOOMPI_LOCAL_REPO@\n";
-        edit(ws, "iso/pacman.conf", block, "");
-        let conf = fs::read_to_string(ws.join("iso/pacman.conf")).unwrap();
-        fs::write(ws.join("iso/pacman.conf"), format!("{conf}\n{block}")).unwrap();
-        edit(ws, "scripts/build-iso.sh", "@KOOMPI_LOCAL_REPO@", "@OTHER@");
-    };
-    let want = [
-        "[koompi] must come before [core]",
-        "build-iso.sh: does not replace",
-    ];
-    assert_reports("pacman-conf", plant, &want);
+    assert_reports(
+        "pacman-conf",
+        r#"iso/pacman.conf: [koompi] => [other]
+        iso/pacman.conf: [extra] => [extra]\n[koompi]\nServer = file:///@KOOMPI_LOCAL_REPO@
+        scripts/build-iso.sh: @KOOMPI_LOCAL_REPO@ => @OTHER@
+        ! iso/pacman.conf: [koompi] must come before [core]
+        ! iso/pacman.conf: [koompi] has no SigLevel
+        ! scripts/build-iso.sh: does not replace"#,
+    );
+    let plant = "iso/pacman.conf: [koompi] => [other]\n! iso/pacman.conf: no [koompi]";
+    assert_reports("pacman-conf", plant);
 }
 
 #[test]
 fn boot_menus() {
-    let plant = |ws: &Path| {
-        let grub = "iso/grub/grub.cfg";
-        edit(
-            ws,
-            grub,
-            "archisobasedir=%INSTALL_DIR%",
-            "archisobasedir=koompi",
-        );
-        edit(ws, grub, "--hotkey r", "--hotkey s");
-        let preset = "iso/airootfs/etc/mkinitcpio.d/linux-lts.preset";
-        edit(
-            ws,
-            preset,
-            "ALL_kver='/boot/vmlinuz-linux-lts'",
-            "ALL_kver='/boot/vmlinuz'",
-        );
-        fs::write(ws.join("iso/syslinux/splash.png"), "GIF89a").unwrap();
-    };
-    let want = [
-        "iso/grub/grub.cfg: no archisobasedir=%INSTALL_DIR% in",
-        "iso/grub/grub.cfg: no menu entry with console=ttyS0 and hotkey r",
-        "linux-lts.preset: ALL_kver is not /boot/vmlinuz-linux-lts",
-        "iso/syslinux/splash.png: is not a PNG",
-    ];
-    assert_reports("boot-menus", plant, &want);
+    assert_reports(
+        "boot-menus",
+        r#"iso/grub/grub.cfg: archisobasedir=%INSTALL_DIR% => archisobasedir=koompi
+        iso/grub/grub.cfg: --hotkey r => --hotkey s
+        iso/syslinux/archiso_sys.cfg: INCLUDE archiso_tail.cfg => INCLUDE nonesuch.cfg
+        iso/airootfs/etc/mkinitcpio.d/linux-lts.preset: -linux-lts' => '
+        iso/syslinux/splash.png := GIF89a
+        ! iso/grub/grub.cfg: no archisobasedir=%INSTALL_DIR% in "linux /%INSTALL_DIR%
+        ! iso/grub/grub.cfg: no menu entry with console=ttyS0 and hotkey r
+        ! iso/syslinux/archiso_sys.cfg: refers to nonesuch.cfg, not in iso/syslinux/
+        ! linux-lts.preset: ALL_kver is not /boot/vmlinuz-linux-lts
+        ! iso/syslinux/splash.png: is not a PNG"#,
+    );
 }
 
 #[test]
 fn initcpio() {
-    let plant = |ws: &Path| {
-        let (live, target) = ("archiso.conf", "koompi.conf");
-        let dir = "iso/airootfs/etc/mkinitcpio.conf.d";
-        edit(
-            ws,
-            &format!("{dir}/{live}"),
-            "HOOKS=(base udev",
-            "HOOKS=(base systemd",
-        );
-        edit(
-            ws,
-            &format!("{dir}/{target}"),
-            "systemd plymouth",
-            "systemd sd-plymouth nonesuch",
-        );
-        edit(
-            ws,
-            &format!("{dir}/{target}"),
-            "MODULES=(btrfs)",
-            "MODULES=()",
-        );
-    };
-    let want = [
-        "archiso.conf: HOOKS lacks udev",
-        "archiso.conf: HOOKS has systemd",
-        "koompi.conf: hook sd-plymouth no longer exists",
-        "koompi.conf: unknown mkinitcpio hook nonesuch",
-        "koompi.conf: HOOKS must have systemd and plymouth",
-        "koompi.conf: MODULES must have btrfs",
-    ];
-    assert_reports("initcpio", plant, &want);
+    assert_reports(
+        "initcpio",
+        r#"iso/airootfs/etc/mkinitcpio.conf.d/archiso.conf: (base udev => (base systemd
+        iso/airootfs/etc/mkinitcpio.conf.d/koompi.conf: systemd plymouth => systemd sd-plymouth x
+        iso/airootfs/etc/mkinitcpio.conf.d/koompi.conf: MODULES=(btrfs) => MODULES=()
+        ! archiso.conf: HOOKS lacks udev
+        ! archiso.conf: HOOKS has systemd
+        ! koompi.conf: hook sd-plymouth no longer exists
+        ! koompi.conf: unknown mkinitcpio hook x
+        ! koompi.conf: HOOKS must have systemd and plymouth
+        ! koompi.conf: MODULES must have btrfs"#,
+    );
 }
 
 #[test]
 fn unit_references() {
-    let plant = |ws: &Path| {
-        let unit = "system/systemd/koompi-boot-success.service";
-        let docs = "Documentation=https://github.com/koompi/koompi-os/blob/main/docs/nonesuch.md";
-        let more = "ExecStartPre=/usr/bin/frobnicate\nExecStartPost=/usr/bin/koompi-nonesuch";
-        edit(ws, unit, "[Service]", &format!("[Service]\n{more}"));
-        edit(
-            ws,
-            unit,
-            "[Unit]",
-            &format!("[Unit]\n{docs}\nWants=koompi-nonesuch.service"),
-        );
-    };
-    let want = [
-        "runs /usr/bin/frobnicate, not in PACKAGE_PROGRAMS",
-        "runs /usr/bin/koompi-nonesuch, which no workspace crate builds",
-        "docs/nonesuch.md",
-        "Wants=koompi-nonesuch.service: not in system/systemd",
-    ];
-    assert_reports("unit-references", plant, &want);
+    assert_reports(
+        "unit-references",
+        r#"system/systemd/koompi-boot-success.service: [Service] => [Service]\nExecStartPre=/x
+        system/systemd/koompi-boot-success.service: /usr/bin/koompi- => /usr/bin/koompi-x
+        system/systemd/koompi-boot-success.service: docs/watchdog.md => docs/nonesuch.md
+        system/systemd/koompi-boot-success.service: Wants=koompi-boot-w => Wants=koompi-w
+        ! runs /x, not in PACKAGE_PROGRAMS
+        ! runs /usr/bin/koompi-xwatchdog, which no workspace crate builds
+        ! Documentation=https://github.com/koompi/koompi-os/blob/main/docs/nonesuch.md: no docs/
+        ! Wants=koompi-watchdog.service: not in system/systemd"#,
+    );
 }
 
 #[test]
 fn units_enabled() {
-    let plant = |ws: &Path| {
-        let etc = ws.join("iso/airootfs/etc/systemd/system");
-        fs::remove_file(etc.join("timers.target.wants/koompi-snapshot-daily.timer")).unwrap();
-        let wants = etc.join("multi-user.target.wants");
-        symlink(
-            "/usr/lib/systemd/system/nonesuch.service",
-            wants.join("nonesuch.service"),
-        )
-        .unwrap();
-        edit(ws, "iso/packages.x86_64", "\nacpid\n", "\n");
-        fs::write(etc.join("stray.txt"), "").unwrap();
-    };
-    let want = [
-        "timers.target.wants/koompi-snapshot-daily.timer is missing",
-        "nonesuch.service is neither in system/systemd",
-        "acpid.service comes from package acpid, which is not in iso/packages.x86_64",
-        "stray.txt: unexpected file",
-    ];
-    assert_reports("units-enabled", plant, &want);
+    assert_reports(
+        "units-enabled",
+        r#"iso/airootfs/etc/systemd/system/timers.target.wants/koompi-snapshot-daily.timer rm
+        iso/airootfs/etc/systemd/system/multi-user.target.wants/x.service -> /usr/lib/x.service
+        iso/airootfs/etc/systemd/system/stray.txt := x
+        iso/packages.x86_64: \nacpid\n => \n
+        ! timers.target.wants/koompi-snapshot-daily.timer is missing
+        ! x.service is neither in system/systemd
+        ! acpid.service comes from package acpid, which is not in iso/packages.x86_64
+        ! stray.txt: unexpected file"#,
+    );
 }
 
 #[test]
 fn units_verify() {
     // The copy's target is the real one: build the binaries there first.
-    let real = Ctx::new(&workspace());
-    units::built_binaries(&real, &["koompi-watchdog"].into()).unwrap();
-    let unit = "system/systemd/koompi-boot-success.service";
-    let plant = |ws: &Path| edit(ws, unit, "[Service]", "[Service]\nBogusKey=1");
+    lint(&workspace(), &["units-verify".into()]);
     assert_reports(
         "units-verify",
-        plant,
-        &["systemd-analyze verify:", "BogusKey"],
+        r#"system/systemd/koompi-boot-success.service: [Service] => [Service]\nBogusKey=1
+        ! system/systemd: systemd-analyze verify:
+        ! BogusKey"#,
     );
 }
 
 #[test]
 fn users() {
-    let plant = |ws: &Path| {
-        let etc = "iso/airootfs/etc";
-        edit(
-            ws,
-            &format!("{etc}/passwd"),
-            "/home/koompi:/usr/bin/zsh",
-            "/home/koompi:/bin/fish",
-        );
-        edit(
-            ws,
-            &format!("{etc}/sysusers.d/koompi-live.conf"),
-            "m koompi video\n",
-            "",
-        );
-        edit(
-            ws,
-            &format!("{etc}/sudoers.d/wheel"),
-            "ALL\n",
-            "NOPASSWD: ALL\n",
-        );
-        edit(ws, &format!("{etc}/group"), "root:", "wheel:");
-    };
-    let want = [
-        "koompi's shell /bin/fish is not zsh or bash",
-        "koompi must be uid 1000, home /home/koompi, zsh",
-        "no `m koompi video` line",
-        "sudoers.d/wheel: must be exactly",
-        "etc/group: has no root entry",
-    ];
-    assert_reports("users", plant, &want);
+    assert_reports(
+        "users",
+        r#"iso/airootfs/etc/passwd: /home/koompi:/usr/bin/zsh => /home/koompi:/bin/fish
+        iso/airootfs/etc/sysusers.d/koompi-live.conf: m koompi video => # none
+        iso/airootfs/etc/sudoers.d/wheel: ALL\n => NOPASSWD: ALL\n
+        iso/airootfs/etc/group: root: => wheel:
+        ! koompi's shell /bin/fish is not zsh or bash
+        ! no live user koompi, uid 1000
+        ! no `m koompi video` line
+        ! sudoers.d/wheel: must be exactly
+        ! etc/group: has no root entry"#,
+    );
 }
 
 #[test]
 fn live_config() {
-    let plant = |ws: &Path| {
-        fs::write(ws.join("iso/airootfs/etc/hostname"), "archiso\n").unwrap();
-        fs::write(ws.join("iso/airootfs/etc/motd"), "hello\n").unwrap();
-        edit(
-            ws,
-            "iso/airootfs/etc/locale.gen",
-            "km_KH.UTF-8",
-            "#km_KH.UTF-8",
-        );
-    };
-    let want = [
-        "hostname: must be koompi-live",
-        "etc/motd: branding belongs",
-        "km_KH.UTF-8",
-    ];
-    assert_reports("live-config", plant, &want);
+    assert_reports(
+        "live-config",
+        r#"iso/airootfs/etc/hostname := archiso\n
+        iso/airootfs/etc/motd := hello\n
+        iso/airootfs/etc/locale.gen: km_KH.UTF-8 => #km_KH.UTF-8
+        ! hostname: must be koompi-live
+        ! etc/motd: branding belongs
+        ! km_KH.UTF-8 UTF-8 is not enabled"#,
+    );
 }
 
 #[test]
 fn pacman_hooks() {
-    let plant = |ws: &Path| {
-        let hook = "iso/airootfs/etc/pacman.d/hooks/40-koompi-plymouth-theme.hook";
-        edit(ws, hook, "# remove from airootfs!\n", "");
-        edit(
-            ws,
-            hook,
-            "plymouth-set-default-theme koompi",
-            "plymouth-set-default-theme other",
-        );
-    };
-    let want = [
-        "not marked `# remove from airootfs!`",
-        "sets the Plymouth theme other",
-    ];
-    assert_reports("pacman-hooks", plant, &want);
+    assert_reports(
+        "pacman-hooks",
+        r#"iso/airootfs/etc/pacman.d/hooks/30-koompi-locale-gen.hook: # remove from airootfs!\n =>
+        iso/airootfs/etc/pacman.d/hooks/40-koompi-plymouth-theme.hook: theme koompi => theme x
+        ! not marked `# remove from airootfs!`
+        ! Plymouth theme "x""#,
+    );
 }
 
 #[test]
 fn branding_texts_must_be_the_seeds_when_it_is_here() {
-    // A seed made of the branding files passes; an edited motd then differs from it.
-    let plant = |ws: &Path| {
-        let mut seed = String::new();
-        for (rel, marker) in branding::TEXTS {
-            let text = fs::read_to_string(ws.join(rel)).unwrap();
-            seed.push_str(&format!("intro\n{marker}\n```text\n{text}```\n\n"));
-        }
-        fs::write(ws.join(SEED_PATH), seed).unwrap();
-        assert!(lint(ws, &["branding-texts".into()]).is_empty());
-        edit(ws, "branding/motd", "Quick Start:", "Quick start:");
-        fs::write(ws.join("branding/issue.installed"), "KOOMPI\n").unwrap();
-    };
-    let want = [
-        "branding/motd: not the seed's: line 9: expected \"  Quick Start:\"",
-        "branding/issue.installed: must be branding/issue without its login line",
-    ];
-    assert_reports("branding-texts", plant, &want);
-    let no_seed = |ws: &Path| fs::write(ws.join(SEED_PATH), "no blocks\n").unwrap();
-    assert_reports("branding-texts", no_seed, &["no fenced block after **MOTD"]);
+    // A seed made of the branding files passes; the edited files then differ from it.
+    let mut seed = format!("{SEED_PATH} := ");
+    for (rel, marker) in branding::TEXTS {
+        let text = fs::read_to_string(workspace().join(rel)).unwrap();
+        seed += &format!("intro\n{marker}\n```text\n{text}```\n\n").replace('\n', "\\n");
+    }
+    assert_reports("branding-texts", &seed);
+    let plants = r#"branding/motd: Quick Start: => Quick start:
+        branding/issue.installed := KOOMPI\n
+        ! branding/motd: not the seed's: line 9: expected "  Quick Start:", found "  Quick start:"
+        ! branding/issue.installed: must be branding/issue without its login line"#;
+    assert_reports("branding-texts", &format!("{seed}\n{plants}"));
+    let seed = format!("{SEED_PATH} := none\n! no fenced block after **MOTD (`/etc/motd`):**");
+    assert_reports("branding-texts", &seed);
 }
 
 #[test]
 fn os_release() {
-    let (_tmp, ws) = copy();
-    let file = ws.join("branding/os-release");
-    let good =
-        "# c\nNAME=\"KOOMPI \\\"OS\\\" \\$x\"\nID=koompi\nPRETTY_NAME='K OS'\nVERSION_ID=1.0\n";
-    fs::write(&file, good).unwrap();
-    assert_eq!(lint(&ws, &["os-release".into()]), Vec::<String>::new());
+    let good = r#"# c\nNAME="KOOMPI \"OS\" \$x"\nID=koompi\nPRETTY_NAME='K OS'\nVERSION_ID=1"#;
+    assert_reports("os-release", &format!("branding/os-release := {good}\\n"));
     for (bad, want) in [
-        ("NAME=KOOMPI OS\n", "unquoted value has specials"),
-        ("NAME=\"KOOMPI OS\n", "bash cannot source it"),
-        ("NAME=\"a\"\nNAME=\"b\"\n", "NAME is set twice"),
-        ("name=\"a\"\n", "\"name\" is not a KEY"),
-        ("NAME\n", "no `=`"),
-        ("NAME=\"$HOME\"\n", "unescaped $"),
-        ("ID=Koompi\n", "ID=\"Koompi\": only a-z"),
-        ("ID=koompi\n", "no PRETTY_NAME="),
+        ("NAME=KOOMPI OS", "unquoted value has specials"),
+        ("NAME=\"KOOMPI OS", "bash cannot source it"),
+        ("NAME=\"a\"\\nNAME=\"b\"", "NAME is set twice"),
+        ("name=\"a\"", "\"name\" is not a KEY"),
+        ("NAME", "no `=`"),
+        ("NAME=\"$HOME\"", "unescaped $"),
+        ("ID=Koompi", "ID=\"Koompi\": only a-z"),
+        ("ID=koompi", "no PRETTY_NAME="),
     ] {
-        fs::write(&file, bad).unwrap();
-        let all = lint(&ws, &["os-release".into()]).join("\n");
-        assert!(all.contains(want), "{bad:?}: {want:?} not in:\n{all}");
+        assert_reports(
+            "os-release",
+            &format!("branding/os-release := {bad}\\n\n! {want}"),
+        );
     }
 }
 
 #[test]
 fn fastfetch() {
-    let (_tmp, ws) = copy();
-    let file = ws.join("branding/fastfetch/config.jsonc");
-    let good = "{ // c\n \"a\": \"x // y /* z */\", /* b\n */ \"modules\": [\"os\", ], }\n";
-    fs::write(&file, good).unwrap();
-    assert_eq!(lint(&ws, &["fastfetch".into()]), Vec::<String>::new());
+    let file = "branding/fastfetch/config.jsonc";
+    let good = r#"{ // c\n "a": "x // y /* z */", /* b\n */ "modules": ["os", ], }\n"#;
+    assert_reports("fastfetch", &format!("{file} := {good}"));
     for (bad, want) in [
         (
-            "{ \"a\": 1 \"modules\": [] }",
+            r#"{ "a": 1 "modules": [] }"#,
             "is not valid JSONC: expected `,`",
         ),
-        ("{ \"modules\": [1 2] }", "is not valid JSONC"),
-        ("{ 'modules': [] }", "is not valid JSONC"),
-        ("{ /* open", "is not valid JSONC"),
-        ("{ \"a\": [] }", "has no \"modules\" array"),
+        (r#"{ "modules": [1 2] }"#, "is not valid JSONC"),
+        (r#"{ 'modules': [] }"#, "is not valid JSONC"),
+        (r#"{ /* open"#, "is not valid JSONC"),
+        (r#"{ "a": [] }"#, "has no \"modules\" array"),
     ] {
-        fs::write(&file, bad).unwrap();
-        let all = lint(&ws, &["fastfetch".into()]).join("\n");
-        assert!(all.contains(want), "{bad:?}: {want:?} not in:\n{all}");
+        assert_reports("fastfetch", &format!("{file} := {bad}\n! {want}"));
     }
 }
 
 #[test]
 fn plymouth_theme_and_wallpapers() {
-    let script = "branding/plymouth/koompi/koompi.script";
-    let plant = |ws: &Path| edit(ws, script, "Image(\"logo.png\")", "Image(\"nonesuch.png\")");
     assert_reports(
         "plymouth-theme",
-        plant,
-        &["loads nonesuch.png, which is not in"],
+        r#"branding/plymouth/koompi/koompi.script: Image("logo.png") => Image("x.png")
+        ! koompi.script: loads x.png, which is not in branding/plymouth/koompi"#,
     );
-    let plant = |ws: &Path| {
-        let mut small = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-        small.extend([640u32.to_be_bytes(), 480u32.to_be_bytes()].concat());
-        fs::write(ws.join("branding/wallpapers/small.png"), small).unwrap();
-        fs::write(ws.join("branding/wallpapers/fake.png"), "GIF89a").unwrap();
-    };
-    let want = ["small.png: 640x480 is too small", "fake.png: is not a PNG"];
-    assert_reports("wallpapers", plant, &want);
+    assert_reports(
+        "wallpapers",
+        "branding/wallpapers/small.png -> ../plymouth/koompi/bullet.png
+        branding/wallpapers/fake.png := GIF89a
+        ! small.png: 12x12 is too small
+        ! fake.png: is not a PNG",
+    );
 }
 
 #[test]
 fn shellcheck_finds_every_script_by_shebang_and_name() {
-    let plant = |ws: &Path| {
-        fs::write(
-            ws.join("scripts/new-tool"),
-            "#!/usr/bin/env bash\necho $1\n",
-        )
-        .unwrap();
-        fs::write(
-            ws.join("scripts/not-shell"),
-            "#!/usr/bin/python3\necho $1\n",
-        )
-        .unwrap();
-        edit(ws, "packaging/koompi-configs/PKGBUILD", "|| return 1", "");
-        let preset = "iso/airootfs/etc/mkinitcpio.d/linux-lts.preset";
-        edit(
-            ws,
-            preset,
-            "PRESETS=('archiso')",
-            "PRESETS=('archiso')\nx=$y",
-        );
-    };
-    let want = [
-        "scripts/new-tool: 2:6: note: Double quote to prevent globbing",
-        "packaging/koompi-configs/PKGBUILD: ",
-        "[SC2164]",
-        "linux-lts.preset: ",
-        "[SC2154]",
-    ];
-    assert_reports("shellcheck", plant, &want);
-    let (_tmp, ws) = copy();
-    fs::write(
-        ws.join("scripts/not-shell"),
-        "#!/usr/bin/python3\necho $1\n",
-    )
-    .unwrap();
-    assert!(lint(&ws, &["shellcheck".into()]).is_empty());
+    assert_reports(
+        "shellcheck",
+        r#"scripts/new-tool := #!/usr/bin/env bash\necho $1\n
+        scripts/not-shell := #!/usr/bin/python3\necho $1\n
+        packaging/koompi-configs/PKGBUILD: || return 1 =>
+        iso/airootfs/etc/mkinitcpio.d/linux-lts.preset: PRESETS= => x=$y\nPRESETS=
+        ! shellcheck: scripts/new-tool: 2:6: note: Double quote to prevent globbing
+        ! packaging/koompi-configs/PKGBUILD: 20:3: warning: Use 'cd ... || exit'
+        ! linux-lts.preset: 6:3: warning: y is referenced but not assigned. [SC2154]"#,
+    );
+    assert_reports(
+        "shellcheck",
+        r"scripts/not-shell := #!/usr/bin/python3\necho $1\n",
+    );
 }

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
 use super::{entries, is_unit_name, Ctx, Problems};
 
@@ -56,12 +56,9 @@ const LIB: &str = "/usr/lib/systemd/system";
 
 /// A package unit's package, `WantedBy=` and `Alias=`.
 fn package_unit(name: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    PACKAGE_UNITS
-        .lines()
-        .find_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
-            [unit, package, wanted, alias] if unit == name => Some((package, wanted, alias)),
-            _ => None,
-        })
+    let words = |l: &'static str| l.split_whitespace().collect::<Vec<_>>();
+    let mut lines = PACKAGE_UNITS.lines().map(words).filter(|w| w.len() == 4);
+    lines.find(|w| w[0] == name).map(|w| (w[1], w[2], w[3]))
 }
 
 /// Whether `name` is a unit of KOOMPI, of the overlay or of a known package.
@@ -118,11 +115,10 @@ pub(super) fn enabled(cx: &Ctx) -> Problems {
     for (name, path) in entries(&cx.path(ETC)) {
         let rel = format!("{ETC}/{name}");
         let is_dir = path.is_dir() && !path.is_symlink();
-        let wants = name
-            .strip_suffix(".wants")
-            .or_else(|| name.strip_suffix(".requires"));
+        let requires = name.strip_suffix(".requires");
+        let wants = name.strip_suffix(".wants").or(requires);
         if let Ok(target) = link(&path).as_deref() {
-            p += top_level_link(cx, &rel, &name, target).0;
+            p += top_level_link(cx, &rel, &name, target);
         } else if let Some(wants) = wants.filter(|_| is_dir) {
             for (unit, path) in entries(&path) {
                 let lrel = format!("{rel}/{unit}");
@@ -130,8 +126,8 @@ pub(super) fn enabled(cx: &Ctx) -> Problems {
                     p += format!("{lrel}: must be a symlink to the unit");
                     continue;
                 };
-                let problems = wants_link(cx, &lrel, wants, &unit, &target).0;
-                if problems.is_empty() {
+                let problems = wants_link(cx, &lrel, wants, &unit, &target);
+                if problems.0.is_empty() {
                     enabled.insert(format!("{wants}.wants/{unit}"));
                 }
                 p += problems;
@@ -139,11 +135,9 @@ pub(super) fn enabled(cx: &Ctx) -> Problems {
         } else if let Some(unit) = name.strip_suffix(".d").filter(|_| is_dir) {
             let bad = !known(cx, unit);
             p += bad.then(|| format!("{rel}: drop-in directory for unknown unit {unit}"));
-            for (drop_in, _) in entries(&path)
-                .into_iter()
-                .filter(|(d, _)| !d.ends_with(".conf"))
-            {
-                p += format!("{rel}/{drop_in}: drop-ins must end in .conf");
+            for (drop_in, _) in entries(&path) {
+                let bad = !drop_in.ends_with(".conf");
+                p += bad.then(|| format!("{rel}/{drop_in}: drop-ins must end in .conf"));
             }
         } else if is_dir {
             p += format!("{rel}: unexpected directory (not *.wants, *.requires or *.d)");
@@ -161,11 +155,9 @@ pub(super) fn enabled(cx: &Ctx) -> Problems {
             }
         }
     }
-    for link in SEED_ENABLED
-        .split_whitespace()
-        .filter(|l| !enabled.contains(*l))
-    {
-        p += format!("{ETC}: {link} is missing (the seed enables it)");
+    for link in SEED_ENABLED.split_whitespace() {
+        let bad = !enabled.contains(link);
+        p += bad.then(|| format!("{ETC}: {link} is missing (the seed enables it)"));
     }
     let default = fs::read_link(cx.path(ETC).join("default.target")).unwrap_or_default();
     let bad = default != Path::new(LIB).join("multi-user.target");
@@ -204,23 +196,15 @@ fn top_level_link(cx: &Ctx, rel: &str, name: &str, target: &str) -> Problems {
 /// [Install] section wants it there. Its problems (none: it enables the unit).
 fn wants_link(cx: &Ctx, rel: &str, wants: &str, unit: &str, target: &str) -> Problems {
     let mut p = Problems::default();
-    let (installed, wanted_by) = if let Some(u) = cx.units.get(unit) {
+    let (lib, local) = (format!("{LIB}/{unit}"), format!("../{unit}"));
+    let (installed, wanted_by): (_, Vec<_>) = if let Some(u) = cx.units.get(unit) {
         p += cx.need(rel, "koompi-tools", unit);
-        (
-            format!("{LIB}/{unit}"),
-            u.words("Install", "WantedBy").collect(),
-        )
+        (lib, u.words("Install", "WantedBy").collect())
     } else if let Some(u) = cx.local.get(unit) {
-        (
-            format!("../{unit}"),
-            u.words("Install", "WantedBy").collect(),
-        )
+        (local, u.words("Install", "WantedBy").collect())
     } else if let Some((package, wanted_by, _)) = package_unit(unit) {
         p += cx.need(rel, package, unit);
-        (
-            format!("{LIB}/{unit}"),
-            wanted_by.split(',').collect::<Vec<_>>(),
-        )
+        (lib, wanted_by.split(',').collect())
     } else {
         let known = "in system/systemd, nor in airootfs, nor in PACKAGE_UNITS (units.rs)";
         p += format!("{rel}: {unit} is neither {known}");
@@ -240,34 +224,26 @@ fn wants_link(cx: &Ctx, rel: &str, wants: &str, unit: &str, target: &str) -> Pro
 pub(super) fn verify(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     match stage_and_verify(cx) {
-        Ok(lines) => {
-            p += lines
-                .iter()
-                .map(|l| format!("system/systemd: {l}"))
-                .collect::<Vec<_>>()
+        Ok(out) => {
+            for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                p += format!("system/systemd: systemd-analyze verify: {line}");
+            }
         }
         Err(e) => p += format!("system/systemd: cannot run systemd-analyze verify: {e:#}"),
     }
     p
 }
 
-fn stage_and_verify(cx: &Ctx) -> Result<Vec<String>> {
-    if cx.units.is_empty() {
-        return Ok(Vec::new());
-    }
+/// What `systemd-analyze verify` says, in a root with the host's units, KOOMPI's units and
+/// binaries, the overlay's units and drop-ins, and stubs of the packages' programs.
+fn stage_and_verify(cx: &Ctx) -> Result<String> {
     let stage = tempfile::tempdir().context("creating a staging root")?;
     let t = stage.path();
-    let (lib, etc) = (
-        t.join("usr/lib/systemd/system"),
-        t.join("etc/systemd/system"),
-    );
-    // The standard targets and units the KOOMPI units refer to, from the host's systemd.
-    let host = [LIB, "/lib/systemd/system"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.is_dir());
+    let lib = t.join("usr/lib/systemd/system");
+    let host = [LIB, "/lib/systemd/system"].map(Path::new);
+    let host = host.into_iter().find(|d| d.is_dir());
     copy_tree(
-        host.context("the host has no /usr/lib/systemd/system (install systemd)")?,
+        host.context("the host has no /usr/lib/systemd/system")?,
         &lib,
     )?;
     // The programs: KOOMPI's binaries as built, stubs for the packages' programs.
@@ -280,8 +256,8 @@ fn stage_and_verify(cx: &Ctx) -> Result<Vec<String>> {
         fs::copy(&path, t.join("usr/bin").join(name))?;
     }
     for stub in programs.iter().map(|p| t.join(p.trim_start_matches('/'))) {
+        fs::create_dir_all(stub.parent().unwrap_or(t))?;
         if !stub.exists() {
-            fs::create_dir_all(stub.parent().unwrap_or(t))?;
             fs::write(&stub, "#!/bin/sh\n")?;
             fs::set_permissions(&stub, fs::Permissions::from_mode(0o755))?;
         }
@@ -292,33 +268,33 @@ fn stage_and_verify(cx: &Ctx) -> Result<Vec<String>> {
         names.push(format!("usr/lib/systemd/system/{name}"));
     }
     // The live medium's own units, and every drop-in it has.
+    let etc = t.join("etc/systemd/system");
     fs::create_dir_all(&etc)?;
     for name in cx.local.keys() {
         fs::copy(cx.path(&format!("{ETC}/{name}")), etc.join(name))?;
         names.push(format!("etc/systemd/system/{name}"));
     }
-    for e in fs::read_dir(cx.path(ETC)).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().ends_with(".d") && e.path().is_dir() {
-            copy_tree(&e.path(), &etc.join(e.file_name()))?;
-        }
+    let drop_ins = entries(&cx.path(ETC))
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".d"));
+    for (name, path) in drop_ins {
+        copy_tree(&path, &etc.join(name))?;
     }
     let mut analyze = Command::new("systemd-analyze");
-    analyze
-        .arg(format!("--root={}", t.display()))
-        .args(["verify", "--man=no"])
-        .args(&names);
-    let out = analyze.current_dir(t).output();
+    let args = [
+        format!("--root={}", t.display()),
+        "verify".into(),
+        "--man=no".into(),
+    ];
+    let out = analyze.args(args).args(&names).current_dir(t).output();
     let out = out.context("systemd-analyze not found (Debian/Arch package systemd)")?;
     let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-    let mut lines: Vec<String> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| format!("systemd-analyze verify: {}", l.trim()))
-        .collect();
-    if !out.status.success() && lines.is_empty() {
-        lines.push(format!("systemd-analyze verify failed with {}", out.status));
-    }
-    Ok(lines)
+    let failed = format!("failed with {}", out.status);
+    Ok(if out.status.success() || !text.trim().is_empty() {
+        text.into()
+    } else {
+        failed
+    })
 }
 
 /// Copies a directory tree, symlinks as symlinks, keeping the files that exist (`cp -Rn`).
@@ -338,24 +314,23 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 /// The KOOMPI binaries from the target directory (release, then debug), built with `cargo
 /// build --workspace --bins` (debug: quicker, and `cargo test` has built most of it) when one
 /// is missing.
-pub(super) fn built_binaries(cx: &Ctx, names: &BTreeSet<&str>) -> Result<Vec<(String, PathBuf)>> {
+fn built_binaries(cx: &Ctx, names: &BTreeSet<&str>) -> Result<Vec<(String, PathBuf)>> {
     let target = &cx.cargo().map_err(|e| anyhow!("{e}"))?.1;
-    let find = |n: &str| {
-        ["release", "debug"]
-            .map(|d| target.join(d).join(n))
-            .into_iter()
-            .find(|p| p.is_file())
-    };
+    let built = |n: &str| ["release", "debug"].map(|d| target.join(d).join(n));
+    let find = |n: &str| built(n).into_iter().find(|p| p.is_file());
     if names.iter().any(|n| find(n).is_none()) {
-        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cargo
-            .args(["build", "--workspace", "--bins", "--quiet"])
-            .current_dir(&cx.root);
-        let out = cargo.output().context("running cargo build")?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            bail!("cargo build --workspace --bins failed: {}", err.trim());
-        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let args = ["build", "--workspace", "--bins", "--quiet"];
+        let out = Command::new(cargo)
+            .args(args)
+            .current_dir(&cx.root)
+            .output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            out.status.success(),
+            "cargo build --workspace --bins failed: {}",
+            err.trim()
+        );
     }
     let found = names.iter().map(|n| Some((n.to_string(), find(n)?)));
     let found: Option<Vec<_>> = found.collect();
