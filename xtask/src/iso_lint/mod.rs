@@ -286,16 +286,13 @@ impl Ctx {
         fs::symlink_metadata(self.path(rel)).is_ok()
     }
 
-    /// Reads a file, reporting it when it cannot.
-    fn read(&self, p: &mut Problems, rel: &str) -> Option<String> {
-        let text = fs::read_to_string(self.path(rel));
-        let report = |e| *p += format!("{rel}: cannot read it: {e}");
-        text.map_err(report).ok()
-    }
-
     /// A file's text, empty after reporting it when it cannot be read.
     fn text(&self, p: &mut Problems, rel: &str) -> String {
-        self.read(p, rel).unwrap_or_default()
+        let text = fs::read_to_string(self.path(rel));
+        text.unwrap_or_else(|e| {
+            *p += format!("{rel}: cannot read it: {e}");
+            String::new()
+        })
     }
 
     /// Sources a file with bash ([`source`]), reporting it when bash cannot.
@@ -346,17 +343,17 @@ impl Ctx {
     }
 }
 
-/// The units in `dir`, parsed.
+/// The units in `dir` (files, not links), parsed.
 fn units_in(dir: &Path) -> BTreeMap<String, UnitFile> {
-    let mut units = BTreeMap::new();
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if e.file_type().is_ok_and(|t| t.is_file()) && is_unit_name(&name) {
-            let text = fs::read_to_string(e.path()).unwrap_or_default();
-            units.insert(name, UnitFile(parse_ini(&text)));
-        }
-    }
-    units
+    let mut units = entries(dir);
+    units.retain(|(name, path)| is_unit_name(name) && !path.is_symlink() && path.is_file());
+    let parse = |(name, path)| {
+        (
+            name,
+            UnitFile::parse(&fs::read_to_string(path).unwrap_or_default()),
+        )
+    };
+    units.into_iter().map(parse).collect()
 }
 
 fn cargo_metadata(root: &Path) -> Result<(BTreeSet<String>, PathBuf), String> {

@@ -208,7 +208,7 @@ pub(super) fn no_customize_script(cx: &Ctx) -> Problems {
 pub(super) fn packages(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let file = "iso/packages.x86_64";
-    let text = cx.read(&mut p, file).unwrap_or_default();
+    let text = cx.text(&mut p, file);
     for (i, line) in text.lines().enumerate() {
         let name = line.split('#').next().unwrap_or("");
         let bad = !name.trim().is_empty() && name != name.trim();
@@ -273,7 +273,7 @@ pub(super) fn boot_menus(cx: &Ctx) -> Problems {
     }
     let mut syslinux = String::new();
     for file in &files {
-        let text = cx.read(&mut p, file).unwrap_or_default();
+        let text = cx.text(&mut p, file);
         let is_syslinux = file.starts_with("iso/syslinux/");
         for line in text.lines().map(str::trim) {
             for (prefix, suffix) in [("vmlinuz-", ""), ("initramfs-", ".img")] {
