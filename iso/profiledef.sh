@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034 # mkarchiso sources this file and reads its variables
 # KOOMPI OS Base Edition: the archiso profile (archiso v88 conventions, see docs/building.md).
 # mkarchiso sources this file; scripts/build-iso.sh builds it; `cargo xtask iso-lint` checks it.
 

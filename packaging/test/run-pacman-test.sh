@@ -15,6 +15,8 @@
 # /etc/os-release symlink, /etc/motd and /etc/issue like Arch's, and a busybox package so that
 # pacman hooks and install scriptlets really run (chrooted, as on Arch). Ends with
 # `pacman-test: N passed, M failed` and fails if M > 0.
+# shellcheck disable=SC2016 # check's `eval '...'` strings expand when check runs them, on purpose
+# shellcheck disable=SC2317 # check runs its arguments ("$@") and trap runs cleanup: both are reached
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -25,8 +25,8 @@ struct Cli {
 enum Task {
     /// Run every test: unit, property, real Btrfs, ISO lint, packaging and VM scenarios.
     Test(test::Options),
-    /// Check the archiso profile, branding and units statically.
-    IsoLint,
+    /// Check the archiso profile, branding, units and shell scripts statically.
+    IsoLint(iso_lint::Options),
     /// Time koompi-snapshot against the real snapper on one loop-device Btrfs (needs root).
     BenchSnapshots(bench::Options),
     /// Time koompi search/list against pacman -Ss/-Q on one generated database (no root).
@@ -50,7 +50,7 @@ impl Task {
             Task::VmImage(_) => Some("vm-image"),
             Task::VmTest(_) => Some("vm-test"),
             Task::VmRun(_) => Some("vm-run"),
-            Task::IsoLint | Task::BenchPackages(_) | Task::HostPackages(_) => None,
+            Task::IsoLint(_) | Task::BenchPackages(_) | Task::HostPackages(_) => None,
         }
     }
 }
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.task {
         Task::Test(opts) => host::workspace_root().and_then(|root| test::run(&root, &opts)),
-        Task::IsoLint => host::workspace_root().and_then(|root| iso_lint::run(&root)),
+        Task::IsoLint(opts) => host::workspace_root().and_then(|root| iso_lint::main(&root, &opts)),
         Task::BenchSnapshots(opts) => bench::run(&opts),
         Task::BenchPackages(opts) => bench_packages::run(&opts),
         Task::VmImage(opts) => vm::image(&opts),

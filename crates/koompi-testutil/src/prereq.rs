@@ -83,6 +83,7 @@ pub const NEEDS: &[Need] = &[
     need("unshare", "util-linux", "util-linux", &[Tests]),
     need("useradd", "passwd", "shadow", TESTS_SCENARIOS),
     need("systemd-analyze", "systemd", "systemd", &[Tests]),
+    need("shellcheck", "shellcheck", "shellcheck", &[Tests]),
     need("grub-editenv", "grub-common", "grub", &[Tests]),
     need("grub-mkconfig", "grub2-common", "grub", &[Tests]),
     need(
