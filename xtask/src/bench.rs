@@ -448,7 +448,7 @@ impl Pair {
     /// Runs `f` on both stores, koompi first when `i` is even, snapper first when odd.
     /// Returns (koompi's, snapper's) results.
     fn alternate<T>(&self, i: u32, f: impl Fn(&Store) -> Result<T>) -> Result<(T, T)> {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             let k = f(&self.koompi)?;
             let s = f(&self.snapper)?;
             Ok((k, s))

@@ -1172,7 +1172,7 @@ enum Tool {
 
 /// Both tools, koompi first when `i` is even; (koompi's, pacman's) times.
 fn alternate(case: &Case, tools: &Tools, i: u32) -> Result<(Duration, Duration)> {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let k = case.run(tools, Tool::Koompi)?;
         let p = case.run(tools, Tool::Pacman)?;
         Ok((k, p))

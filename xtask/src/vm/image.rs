@@ -203,7 +203,7 @@ pub fn ensure(
         let prefix = variant.prefix();
         let image = cache.join(format!("{prefix}-{key}.img"));
         let medium = (variant == Variant::Live).then(|| medium_of(&image));
-        let have_medium = medium.as_ref().map_or(true, |m| m.is_file());
+        let have_medium = medium.as_ref().is_none_or(|m| m.is_file());
         if image.is_file() && have_medium && !opts.rebuild {
             progress(&format!("image up to date: {}", image.display()));
             images.push((variant, image));

@@ -161,9 +161,9 @@ fn check_motd(shown: &str) -> Result<()> {
 fn output_lines(out: &str) -> Vec<&str> {
     out.lines()
         .filter(|l| {
-            !l.strip_prefix('[')
+            l.strip_prefix('[')
                 .and_then(|r| r.split_once(']'))
-                .is_some_and(|(t, _)| t.trim().parse::<f64>().is_ok())
+                .is_none_or(|(t, _)| t.trim().parse::<f64>().is_err())
         })
         .map(str::trim_end)
         .filter(|l| !l.is_empty())
