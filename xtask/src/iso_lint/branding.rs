@@ -120,7 +120,7 @@ pub(super) fn fastfetch(cx: &Ctx) -> Problems {
 
 /// JSONC as fastfetch reads it (JSON with comments and trailing commas): jsonc-parser parses it,
 /// then its tokens, trailing commas left out, must be strict JSON for serde_json (jsonc-parser
-/// 0.26, the last for Rust 1.80, also takes what fastfetch refuses, such as missing commas).
+/// 0.26 also takes what fastfetch refuses, such as missing commas).
 fn parse_jsonc(text: &str) -> Result<serde_json::Value, String> {
     use jsonc_parser::{tokens::Token, CollectOptions, ParseOptions};
     let collect = CollectOptions {
