@@ -66,6 +66,13 @@ const TESTS_SCENARIOS: &[Purpose] = &[Tests, Scenarios];
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd|/usr/share/edk2/x64/OVMF_CODE.4m.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd|/usr/share/edk2/x64/OVMF_VARS.4m.fd";
 
+/// Noto Sans Khmer (Debian fonts-noto-core, Arch noto-fonts): Debian's path, then Arch's.
+pub const NOTO_SANS_KHMER: &str = "/usr/share/fonts/truetype/noto/NotoSansKhmer-Regular.ttf|\
+/usr/share/fonts/noto/NotoSansKhmer-Regular.ttf";
+/// Khmer OS (Debian fonts-khmeros, Arch ttf-khmer): Debian's path, then Arch's.
+pub const KHMER_OS: &str =
+    "/usr/share/fonts/truetype/khmeros/KhmerOS.ttf|/usr/share/fonts/TTF/KhmerOS.ttf";
+
 /// The program QEMU is looked up by.
 pub const QEMU_SYSTEM: &str = "qemu-system-x86_64";
 
@@ -115,6 +122,9 @@ pub const NEEDS: &[Need] = &[
     need("pacman-key", "pacman-package-manager", "pacman", &[Tests]),
     need("strip", "binutils", "binutils", &[Tests]),
     need("man", "man-db", "man-db", &[Tests]),
+    need("hb-shape", "libharfbuzz-bin", "harfbuzz-utils", &[Tests]),
+    need(NOTO_SANS_KHMER, "fonts-noto-core", "noto-fonts", &[Tests]),
+    need(KHMER_OS, "fonts-khmeros", "ttf-khmer", &[Tests]),
     need("tar", "tar", "tar", TESTS_IMAGE),
     need("gzip", "gzip", "gzip", &[Tests]),
     need("script", "bsdutils", "util-linux", &[Tests]),
