@@ -2,6 +2,7 @@
 //! hooks that run while mkarchiso builds it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 
 use super::{entries, Ctx, Problems, UnitFile};
@@ -100,6 +101,18 @@ pub(super) fn live_config(cx: &Ctx) -> Problems {
     let vconsole = cx.text(&mut p, &format!("{ETC}/vconsole.conf"));
     let keymap = vconsole.contains("KEYMAP=");
     p += (!keymap).then(|| format!("{ETC}/vconsole.conf: no KEYMAP="));
+    // mkarchiso writes machine-id `uninitialized`, so every live boot is a first boot:
+    // without /etc/localtime, systemd-firstboot stops it to ask for a timezone.
+    let zone = std::fs::read_link(cx.path(&format!("{ETC}/localtime"))).ok();
+    let zone = zone.and_then(|t| Some(t.to_str()?.strip_prefix("/usr/share/zoneinfo/")?.len()));
+    let bad = !zone.is_some_and(|len| len > 0);
+    p += bad
+        .then(|| format!("{ETC}/localtime: not a link into /usr/share/zoneinfo (firstboot asks)"));
+    // The live system must not mount or swap on the machine's own partitions by itself.
+    let gpt_auto = format!("{ETC}/systemd/system-generators/systemd-gpt-auto-generator");
+    let masked = std::fs::read_link(cx.path(&gpt_auto)).is_ok_and(|t| t == Path::new("/dev/null"));
+    p += (!masked)
+        .then(|| format!("{gpt_auto}: must link to /dev/null (masked on the live medium)"));
     let zram = format!("{ETC}/systemd/zram-generator.conf");
     let conf = UnitFile::read(cx, &mut p, &zram);
     let bad = conf.get("zram0", "zram-size") != Some("ram / 2");

@@ -274,9 +274,14 @@ fn live_config() {
         r#"iso/airootfs/etc/hostname := archiso\n
         iso/airootfs/etc/motd := hello\n
         iso/airootfs/etc/locale.gen: km_KH.UTF-8 => #km_KH.UTF-8
+        iso/airootfs/etc/localtime rm
+        iso/airootfs/etc/localtime -> /etc/zoneinfo-nowhere
+        iso/airootfs/etc/systemd/system-generators/systemd-gpt-auto-generator rm
         ! hostname: must be koompi-live
         ! etc/motd: branding belongs
-        ! km_KH.UTF-8 UTF-8 is not enabled"#,
+        ! km_KH.UTF-8 UTF-8 is not enabled
+        ! etc/localtime: not a link into /usr/share/zoneinfo
+        ! systemd-gpt-auto-generator: must link to /dev/null"#,
     );
 }
 
