@@ -105,7 +105,7 @@ pub(super) fn live_config(cx: &Ctx) -> Problems {
     // without /etc/localtime, systemd-firstboot stops it to ask for a timezone.
     let zone = std::fs::read_link(cx.path(&format!("{ETC}/localtime"))).ok();
     let zone = zone.and_then(|t| Some(t.to_str()?.strip_prefix("/usr/share/zoneinfo/")?.len()));
-    let bad = !zone.is_some_and(|len| len > 0);
+    let bad = zone.is_none_or(|len| len == 0);
     p += bad
         .then(|| format!("{ETC}/localtime: not a link into /usr/share/zoneinfo (firstboot asks)"));
     // The live system must not mount or swap on the machine's own partitions by itself.

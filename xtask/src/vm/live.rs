@@ -340,6 +340,22 @@ pub fn session(c: &mut Console) -> Result<(usize, String)> {
         "../usr/lib/os-release",
         "/etc/os-release",
     )?;
+    // A first boot, as every boot of the ISO (machine-id `uninitialized`): the login above
+    // came through systemd-firstboot, which asks nothing when the overlay has what it
+    // would ask for (/etc/localtime, locale.conf, root in /etc/shadow).
+    expect_line(
+        c,
+        "systemctl show -P ConditionResult systemd-firstboot.service",
+        "yes",
+        "a first boot with systemd-firstboot run (machine-id `uninitialized`, as mkarchiso \
+         writes it)",
+    )?;
+    expect_line(
+        c,
+        "readlink /etc/localtime",
+        "/usr/share/zoneinfo/UTC",
+        "/etc/localtime (iso/airootfs: the first boot asks for a timezone without it)",
+    )?;
     let boots = c.boots_since(0);
     ensure!(boots == 1, "{boots} boots in the live session (expected 1)");
     Ok((boots, detail))

@@ -30,6 +30,11 @@
 //!   packages add their system accounts to them (systemd-sysusers); Debian's base-passwd
 //!   accounts play that part here.
 //! - `/etc/hosts` names the overlay's hostname instead of the rig's `koompi`.
+//! - Debian's `/etc/localtime` is removed first (no Arch package makes one; only the
+//!   overlay's link is there, as on the ISO).
+//! - `/etc/machine-id` is `uninitialized`, as mkarchiso writes it: every boot of the live
+//!   medium is a first boot, so `systemd-firstboot` and the other `ConditionFirstBoot` units
+//!   run as on the ISO (a prompt on the console would stop the scenario at its login).
 //! - **The branding, where koompi-branding and its pacman hook put it**: `branding/os-release`
 //!   as `/usr/lib/os-release` with `/etc/os-release` a symlink to `../usr/lib/os-release`,
 //!   `branding/motd` as `/etc/motd`, `branding/issue` as `/etc/issue`, the package's copies of
@@ -70,7 +75,7 @@ use anyhow::{bail, ensure, Context, Result};
 use super::{cmd, path_str};
 
 /// Part of the live image's cache key: change it when this module changes what goes into it.
-const LIVE_VERSION: &str = "koompi-vm-live 1";
+const LIVE_VERSION: &str = "koompi-vm-live 2";
 
 /// Paths under `iso/airootfs/` (a trailing `/` means everything below) that are not applied,
 /// and why.
@@ -309,6 +314,9 @@ impl Overlay {
     /// Applies the overlay and the branding to the root at `r` (on the host, before the
     /// chroot steps; `systemd-sysusers` runs afterwards in the chroot).
     pub fn apply(&self, r: &Path) -> Result<()> {
+        // No Arch package creates /etc/localtime (Debian's tzdata does): on the ISO it is
+        // there only if the overlay brings it, and without it the first boot asks.
+        remove(&r.join("etc/localtime"))?;
         for e in &self.entries {
             let dest = r.join(e.rel());
             if let Some(parent) = dest.parent() {
@@ -356,6 +364,10 @@ impl Overlay {
             ),
         )
         .context("cannot write /etc/hosts")?;
+        // As mkarchiso leaves it: every boot of the live medium is a first boot, so
+        // ConditionFirstBoot units (systemd-firstboot's prompts) run as on the ISO.
+        fs::write(r.join("etc/machine-id"), "uninitialized\n")
+            .context("cannot write /etc/machine-id")?;
 
         for (src, dest) in &self.branding {
             let d = r.join(dest.trim_start_matches('/'));
