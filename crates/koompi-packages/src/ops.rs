@@ -540,11 +540,23 @@ pub fn upgrade_command(
 pub struct SystemUpgrade {
     /// Why no snapshot is taken before it, when none is.
     pub note: Option<String>,
-    command: UpgradeCommand,
-    store: Option<Store>,
-    transactional: Option<TxOptions>,
-    regenerate_grub: bool,
+    mode: Mode,
     runner: Runner,
+}
+
+/// The two upgrades, each with what it needs.
+#[derive(Debug)]
+enum Mode {
+    Classic {
+        command: UpgradeCommand,
+        /// The root's snapshot store, when it has one.
+        store: Option<Store>,
+        regenerate_grub: bool,
+    },
+    Transactional {
+        store: Box<Store>,
+        opts: TxOptions,
+    },
 }
 
 /// What an upgrade did.
@@ -566,48 +578,51 @@ pub fn upgrade(
     guard::check_lock(&b.opts.db_path())?;
     require_network(b, false)?;
     let root = b.opts.target_root();
-    let mut note = None;
-    let store = match guard::snapshot_plan(&root) {
-        SnapshotPlan::Take(cfg) => Some(Store::open(*cfg)?),
+    // The store (or why there is none) and, for a classic upgrade, the note to print.
+    let (store, note) = match guard::snapshot_plan(&root) {
+        SnapshotPlan::Take(cfg) => (Ok(Store::open(*cfg)?), None),
         // The named pre-update snapshot is taken even with snap-pac: it is the one the
         // user is told to go back to.
         SnapshotPlan::SnapPac { .. } => match guard::root_config(&root) {
-            Ok(cfg) => Some(Store::open(cfg)?),
-            Err(_) => None,
+            Ok(cfg) => (Ok(Store::open(cfg)?), None),
+            Err(why) => (Err(why), None),
         },
-        SnapshotPlan::Skip(why) if transactional => return Err(OpsError::TxNeedsSnapshots(why)),
-        SnapshotPlan::Skip(why) => {
-            note = Some(why);
-            None
-        }
+        SnapshotPlan::Skip(why) => (Err(why.clone()), Some(why)),
     };
     let command = upgrade_command(b, invoking_user().as_deref(), transactional, quiet_stdout);
-    let transactional = if transactional {
-        // The watchdog of the running system (its ESP, its fallback): only when the
-        // upgrade is of the running system.
-        let watchdog = if root == Path::new("/") {
-            Some(watchdog::Settings::load(Path::new(
-                watchdog::SETTINGS_PATH,
-            ))?)
-        } else {
-            None
+    let runner = b.runner.clone();
+    if !transactional {
+        let mode = Mode::Classic {
+            command,
+            store: store.ok(),
+            regenerate_grub: b.opts.root.is_none(),
         };
-        Some(TxOptions {
-            upgrade: command.clone(),
-            logfile: root.join("var/log/pacman.log"),
-            grub: true,
-            watchdog,
-        })
+        return Ok(SystemUpgrade { note, mode, runner });
+    }
+    let store = store.map_err(OpsError::TxNeedsSnapshots)?;
+    // The watchdog of the running system (its ESP, its fallback): only when the upgrade
+    // is of the running system.
+    let watchdog = if root == Path::new("/") {
+        Some(watchdog::Settings::load(Path::new(
+            watchdog::SETTINGS_PATH,
+        ))?)
     } else {
         None
     };
+    let opts = TxOptions {
+        upgrade: command,
+        logfile: root.join("var/log/pacman.log"),
+        grub: true,
+        watchdog,
+    };
+    let mode = Mode::Transactional {
+        store: Box::new(store),
+        opts,
+    };
     Ok(SystemUpgrade {
-        note,
-        command,
-        store,
-        transactional,
-        regenerate_grub: b.opts.root.is_none(),
-        runner: b.runner.clone(),
+        note: None,
+        mode,
+        runner,
     })
 }
 
@@ -615,22 +630,21 @@ impl SystemUpgrade {
     /// Runs the upgrade. A classic upgrade whose pacman fails returns
     /// [`UpgradeError::Failed`] with pacman's exit code and the snapshot to go back to.
     pub fn run(self) -> Result<UpgradeOutcome, OpsError> {
-        if let Some(opts) = &self.transactional {
-            let store = self
-                .store
-                .as_ref()
-                .ok_or_else(|| OpsError::TxNeedsSnapshots("no snapshot store".into()))?;
-            let report =
-                upgrade::transactional(store, opts, &self.runner, &mut |_| Control::Continue)?;
-            return Ok(UpgradeOutcome::Transactional(report));
-        }
-        let report = upgrade::upgrade(
-            self.store.as_ref(),
-            &self.command,
-            &self.runner,
-            self.regenerate_grub,
-        )?;
-        Ok(UpgradeOutcome::Classic(report))
+        Ok(match self.mode {
+            Mode::Transactional { store, opts } => UpgradeOutcome::Transactional(
+                upgrade::transactional(&store, &opts, &self.runner, &mut |_| Control::Continue)?,
+            ),
+            Mode::Classic {
+                command,
+                store,
+                regenerate_grub,
+            } => UpgradeOutcome::Classic(upgrade::upgrade(
+                store.as_ref(),
+                &command,
+                &self.runner,
+                regenerate_grub,
+            )?),
+        })
     }
 }
 

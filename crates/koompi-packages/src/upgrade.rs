@@ -292,6 +292,7 @@ pub struct TxOptions {
     /// the switch. `None` where there is no watchdog (a test root).
     pub watchdog: Option<watchdog::Settings>,
 }
+
 /// Work snapshots left by interrupted transactions.
 pub fn leftovers(store: &Store) -> Result<Vec<u32>, UpgradeError> {
     Ok(store

@@ -73,10 +73,8 @@ fn shape(font: &Path, options: &str, text: &str) -> String {
 }
 
 fn sha256(file: &Path) -> String {
-    let out = Command::new("sha256sum").arg(file).output().unwrap();
-    assert!(out.status.success());
-    let s = String::from_utf8(out.stdout).unwrap();
-    s.split_whitespace().next().unwrap().to_string()
+    let out = koompi_testutil::sh("sha256sum", &[file.to_str().unwrap()]);
+    out.split_whitespace().next().unwrap().to_string()
 }
 
 /// The glyph names of a shaping that are missing or mark a broken cluster.

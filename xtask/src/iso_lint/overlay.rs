@@ -103,9 +103,11 @@ pub(super) fn live_config(cx: &Ctx) -> Problems {
     p += (!keymap).then(|| format!("{ETC}/vconsole.conf: no KEYMAP="));
     // mkarchiso writes machine-id `uninitialized`, so every live boot is a first boot:
     // without /etc/localtime, systemd-firstboot stops it to ask for a timezone.
-    let zone = std::fs::read_link(cx.path(&format!("{ETC}/localtime"))).ok();
-    let zone = zone.and_then(|t| Some(t.to_str()?.strip_prefix("/usr/share/zoneinfo/")?.len()));
-    let bad = zone.is_none_or(|len| len == 0);
+    let link = std::fs::read_link(cx.path(&format!("{ETC}/localtime"))).ok();
+    let zone = link
+        .as_deref()
+        .and_then(|t| t.strip_prefix("/usr/share/zoneinfo").ok());
+    let bad = zone.is_none_or(|z| z.as_os_str().is_empty());
     p += bad
         .then(|| format!("{ETC}/localtime: not a link into /usr/share/zoneinfo (firstboot asks)"));
     // The live system must not mount or swap on the machine's own partitions by itself.
