@@ -100,6 +100,34 @@ const PACKAGES: &[&str] = &[
     "network-manager",
 ];
 
+/// The Base edition's packages that the live image adds to [`PACKAGES`]: Debian's stand-ins
+/// for what `iso/packages.x86_64` installs on the ISO (docs/building.md has the table), for
+/// the promises the `base-edition` scenario checks ([`super::edition`]). The installed-system
+/// image goes without them: its scenarios boot with root's autologin and need none.
+const EDITION_PACKAGES: &[&str] = &[
+    // zram swap (the overlay's /etc/systemd/zram-generator.conf), power management, ACPI
+    // events, Bluetooth: enabled by the overlay's links.
+    "systemd-zram-generator",
+    "tlp",
+    "acpid",
+    "bluez",
+    // The boot splash (the KOOMPI theme, a script theme: plymouth has script.so).
+    "plymouth",
+    // Khmer text: the fonts (Arch noto-fonts, ttf-khmer), fontconfig to find them and
+    // hb-shape to shape with them.
+    "fonts-noto-core",
+    "fonts-khmeros",
+    "fontconfig",
+    "libharfbuzz-bin",
+    // Khmer input: fcitx5 with m17n, and an X server and a session bus to start it in.
+    "fcitx5",
+    "fcitx5-m17n",
+    "xvfb",
+    "dbus-bin",
+    "dbus-daemon",
+    "dbus-session-bus-common",
+];
+
 /// Size of the sparse raw disk.
 const IMAGE_SIZE: u64 = 3 << 30;
 
@@ -184,19 +212,20 @@ pub fn ensure(
     let target = host::target_dir(root);
     let cache = root.join(".vm-cache");
     let suite = host::debian_suite();
-    let rootfs_key = rootfs_key(&suite)?;
     let plan = Plan::collect(root, &target)?;
-    let installed_key = image_key(&rootfs_key, &plan)?;
     for note in &plan.notes {
         progress(note);
     }
     let mut images = Vec::new();
     for &variant in variants {
+        let packages = packages(variant);
+        let rootfs_key = rootfs_key(&suite, &packages)?;
+        let base_key = image_key(&rootfs_key, &plan)?;
         let (key, overlay) = match variant {
-            Variant::Installed => (installed_key.clone(), None),
+            Variant::Installed => (base_key, None),
             Variant::Live => {
                 let overlay = Overlay::collect(root)?;
-                let spec = format!("installed={installed_key}\n{}", overlay.key_spec()?);
+                let spec = format!("base={base_key}\n{}", overlay.key_spec()?);
                 (sha256_hex(spec.as_bytes())?, Some(overlay))
             }
         };
@@ -212,7 +241,7 @@ pub fn ensure(
         host::packages::ensure("vm-image", &[host::packages::Purpose::Image])?;
         fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
         let started = Instant::now();
-        let tar = rootfs(&cache, &suite, &rootfs_key)?;
+        let tar = rootfs(&cache, &suite, &rootfs_key, &packages)?;
         if let Some(o) = &overlay {
             progress(&o.summary());
         }
@@ -326,8 +355,17 @@ fn sha256_hex(data: &[u8]) -> Result<String> {
     Ok(hex[..16].to_string())
 }
 
-fn rootfs_key(suite: &str) -> Result<String> {
+/// The Debian packages of `variant`'s userland.
+fn packages(variant: Variant) -> Vec<&'static str> {
     let mut packages = PACKAGES.to_vec();
+    if variant == Variant::Live {
+        packages.extend_from_slice(EDITION_PACKAGES);
+    }
+    packages
+}
+
+fn rootfs_key(suite: &str, packages: &[&str]) -> Result<String> {
+    let mut packages = packages.to_vec();
     packages.sort_unstable();
     let spec = format!(
         "suite={suite}\nvariant={SUITE_VARIANT}\ninclude={}\n",
@@ -337,7 +375,7 @@ fn rootfs_key(suite: &str) -> Result<String> {
 }
 
 /// The mmdebstrap tarball, built unless cached.
-fn rootfs(cache: &Path, suite: &str, key: &str) -> Result<PathBuf> {
+fn rootfs(cache: &Path, suite: &str, key: &str, packages: &[&str]) -> Result<PathBuf> {
     let tar = cache.join(format!("rootfs-{key}.tar"));
     if tar.is_file() {
         progress(&format!("reusing the userland {}", tar.display()));
@@ -349,7 +387,7 @@ fn rootfs(cache: &Path, suite: &str, key: &str) -> Result<PathBuf> {
     let mut c = Command::new("mmdebstrap");
     c.arg(format!("--variant={SUITE_VARIANT}"))
         .arg("--format=tar")
-        .arg(format!("--include={}", PACKAGES.join(",")))
+        .arg(format!("--include={}", packages.join(",")))
         .arg(suite)
         .arg(&partial);
     match host::apt_sources() {
@@ -619,6 +657,15 @@ fn build(
         // the live user in its groups (on Arch, systemd's pacman hook runs this).
         Some(_) => {
             cmd::run(&mut chroot(&r, &["systemd-sysusers"]))?;
+            // The ISO build's pacman hooks (locale-gen, the Plymouth theme), before the
+            // initramfs is built: it takes the theme in.
+            for argv in super::overlay::hook_commands() {
+                progress(&format!(
+                    "{} (a pacman hook of the ISO build)",
+                    argv.join(" ")
+                ));
+                cmd::run(&mut chroot(&r, argv))?;
+            }
         }
     }
     progress("update-initramfs -u -k all (in the image)");

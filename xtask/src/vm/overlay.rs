@@ -75,7 +75,7 @@ use anyhow::{bail, ensure, Context, Result};
 use super::{cmd, path_str};
 
 /// Part of the live image's cache key: change it when this module changes what goes into it.
-const LIVE_VERSION: &str = "koompi-vm-live 2";
+const LIVE_VERSION: &str = "koompi-vm-live 3";
 
 /// Paths under `iso/airootfs/` (a trailing `/` means everything below) that are not applied,
 /// and why.
@@ -105,6 +105,92 @@ pub const SKIPPED: [(&str, &str); 6] = [
         "the tmpfs for the live pacman keyring (pacman-init.service is skipped)",
     ),
 ];
+
+/// What the rig does for each pacman hook of the ISO build (`etc/pacman.d/hooks/`, not
+/// copied into the image): on the ISO they run while mkarchiso installs the packages; the
+/// rig runs the same command in the image's chroot after applying the overlay (the hook's
+/// `Exec`, its program found on Debian's PATH: locale-gen and plymouth-set-default-theme are
+/// in /usr/sbin there), or says why not. A test holds this table to the hook files.
+pub const HOOKS: [(&str, Hook); 5] = [
+    ("30-koompi-locale-gen.hook", Hook::Run(&["locale-gen"])),
+    (
+        "40-koompi-plymouth-theme.hook",
+        Hook::Run(&["plymouth-set-default-theme", "koompi"]),
+    ),
+    (
+        "50-koompi-xdg-user-dirs.hook",
+        Hook::Skip("xdg-user-dirs is not in the rig's userland"),
+    ),
+    (
+        "uncomment-mirrors.hook",
+        Hook::Skip("pacman's mirror list; the rig has no Arch mirror"),
+    ),
+    (
+        "zzzz99-remove-custom-hooks-from-airootfs.hook",
+        Hook::Skip("deletes the hooks from the ISO; the rig never copies them"),
+    ),
+];
+
+/// One row of [`HOOKS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// The command (program and arguments) run in the chroot.
+    Run(&'static [&'static str]),
+    /// Not run, and why.
+    Skip(&'static str),
+}
+
+/// The commands of [`HOOKS`] to run in the image's chroot, in the hooks' order.
+pub fn hook_commands() -> Vec<&'static [&'static str]> {
+    HOOKS
+        .iter()
+        .filter_map(|(_, h)| match h {
+            Hook::Run(argv) => Some(*argv),
+            Hook::Skip(_) => None,
+        })
+        .collect()
+}
+
+/// Units that Debian's maintainer scripts enable when mmdebstrap installs their packages. No
+/// Arch package enables a unit: on the ISO only the overlay's links do. The rig removes every
+/// link to these before applying the overlay, so that what the `base-edition` scenario finds
+/// enabled is what `iso/airootfs/` enables.
+pub const DEBIAN_ENABLED: [&str; 9] = [
+    "NetworkManager.service",
+    "NetworkManager-wait-online.service",
+    "NetworkManager-dispatcher.service",
+    "tlp.service",
+    "acpid.service",
+    "acpid.socket",
+    "acpid.path",
+    "bluetooth.service",
+    "fstrim.timer",
+];
+
+/// Removes the links under `/etc/systemd/system` of `r` that point at a unit of
+/// [`DEBIAN_ENABLED`]; returns how many.
+fn remove_debian_enablement(r: &Path) -> Result<usize> {
+    let dir = r.join("etc/systemd/system");
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for rel in walk(&dir)? {
+        let p = dir.join(&rel);
+        let Ok(target) = fs::read_link(&p) else {
+            continue;
+        };
+        let unit = target.file_name().map(|n| n.to_string_lossy().into_owned());
+        if unit.is_some_and(|u| DEBIAN_ENABLED.contains(&u.as_str())) {
+            remove(&p)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Where the rig puts its own probe files in the live image (nothing of KOOMPI's).
+pub const RIG_SHARE: &str = "/usr/local/share/koompi-vm";
 
 /// The files of `iso/airootfs/etc/` that are merged entry by entry instead of replaced.
 const ACCOUNT_FILES: [&str; 4] = ["etc/passwd", "etc/shadow", "etc/group", "etc/gshadow"];
@@ -243,6 +329,11 @@ impl Overlay {
                 ));
             }
         }
+        // The rig's own probes for the base-edition scenario (not part of any package).
+        branding.push((
+            root.join("crates/koompi-testutil/data/khmer/words.txt"),
+            format!("{RIG_SHARE}/khmer/words.txt"),
+        ));
         for (src, _) in &branding {
             ensure!(src.is_file(), "{} does not exist", src.display());
         }
@@ -317,6 +408,10 @@ impl Overlay {
         // No Arch package creates /etc/localtime (Debian's tzdata does): on the ISO it is
         // there only if the overlay brings it, and without it the first boot asks.
         remove(&r.join("etc/localtime"))?;
+        let removed = remove_debian_enablement(r)?;
+        super::progress(&format!(
+            "  removed {removed} unit link(s) Debian's packages made (only the overlay enables)"
+        ));
         for e in &self.entries {
             let dest = r.join(e.rel());
             if let Some(parent) = dest.parent() {
@@ -650,6 +745,58 @@ mod tests {
             .any(|s| s.starts_with("etc/pacman.d/hooks/")));
         assert!(o.entries.iter().any(|e| e.rel() == "etc/skel/.zshrc"));
         assert!(!o.entries.iter().any(|e| e.rel().contains("mkinitcpio")));
+    }
+
+    #[test]
+    fn the_hook_table_matches_the_profiles_hooks() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../iso/airootfs/etc/pacman.d/hooks");
+        let files: BTreeSet<String> = walk(&dir)
+            .expect("hooks")
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let rows: BTreeSet<String> = HOOKS.iter().map(|(f, _)| f.to_string()).collect();
+        assert_eq!(
+            files, rows,
+            "every hook file has a row in HOOKS, and only those"
+        );
+        for (file, hook) in HOOKS {
+            let Hook::Run(argv) = hook else { continue };
+            let text = fs::read_to_string(dir.join(file)).expect("hook");
+            let exec = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Exec = "))
+                .expect("an Exec line");
+            let words: Vec<&str> = exec.split_whitespace().collect();
+            let program = words[0].rsplit('/').next().expect("program");
+            assert_eq!(program, argv[0], "{file}: the rig runs another program");
+            assert_eq!(
+                &words[1..],
+                &argv[1..],
+                "{file}: the rig runs other arguments"
+            );
+        }
+    }
+
+    #[test]
+    fn debian_enablement_links_are_removed_and_others_stay() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let sys = t.path().join("etc/systemd/system");
+        let wants = sys.join("multi-user.target.wants");
+        fs::create_dir_all(&wants).expect("mkdir");
+        let link = |name: &str, target: &str| {
+            std::os::unix::fs::symlink(target, wants.join(name)).expect("symlink")
+        };
+        link("tlp.service", "/lib/systemd/system/tlp.service");
+        link("ssh.service", "/lib/systemd/system/ssh.service");
+        std::os::unix::fs::symlink(
+            "/lib/systemd/system/NetworkManager.service",
+            sys.join("dbus-org.freedesktop.NetworkManager.service"),
+        )
+        .expect("symlink");
+        assert_eq!(remove_debian_enablement(t.path()).expect("remove"), 2);
+        assert!(fs::symlink_metadata(wants.join("ssh.service")).is_ok());
+        assert!(fs::symlink_metadata(wants.join("tlp.service")).is_err());
     }
 
     #[test]
