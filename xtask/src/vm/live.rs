@@ -171,7 +171,7 @@ fn output_lines(out: &str) -> Vec<&str> {
 }
 
 /// `cmd` in the live shell, exit 0; its output lines.
-fn lines_of(c: &mut Console, cmd: &str) -> Result<Vec<String>> {
+pub(super) fn lines_of(c: &mut Console, cmd: &str) -> Result<Vec<String>> {
     let out = c.run_ok(cmd, CMD_TIMEOUT)?;
     Ok(output_lines(&out).into_iter().map(String::from).collect())
 }

@@ -18,6 +18,7 @@
 
 mod console;
 mod disk;
+mod edition;
 mod image;
 mod install;
 mod live;
@@ -26,6 +27,7 @@ mod overlay;
 mod qemu;
 mod report;
 mod scenarios;
+mod splash;
 mod stall;
 mod steps;
 mod testrepo;

@@ -16,6 +16,9 @@
 //!   ([`super::live`]) boots to a real `login:` prompt under /etc/issue; a wrong password is
 //!   refused, koompi/koompi logs in, the KOOMPI motd is shown, and the shell sees hostname
 //!   koompi-live and `PRETTY_NAME="KOOMPI OS Base Edition"` in /etc/os-release.
+//! - `base-edition`: the live session on the same image, then the Base edition's promises
+//!   (zram, the services, the Khmer locale, fonts and shaping, the boot splash seen in QEMU
+//!   screendumps of a second boot), one line each ([`super::edition`]).
 //! - `upgrade-transactional`: `koompi install` and two `koompi upgrade --transactional`
 //!   runs against local test repositories, the second breaking boot ([`super::upgrade`]).
 //!
@@ -42,7 +45,7 @@ use super::steps::{
     json, login, reboot, require_watchdog, settle, wait_confirmed, wait_recovered, watchdog_status,
     Outcome, BOOT_TIMEOUT, CMD_TIMEOUT, MAX_RECOVERY_BOOTS,
 };
-use super::{cmd, progress, Firmware, FirmwareChoice};
+use super::{cmd, path_str, progress, Firmware, FirmwareChoice};
 
 /// The `SCENARIO` argument of `vm-test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -52,6 +55,7 @@ pub enum Choice {
     WatchdogHang,
     RollbackManual,
     LiveSession,
+    BaseEdition,
     UpgradeTransactional,
     InstallBios,
     InstallUefi,
@@ -72,6 +76,7 @@ impl Choice {
             Choice::WatchdogHang => vec![Scenario::Recovery(Break::Hang)],
             Choice::RollbackManual => vec![Scenario::RollbackManual],
             Choice::LiveSession => vec![Scenario::LiveSession],
+            Choice::BaseEdition => vec![Scenario::BaseEdition],
             Choice::UpgradeTransactional => vec![Scenario::UpgradeTransactional],
             Choice::InstallBios => vec![Scenario::InstallBios],
             Choice::InstallUefi => vec![Scenario::InstallUefi],
@@ -120,6 +125,9 @@ pub enum Scenario {
     Recovery(Break),
     RollbackManual,
     LiveSession,
+    /// The live session, then the Base edition's promises and the boot splash
+    /// ([`super::edition`]).
+    BaseEdition,
     UpgradeTransactional,
     /// `koompi-install` from the live image onto a blank disk, then the disk booted alone
     /// ([`super::install`]).
@@ -184,14 +192,17 @@ const ROLLBACK_MANUAL_TIERS: Tiers = Tiers {
     all: BOTH,
 };
 
-/// `live-session`: UEFI only in the ci tier. The getty, `login`, PAM, /etc/issue, the motd
-/// and the shell are userspace and do not depend on the firmware. UEFI because the other
-/// single-firmware runs are on BIOS: this way UEFI also boots the second image variant and
-/// sees a real login (not only root's autologin), and the machines the ISO is for mostly
-/// boot with UEFI. One boot, no reboot.
-const LIVE_SESSION_TIERS: Tiers = Tiers {
+/// `live-session`: the full tier only, on both firmwares. The getty, `login`, PAM,
+/// /etc/issue, the motd and the shell are userspace and do not depend on the firmware; in
+/// the ci tier `base-edition` runs this same session first, on the same image, with UEFI.
+const LIVE_SESSION_TIERS: Tiers = Tiers { ci: &[], all: BOTH };
+
+/// `base-edition`: UEFI in both tiers. The splash needs a graphical console, and the rig's
+/// kernel has only efifb (no DRM, no VESA framebuffer): a BIOS guest has none. The other
+/// promises are userspace and do not depend on the firmware. Two boots.
+const BASE_EDITION_TIERS: Tiers = Tiers {
     ci: UEFI,
-    all: BOTH,
+    all: UEFI,
 };
 
 /// `upgrade-transactional`: BIOS only in the ci tier. The upgrade, the switch and the
@@ -243,9 +254,10 @@ const INSTALL_BESIDE_TIERS: Tiers = Tiers { ci: &[], all: UEFI };
 impl Scenario {
     /// Every scenario, in the order a tier runs them: the short ones first, so that a broken
     /// image fails early.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Boot,
         Scenario::LiveSession,
+        Scenario::BaseEdition,
         Scenario::RollbackManual,
         Scenario::Recovery(Break::Panic),
         Scenario::Recovery(Break::Hang),
@@ -265,6 +277,7 @@ impl Scenario {
             Scenario::Recovery(Break::Hang) => "watchdog-hang",
             Scenario::RollbackManual => "rollback-manual",
             Scenario::LiveSession => "live-session",
+            Scenario::BaseEdition => "base-edition",
             Scenario::UpgradeTransactional => "upgrade-transactional",
             Scenario::InstallBios => "install-bios",
             Scenario::InstallUefi => "install-uefi",
@@ -284,6 +297,7 @@ impl Scenario {
             Scenario::Recovery(Break::Hang) => WATCHDOG_HANG_TIERS,
             Scenario::RollbackManual => ROLLBACK_MANUAL_TIERS,
             Scenario::LiveSession => LIVE_SESSION_TIERS,
+            Scenario::BaseEdition => BASE_EDITION_TIERS,
             Scenario::UpgradeTransactional => UPGRADE_TRANSACTIONAL_TIERS,
             Scenario::InstallBios => INSTALL_BIOS_TIERS,
             Scenario::InstallUefi => INSTALL_UEFI_TIERS,
@@ -307,6 +321,7 @@ impl Scenario {
     pub fn variant(self) -> Variant {
         match self {
             Scenario::LiveSession
+            | Scenario::BaseEdition
             | Scenario::InstallBios
             | Scenario::InstallUefi
             | Scenario::InstallLuks
@@ -341,6 +356,9 @@ impl Scenario {
             Scenario::RollbackManual => rollback_manual(c),
             Scenario::LiveSession => {
                 super::live::session(c).map(|(boots, detail)| Outcome { boots, detail })
+            }
+            Scenario::BaseEdition => {
+                bail!("base-edition needs its machine's QMP socket (run_one)")
             }
             Scenario::InstallBios
             | Scenario::InstallUefi
@@ -507,12 +525,25 @@ fn run_one(
     let sock = sock_dir.path().join("console.sock");
     // The console listens before QEMU starts: QEMU connects to it.
     let mut console = Console::listen(&sock, log)?;
-    let vm = Qemu::spawn(
-        qemu::command(&disk, fw, Serial::Socket(&sock))?,
-        &disk.dir.join("qemu.stderr"),
-    )?;
+    let mut command = qemu::command(&disk, fw, Serial::Socket(&sock))?;
+    let qmp = sock_dir.path().join("qmp.sock");
+    if s == Scenario::BaseEdition {
+        // A graphical console to take screendumps of, through QMP.
+        command
+            .args(["-device", "VGA", "-qmp"])
+            .arg(format!("unix:{},server=on,wait=off", path_str(&qmp)?));
+    }
+    let vm = Qemu::spawn(command, &disk.dir.join("qemu.stderr"))?;
     console.watch(vm.ended());
-    let result = s.run(&mut console, repos.as_deref());
+    let result = match s {
+        Scenario::BaseEdition => super::edition::run(
+            &mut console,
+            &qmp,
+            &log.with_extension("frames"),
+            &log.with_extension("splash.png"),
+        ),
+        _ => s.run(&mut console, repos.as_deref()),
+    };
     // QEMU first: its end closes the connection the console's reader is reading.
     let stopped = vm.check_running();
     drop(vm);
