@@ -240,6 +240,34 @@ fn units_enabled() {
 }
 
 #[test]
+fn time_sync() {
+    let unit = "iso/airootfs/etc/systemd/system/pacman-init.service";
+    assert_reports(
+        "time-sync",
+        &format!(
+            "{unit}: DefaultDependencies=no\\n =>
+            ! pacman-init.service: After=time-sync.target, but multi-user.target waits for it"
+        ),
+    );
+    assert_reports(
+        "time-sync",
+        &format!(
+            "{unit}: Wants=systemd-time-wait-sync.service\\n =>
+            ! pacman-init.service: After=time-sync.target does nothing without Wants="
+        ),
+    );
+    assert_reports(
+        "time-sync",
+        &format!(
+            "{unit}: time-sync.target\\n => \\n
+            iso/airootfs/etc/systemd/system/sysinit.target.wants/systemd-timesyncd.service rm
+            ! pacman-init.service: not After=time-sync.target
+            ! no sysinit.target.wants/systemd-timesyncd.service"
+        ),
+    );
+}
+
+#[test]
 fn units_verify() {
     // The copy's target is the real one: build the binaries there first.
     lint(&workspace(), &["units-verify".into()]);
