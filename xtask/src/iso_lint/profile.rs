@@ -24,6 +24,7 @@ const REQUIRED_PACKAGES: &str = "
     paru: the AUR helper (local repository)
     mkinitcpio: mandatory for archiso (the live initramfs)
     mkinitcpio-archiso: mandatory for archiso (the live initramfs's archiso hooks)
+    pv: the progress of the copy to RAM (copytoram=auto copies the image on 4 GB laptops)
     fcitx5-m17n: Khmer input (fcitx5-im has no m17n)
     ttf-khmer: Khmer fonts besides noto-fonts";
 

@@ -153,11 +153,16 @@ fn packages() {
     assert_reports(
         "packages",
         r#"iso/packages.x86_64: \nparu\n => \nnoto-fonts-khmer\nzsh\n Bad_Name\n
-        ! line 35: noto-fonts-khmer does not exist in Arch
+        ! line 41: noto-fonts-khmer does not exist in Arch
         ! zsh is listed twice
         ! blanks around the name
         ! "Bad_Name" is not a package name
         ! iso/packages.x86_64: paru is missing: the AUR helper"#,
+    );
+    assert_reports(
+        "packages",
+        r"iso/packages.x86_64: \npv\n => \n
+        ! iso/packages.x86_64: pv is missing: the progress of the copy to RAM",
     );
 }
 
