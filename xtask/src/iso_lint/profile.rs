@@ -276,6 +276,11 @@ pub(super) fn boot_menus(cx: &Ctx) -> Problems {
     for file in &files {
         let text = cx.text(&mut p, file);
         let is_syslinux = file.starts_with("iso/syslinux/");
+        // GRUB's "UEFI Shell" entries appear only when mkarchiso found edk2-shell's binaries.
+        let shell = |l: &str| l.starts_with("chainloader /shell") && l.ends_with(".efi");
+        if !is_syslinux && text.lines().map(str::trim).any(shell) {
+            p += cx.need(file, "edk2-shell", "the UEFI Shell entry's /shell*.efi");
+        }
         for line in text.lines().map(str::trim) {
             for (prefix, suffix) in [("vmlinuz-", ""), ("initramfs-", ".img")] {
                 let marker = format!("/%INSTALL_DIR%/boot/%ARCH%/{prefix}");

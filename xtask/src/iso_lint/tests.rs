@@ -153,7 +153,7 @@ fn packages() {
     assert_reports(
         "packages",
         r#"iso/packages.x86_64: \nparu\n => \nnoto-fonts-khmer\nzsh\n Bad_Name\n
-        ! line 41: noto-fonts-khmer does not exist in Arch
+        ! line 47: noto-fonts-khmer does not exist in Arch
         ! zsh is listed twice
         ! blanks around the name
         ! "Bad_Name" is not a package name
@@ -195,6 +195,12 @@ fn boot_menus() {
         ! iso/syslinux/archiso_sys.cfg: refers to nonesuch.cfg, not in iso/syslinux/
         ! linux-lts.preset: ALL_kver is not /boot/vmlinuz-linux-lts
         ! iso/syslinux/splash.png: is not a PNG"#,
+    );
+    assert_reports(
+        "boot-menus",
+        r"iso/packages.x86_64: \nedk2-shell\n => \n
+        ! iso/grub/grub.cfg: the UEFI Shell entry's /shell*.efi comes from package edk2-shell
+        ! iso/grub/loopback.cfg: the UEFI Shell entry's /shell*.efi comes from package edk2-shell",
     );
 }
 
