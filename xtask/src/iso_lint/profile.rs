@@ -16,6 +16,11 @@ const REMOVED_PACKAGES: &str = "
     libva-mesa-driver: is provided by mesa since 1:24.2.7
     nvidia-dkms: left the repositories; nvidia-open-dkms replaces it";
 
+/// Packages Arch renamed or replaced: the old name, then the current one and where it is said.
+const RENAMED_PACKAGES: &str = "
+    p7zip: 7zip (p7zip was dropped for 7-Zip's own Linux port, Dec 2024; lxqt-archiver#411)
+    bind-tools: bind (archiso a8f7762)";
+
 /// Packages the profile cannot do without (the local repository's and archiso's).
 const REQUIRED_PACKAGES: &str = "
     koompi-tools: KOOMPI's tools and units (local repository)
@@ -223,6 +228,8 @@ pub(super) fn packages(cx: &Ctx) -> Problems {
         p += bad.then(|| format!("{file}: line {n}: {name:?} is not a package name"));
         let removed = reasons(REMOVED_PACKAGES).find(|(r, _)| *r == name);
         p += removed.map(|(_, why)| format!("{file}: line {n}: {name} {why}"));
+        let renamed = reasons(RENAMED_PACKAGES).find(|(r, _)| *r == name);
+        p += renamed.map(|(_, now)| format!("{file}: line {n}: {name} is gone: use {now}"));
         let twice = !seen.insert(name.clone());
         p += twice.then(|| format!("{file}: line {n}: {name} is listed twice"));
     }

@@ -153,7 +153,7 @@ fn packages() {
     assert_reports(
         "packages",
         r#"iso/packages.x86_64: \nparu\n => \nnoto-fonts-khmer\nzsh\n Bad_Name\n
-        ! line 47: noto-fonts-khmer does not exist in Arch
+        ! line 48: noto-fonts-khmer does not exist in Arch
         ! zsh is listed twice
         ! blanks around the name
         ! "Bad_Name" is not a package name
@@ -163,6 +163,12 @@ fn packages() {
         "packages",
         r"iso/packages.x86_64: \npv\n => \n
         ! iso/packages.x86_64: pv is missing: the progress of the copy to RAM",
+    );
+    assert_reports(
+        "packages",
+        r"iso/packages.x86_64: \n7zip\n => \np7zip\nbind-tools\n
+        ! p7zip is gone: use 7zip (
+        ! bind-tools is gone: use bind (",
     );
 }
 
