@@ -288,6 +288,7 @@ pub(super) fn boot_menus(cx: &Ctx) -> Problems {
         if !is_syslinux && text.lines().map(str::trim).any(shell) {
             p += cx.need(file, "edk2-shell", "the UEFI Shell entry's /shell*.efi");
         }
+        p += live_entries(file, &text, is_syslinux);
         for line in text.lines().map(str::trim) {
             for (prefix, suffix) in [("vmlinuz-", ""), ("initramfs-", ".img")] {
                 let marker = format!("/%INSTALL_DIR%/boot/%ARCH%/{prefix}");
@@ -342,6 +343,53 @@ pub(super) fn boot_menus(cx: &Ctx) -> Problems {
         p += cx.need("iso (boot menus)", k, &format!("vmlinuz-{k}"));
         p += preset(cx, k);
     }
+    p
+}
+
+/// The copy-on-write space of the live session, on every live boot entry (docs/decisions.md, 35).
+const COW_SPACESIZE: &str = "1G";
+
+/// The kernel command line of every live entry (GRUB's `linux` line that loads a vmlinuz; the
+/// APPEND line of a syslinux LABEL whose LINUX loads one) gives the session its copy-on-write
+/// space.
+fn live_entries(file: &str, text: &str, is_syslinux: bool) -> Problems {
+    let mut p = Problems::default();
+    let no_append = |l: &str| format!("{file}: entry {l} loads a vmlinuz but has no APPEND line");
+    let (mut label, mut pending) = ("", None);
+    for line in text.lines().map(str::trim) {
+        let keyword = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let live = match keyword.as_str() {
+            _ if !is_syslinux => keyword == "LINUX" && line.contains("vmlinuz-"),
+            "LABEL" => {
+                p += pending.take().map(no_append);
+                label = line[5..].trim();
+                false
+            }
+            "LINUX" | "KERNEL" if line.contains("vmlinuz-") => {
+                pending = Some(label);
+                false
+            }
+            "APPEND" => pending.take().is_some(),
+            _ => false,
+        };
+        let mut sizes = line
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("cow_spacesize="));
+        match sizes.next() {
+            _ if !live => {}
+            Some(COW_SPACESIZE) => {}
+            Some(v) => p += format!("{file}: cow_spacesize={v}, not {COW_SPACESIZE}, in {line:?}"),
+            None => {
+                let why = "archiso's 256M is too small to install packages (docs/decisions.md, 35)";
+                p += format!("{file}: no cow_spacesize={COW_SPACESIZE} in {line:?}: {why}");
+            }
+        }
+    }
+    p += pending.map(no_append);
     p
 }
 

@@ -208,6 +208,21 @@ fn boot_menus() {
         ! iso/grub/grub.cfg: the UEFI Shell entry's /shell*.efi comes from package edk2-shell
         ! iso/grub/loopback.cfg: the UEFI Shell entry's /shell*.efi comes from package edk2-shell",
     );
+    assert_reports(
+        "boot-menus",
+        r#"iso/grub/grub.cfg: cow_spacesize=1G quiet => quiet
+        iso/grub/loopback.cfg: cow_spacesize=1G console => cow_spacesize=256M console
+        iso/syslinux/archiso_sys-linux.cfg: cow_spacesize=1G console => console
+        ! iso/grub/grub.cfg: no cow_spacesize=1G in "linux /%INSTALL_DIR%/boot/%ARCH%/vmlinuz-
+        ! iso/grub/loopback.cfg: cow_spacesize=256M, not 1G, in "linux
+        ! iso/syslinux/archiso_sys-linux.cfg: no cow_spacesize=1G in "APPEND archisobasedir"#,
+    );
+    assert_reports(
+        "boot-menus",
+        r"iso/syslinux/archiso_sys-linux.cfg: \nAPPEND => \n# APPEND
+        ! iso/syslinux/archiso_sys-linux.cfg: entry koompi loads a vmlinuz but has no APPEND line
+        ! iso/syslinux/archiso_sys-linux.cfg: entry koompiserial loads a vmlinuz but has no APPEND",
+    );
 }
 
 #[test]
