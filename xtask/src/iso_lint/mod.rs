@@ -75,6 +75,8 @@ pub const CHECKS: &[Check] = &[
         .about("what KOOMPI's and the overlay's units run, document and require exists"),
     check("units-enabled", units::enabled)
         .about("the *.wants symlinks, aliases, masks and drop-ins; every unit due is enabled"),
+    check("time-sync", units::time_sync)
+        .about("the live keyring waits for a synchronised clock; no boot target waits for it"),
     check("units-verify", units::verify)
         .about("systemd-analyze verify of KOOMPI's units and the overlay's, in a staged root"),
     check("users", overlay::users)

@@ -16,6 +16,11 @@ const REMOVED_PACKAGES: &str = "
     libva-mesa-driver: is provided by mesa since 1:24.2.7
     nvidia-dkms: left the repositories; nvidia-open-dkms replaces it";
 
+/// Packages Arch renamed or replaced: the old name, then the current one and where it is said.
+const RENAMED_PACKAGES: &str = "
+    p7zip: 7zip (p7zip was dropped for 7-Zip's own Linux port, Dec 2024; lxqt-archiver#411)
+    bind-tools: bind (archiso a8f7762)";
+
 /// Packages the profile cannot do without (the local repository's and archiso's).
 const REQUIRED_PACKAGES: &str = "
     koompi-tools: KOOMPI's tools and units (local repository)
@@ -24,6 +29,7 @@ const REQUIRED_PACKAGES: &str = "
     paru: the AUR helper (local repository)
     mkinitcpio: mandatory for archiso (the live initramfs)
     mkinitcpio-archiso: mandatory for archiso (the live initramfs's archiso hooks)
+    pv: the progress of the copy to RAM (copytoram=auto copies the image on 4 GB laptops)
     fcitx5-m17n: Khmer input (fcitx5-im has no m17n)
     ttf-khmer: Khmer fonts besides noto-fonts";
 
@@ -222,6 +228,8 @@ pub(super) fn packages(cx: &Ctx) -> Problems {
         p += bad.then(|| format!("{file}: line {n}: {name:?} is not a package name"));
         let removed = reasons(REMOVED_PACKAGES).find(|(r, _)| *r == name);
         p += removed.map(|(_, why)| format!("{file}: line {n}: {name} {why}"));
+        let renamed = reasons(RENAMED_PACKAGES).find(|(r, _)| *r == name);
+        p += renamed.map(|(_, now)| format!("{file}: line {n}: {name} is gone: use {now}"));
         let twice = !seen.insert(name.clone());
         p += twice.then(|| format!("{file}: line {n}: {name} is listed twice"));
     }
@@ -275,6 +283,12 @@ pub(super) fn boot_menus(cx: &Ctx) -> Problems {
     for file in &files {
         let text = cx.text(&mut p, file);
         let is_syslinux = file.starts_with("iso/syslinux/");
+        // GRUB's "UEFI Shell" entries appear only when mkarchiso found edk2-shell's binaries.
+        let shell = |l: &str| l.starts_with("chainloader /shell") && l.ends_with(".efi");
+        if !is_syslinux && text.lines().map(str::trim).any(shell) {
+            p += cx.need(file, "edk2-shell", "the UEFI Shell entry's /shell*.efi");
+        }
+        p += live_entries(file, &text, is_syslinux);
         for line in text.lines().map(str::trim) {
             for (prefix, suffix) in [("vmlinuz-", ""), ("initramfs-", ".img")] {
                 let marker = format!("/%INSTALL_DIR%/boot/%ARCH%/{prefix}");
@@ -329,6 +343,53 @@ pub(super) fn boot_menus(cx: &Ctx) -> Problems {
         p += cx.need("iso (boot menus)", k, &format!("vmlinuz-{k}"));
         p += preset(cx, k);
     }
+    p
+}
+
+/// The copy-on-write space of the live session, on every live boot entry (docs/decisions.md, 35).
+const COW_SPACESIZE: &str = "1G";
+
+/// The kernel command line of every live entry (GRUB's `linux` line that loads a vmlinuz; the
+/// APPEND line of a syslinux LABEL whose LINUX loads one) gives the session its copy-on-write
+/// space.
+fn live_entries(file: &str, text: &str, is_syslinux: bool) -> Problems {
+    let mut p = Problems::default();
+    let no_append = |l: &str| format!("{file}: entry {l} loads a vmlinuz but has no APPEND line");
+    let (mut label, mut pending) = ("", None);
+    for line in text.lines().map(str::trim) {
+        let keyword = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let live = match keyword.as_str() {
+            _ if !is_syslinux => keyword == "LINUX" && line.contains("vmlinuz-"),
+            "LABEL" => {
+                p += pending.take().map(no_append);
+                label = line[5..].trim();
+                false
+            }
+            "LINUX" | "KERNEL" if line.contains("vmlinuz-") => {
+                pending = Some(label);
+                false
+            }
+            "APPEND" => pending.take().is_some(),
+            _ => false,
+        };
+        let mut sizes = line
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("cow_spacesize="));
+        match sizes.next() {
+            _ if !live => {}
+            Some(COW_SPACESIZE) => {}
+            Some(v) => p += format!("{file}: cow_spacesize={v}, not {COW_SPACESIZE}, in {line:?}"),
+            None => {
+                let why = "archiso's 256M is too small to install packages (docs/decisions.md, 35)";
+                p += format!("{file}: no cow_spacesize={COW_SPACESIZE} in {line:?}: {why}");
+            }
+        }
+    }
+    p += pending.map(no_append);
     p
 }
 

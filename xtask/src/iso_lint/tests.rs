@@ -153,11 +153,22 @@ fn packages() {
     assert_reports(
         "packages",
         r#"iso/packages.x86_64: \nparu\n => \nnoto-fonts-khmer\nzsh\n Bad_Name\n
-        ! line 35: noto-fonts-khmer does not exist in Arch
+        ! line 48: noto-fonts-khmer does not exist in Arch
         ! zsh is listed twice
         ! blanks around the name
         ! "Bad_Name" is not a package name
         ! iso/packages.x86_64: paru is missing: the AUR helper"#,
+    );
+    assert_reports(
+        "packages",
+        r"iso/packages.x86_64: \npv\n => \n
+        ! iso/packages.x86_64: pv is missing: the progress of the copy to RAM",
+    );
+    assert_reports(
+        "packages",
+        r"iso/packages.x86_64: \n7zip\n => \np7zip\nbind-tools\n
+        ! p7zip is gone: use 7zip (
+        ! bind-tools is gone: use bind (",
     );
 }
 
@@ -190,6 +201,27 @@ fn boot_menus() {
         ! iso/syslinux/archiso_sys.cfg: refers to nonesuch.cfg, not in iso/syslinux/
         ! linux-lts.preset: ALL_kver is not /boot/vmlinuz-linux-lts
         ! iso/syslinux/splash.png: is not a PNG"#,
+    );
+    assert_reports(
+        "boot-menus",
+        r"iso/packages.x86_64: \nedk2-shell\n => \n
+        ! iso/grub/grub.cfg: the UEFI Shell entry's /shell*.efi comes from package edk2-shell
+        ! iso/grub/loopback.cfg: the UEFI Shell entry's /shell*.efi comes from package edk2-shell",
+    );
+    assert_reports(
+        "boot-menus",
+        r#"iso/grub/grub.cfg: cow_spacesize=1G quiet => quiet
+        iso/grub/loopback.cfg: cow_spacesize=1G console => cow_spacesize=256M console
+        iso/syslinux/archiso_sys-linux.cfg: cow_spacesize=1G console => console
+        ! iso/grub/grub.cfg: no cow_spacesize=1G in "linux /%INSTALL_DIR%/boot/%ARCH%/vmlinuz-
+        ! iso/grub/loopback.cfg: cow_spacesize=256M, not 1G, in "linux
+        ! iso/syslinux/archiso_sys-linux.cfg: no cow_spacesize=1G in "APPEND archisobasedir"#,
+    );
+    assert_reports(
+        "boot-menus",
+        r"iso/syslinux/archiso_sys-linux.cfg: \nAPPEND => \n# APPEND
+        ! iso/syslinux/archiso_sys-linux.cfg: entry koompi loads a vmlinuz but has no APPEND line
+        ! iso/syslinux/archiso_sys-linux.cfg: entry koompiserial loads a vmlinuz but has no APPEND",
     );
 }
 
@@ -236,6 +268,34 @@ fn units_enabled() {
         ! x.service is neither in system/systemd
         ! acpid.service comes from package acpid, which is not in iso/packages.x86_64
         ! stray.txt: unexpected file"#,
+    );
+}
+
+#[test]
+fn time_sync() {
+    let unit = "iso/airootfs/etc/systemd/system/pacman-init.service";
+    assert_reports(
+        "time-sync",
+        &format!(
+            "{unit}: DefaultDependencies=no\\n =>
+            ! pacman-init.service: After=time-sync.target, but multi-user.target waits for it"
+        ),
+    );
+    assert_reports(
+        "time-sync",
+        &format!(
+            "{unit}: Wants=systemd-time-wait-sync.service\\n =>
+            ! pacman-init.service: After=time-sync.target does nothing without Wants="
+        ),
+    );
+    assert_reports(
+        "time-sync",
+        &format!(
+            "{unit}: time-sync.target\\n => \\n
+            iso/airootfs/etc/systemd/system/sysinit.target.wants/systemd-timesyncd.service rm
+            ! pacman-init.service: not After=time-sync.target
+            ! no sysinit.target.wants/systemd-timesyncd.service"
+        ),
     );
 }
 

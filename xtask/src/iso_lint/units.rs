@@ -29,6 +29,7 @@ const PACKAGE_UNITS: &str = "
     snapper-timeline.timer snapper timers.target -
     snapper-cleanup.timer snapper timers.target -
     systemd-timesyncd.service systemd sysinit.target dbus-org.freedesktop.timesync1.service
+    systemd-time-wait-sync.service systemd sysinit.target -
     systemd-rfkill.service systemd - -
     systemd-rfkill.socket systemd - -
     multi-user.target systemd - -
@@ -216,6 +217,60 @@ fn wants_link(cx: &Ctx, rel: &str, wants: &str, unit: &str, target: &str) -> Pro
     } else if !wanted_by.contains(&wants) {
         p += format!("{rel}: {unit} has no WantedBy={wants} (it has {wanted_by:?})");
     }
+    p
+}
+
+/// The live keyring waits for a synchronised clock, and no target the boot waits for waits for
+/// the clock (docs/decisions.md, 31). systemd-time-wait-sync has no timeout: without a network
+/// time-sync.target never comes, and a target automatically waits for the units it wants
+/// unless they say DefaultDependencies=no.
+pub(super) fn time_sync(cx: &Ctx) -> Problems {
+    let mut p = Problems::default();
+    for (dir, path) in entries(&cx.path(ETC)) {
+        let wants = dir.strip_suffix(".wants").or(dir.strip_suffix(".requires"));
+        let Some(target) = wants.filter(|t| t.ends_with(".target") && path.is_dir()) else {
+            continue;
+        };
+        for (name, _) in entries(&path) {
+            let Some(unit) = cx.local.get(&name).or_else(|| cx.units.get(&name)) else {
+                continue;
+            };
+            let waits = unit.words("Unit", "After").any(|a| a == "time-sync.target");
+            let no = ["no", "false", "off", "0"];
+            let own = unit
+                .get("Unit", "DefaultDependencies")
+                .is_some_and(|d| no.contains(&d));
+            let bad = waits && !own;
+            let why = "offline, time-sync.target never comes; DefaultDependencies=no unties it";
+            p += bad.then(|| {
+                format!(
+                    "{ETC}/{dir}/{name}: After=time-sync.target, but {target} waits for it: {why}"
+                )
+            });
+        }
+    }
+    let file = format!("{ETC}/pacman-init.service");
+    let wait_sync = "systemd-time-wait-sync.service";
+    let global = cx.exists(&format!("{ETC}/sysinit.target.wants/{wait_sync}"));
+    let mut waited = global;
+    if let Some(unit) = cx.local.get("pacman-init.service") {
+        let after = unit.words("Unit", "After").any(|a| a == "time-sync.target");
+        let why = "its local signatures would carry an unsynchronised clock (archiso 3f55c95)";
+        p += (!after).then(|| format!("{file}: not After=time-sync.target: {why}"));
+        let mut pulled = unit
+            .words("Unit", "Wants")
+            .chain(unit.words("Unit", "Requires"));
+        let pulled = pulled.any(|u| u == wait_sync);
+        waited |= pulled;
+        let why = "nothing else delays the target until the clock is synchronised";
+        let bad = after && !pulled && !global;
+        p += bad.then(|| {
+            format!("{file}: After=time-sync.target does nothing without Wants={wait_sync}: {why}")
+        });
+    }
+    let timesyncd = "sysinit.target.wants/systemd-timesyncd.service";
+    let bad = waited && !cx.exists(&format!("{ETC}/{timesyncd}"));
+    p += bad.then(|| format!("{ETC}: no {timesyncd}: {wait_sync} waits for it for ever"));
     p
 }
 
