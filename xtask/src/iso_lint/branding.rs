@@ -1,10 +1,10 @@
 //! The branding (`branding/`, which koompi-branding packages): the identity texts, checked
-//! against the seed when it is present, os-release, the fastfetch config, the Plymouth theme
-//! and the wallpapers.
+//! against the seed when it is present, os-release, the fastfetch config (against fastfetch's
+//! JSON schema when it is present), the Plymouth theme and the wallpapers.
 
-use std::fs;
+use std::{fs, io};
 
-use super::{entries, png_size, Ctx, Problems, UnitFile, SEED_PATH};
+use super::{entries, png_size, Ctx, Problems, UnitFile, FASTFETCH_SCHEMA_PATH, SEED_PATH};
 
 /// The identity files, each with the heading of its fenced block in the seed.
 pub(super) const TEXTS: [(&str, &str); 4] = [
@@ -110,12 +110,98 @@ pub(super) fn os_release(cx: &Ctx) -> Problems {
 pub(super) fn fastfetch(cx: &Ctx) -> Problems {
     let mut p = Problems::default();
     let rel = "branding/fastfetch/config.jsonc";
-    match parse_jsonc(&cx.text(&mut p, rel)) {
-        Ok(v) if v.get("modules").is_some_and(serde_json::Value::is_array) => {}
-        Ok(_) => p += format!("{rel}: has no \"modules\" array"),
-        Err(e) => p += format!("{rel}: is not valid JSONC: {e}"),
+    let config = match parse_jsonc(&cx.text(&mut p, rel)) {
+        Ok(v) => v,
+        Err(e) => return p + format!("{rel}: is not valid JSONC: {e}"),
+    };
+    let modules = config
+        .get("modules")
+        .is_some_and(serde_json::Value::is_array);
+    p += (!modules).then(|| format!("{rel}: has no \"modules\" array"));
+    // As the seed, the schema is a file of shared/, and the config is checked when it is there.
+    let schema = match fs::read_to_string(cx.path(FASTFETCH_SCHEMA_PATH)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return p,
+        Err(e) => return p + format!("{FASTFETCH_SCHEMA_PATH}: {e}"),
+        Ok(schema) => schema,
+    };
+    match schema_violations(&schema, &config) {
+        Err(e) => p += format!("{FASTFETCH_SCHEMA_PATH}: {e}"),
+        Ok(violations) => {
+            for v in violations {
+                p += format!("{rel}: {v}");
+            }
+        }
     }
     p
+}
+
+/// Where `config` breaks fastfetch's JSON schema (`schema`, the text of its
+/// doc/json_schema.json): one line each, beginning with the JSON pointer of the offending
+/// value. Err when the schema itself is not JSON or not a schema. No `$ref` is retrieved: the
+/// schema is whole, and jsonschema is built without its HTTP and file retrievers.
+fn schema_violations(schema: &str, config: &serde_json::Value) -> Result<Vec<String>, String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(schema).map_err(|e| format!("is not JSON: {e}"))?;
+    let validator =
+        jsonschema::validator_for(&schema).map_err(|e| format!("is not a usable schema: {e}"))?;
+    let mut violations = Vec::new();
+    for e in validator.iter_errors(config) {
+        refine(&e, &mut violations);
+    }
+    Ok(violations)
+}
+
+/// Reports `e`, or for a value that matches none of an `anyOf` or `oneOf`, the errors of the
+/// one alternative it was meant for, when only one is left after ruling out those whose type,
+/// `enum` or `const` it does not have, or that a child's `const` tells apart (a module's
+/// "type"). fastfetch's schema lists the modules so, and without this a wrong "format" in a
+/// module would be reported as the whole module matching no alternative.
+fn refine(e: &jsonschema::ValidationError<'_>, out: &mut Vec<String>) {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let at = e.instance_path().as_str();
+    let ruled_out = |b: &jsonschema::ValidationError<'_>| {
+        let path = b.instance_path().as_str();
+        let child = path.strip_prefix(at).and_then(|p| p.strip_prefix('/'));
+        match b.kind() {
+            Kind::Type { .. } | Kind::Enum { .. } | Kind::Constant { .. } if path == at => true,
+            Kind::Constant { .. } => child.is_some_and(|c| !c.contains('/')),
+            _ => false,
+        }
+    };
+    let alternatives = match e.kind() {
+        Kind::AnyOf { context } | Kind::OneOfNotValid { context } => context.as_slice(),
+        _ => &[],
+    };
+    let mut left = alternatives.iter().filter(|a| !a.iter().any(ruled_out));
+    if let (Some(only), None) = (left.next(), left.next()) {
+        only.iter().for_each(|e| refine(e, out));
+    } else {
+        let value = e.masked_with(brief(e.instance()));
+        out.push(format!("at {at:?}: {value}"));
+    }
+}
+
+/// `value` as compact JSON for a message: its long strings cut to 24 characters and the whole
+/// to 120 (a module's line of box drawing would fill the line otherwise).
+fn brief(value: &serde_json::Value) -> String {
+    fn cut(text: &str, max: usize) -> String {
+        match text.char_indices().nth(max) {
+            Some((i, _)) => format!("{}…", &text[..i]),
+            None => text.to_string(),
+        }
+    }
+    fn shorten(v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => Value::String(cut(s, 24)),
+            Value::Array(a) => Value::Array(a.iter().map(shorten).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, v)| (k.clone(), shorten(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    cut(&shorten(value).to_string(), 120)
 }
 
 /// JSONC as fastfetch reads it (JSON with comments and trailing commas): jsonc-parser parses it,

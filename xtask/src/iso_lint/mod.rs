@@ -7,9 +7,10 @@
 //! tool that owns it: bash sources `profiledef.sh`, the mkinitcpio files and os-release, as
 //! mkarchiso, mkinitcpio and every shell reader of os-release do; `systemd-analyze verify`
 //! checks the units; `cargo metadata` names the workspace's binaries; jsonc-parser reads the
-//! fastfetch config; `openssl passwd` checks the live password; shellcheck checks every shell
-//! script. The branding files (`branding/`) are the truth; when the seed specification
-//! ([`SEED_PATH`]) is present, they must also equal its texts byte for byte.
+//! fastfetch config, and jsonschema checks it against fastfetch's own JSON schema when it is
+//! present ([`FASTFETCH_SCHEMA_PATH`]); `openssl passwd` checks the live password; shellcheck
+//! checks every shell script. The branding files (`branding/`) are the truth; when the seed
+//! specification ([`SEED_PATH`]) is present, they must also equal its texts byte for byte.
 
 mod branding;
 mod overlay;
@@ -30,6 +31,11 @@ use anyhow::{bail, Result};
 
 /// The seed specification, relative to the workspace root.
 pub const SEED_PATH: &str = "../shared/seeds/koompi-os-build-prompt.txt";
+
+/// fastfetch's published JSON schema (its doc/json_schema.json), relative to the workspace
+/// root: like the seed, a file of the steering repository's shared/, and the fastfetch config
+/// is validated against it when it is present.
+pub const FASTFETCH_SCHEMA_PATH: &str = "../shared/fastfetch/json_schema.json";
 
 /// One named check: what it looks at, and the function that returns its problems.
 #[derive(Debug)]
@@ -90,7 +96,7 @@ pub const CHECKS: &[Check] = &[
     check("os-release", branding::os_release)
         .about("branding/os-release: os-release(5) syntax (bash sources it) and its fields"),
     check("fastfetch", branding::fastfetch)
-        .about("branding/fastfetch/config.jsonc: the JSONC fastfetch reads, with modules"),
+        .about("fastfetch/config.jsonc: the JSONC fastfetch reads; modules; fastfetch's schema"),
     check("plymouth-theme", branding::plymouth_theme)
         .about("the Plymouth theme: a script theme whose every image is a PNG"),
     check("wallpapers", branding::wallpapers)
@@ -165,6 +171,15 @@ impl AddAssign<String> for Problems {
 impl AddAssign<Option<String>> for Problems {
     fn add_assign(&mut self, problem: Option<String>) {
         self.0.extend(problem.map(|p| p.replace('\n', "; ")));
+    }
+}
+
+impl std::ops::Add<String> for Problems {
+    type Output = Problems;
+
+    fn add(mut self, problem: String) -> Problems {
+        self += problem;
+        self
     }
 }
 

@@ -18,12 +18,13 @@ fn workspace() -> PathBuf {
 /// `FILE: FROM => TO` (every FROM replaced), `FILE := TEXT` (written), `FILE -> TARGET` (a
 /// symlink), `FILE +x` (made executable), `FILE rm`; `\n` stands for a newline. Each line
 /// `! TEXT` is a problem the check must report (one containing TEXT); without one, it must
-/// report none. The copy is a git checkout with the seed, when it is here, where [`SEED_PATH`]
-/// finds it; the crates, xtask and target are links.
+/// report none. The copy is a git checkout with the seed and fastfetch's schema, when they are
+/// here, where [`SEED_PATH`] and [`FASTFETCH_SCHEMA_PATH`] find them; the crates, xtask and
+/// target are links.
 fn assert_reports(check: &str, script: &str) {
     let (real, tmp) = (workspace(), tempfile::tempdir().unwrap());
     let ws = tmp.path().join("ws");
-    fs::create_dir_all(ws.join(SEED_PATH).parent().unwrap()).unwrap();
+    fs::create_dir_all(&ws).unwrap();
     let run = |cmd: &mut Command| assert!(cmd.current_dir(&ws).status().unwrap().success());
     for dir in "iso branding system docs scripts packaging configs .ci".split(' ') {
         run(Command::new("cp").arg("-R").arg(real.join(dir)).arg("."));
@@ -31,7 +32,10 @@ fn assert_reports(check: &str, script: &str) {
     for name in ["crates", "xtask", "target", "Cargo.toml", "Cargo.lock"] {
         symlink(real.join(name), ws.join(name)).unwrap();
     }
-    let _ = fs::copy(real.join(SEED_PATH), ws.join(SEED_PATH));
+    for shared in [SEED_PATH, FASTFETCH_SCHEMA_PATH] {
+        fs::create_dir_all(ws.join(shared).parent().unwrap()).unwrap();
+        let _ = fs::copy(real.join(shared), ws.join(shared));
+    }
     run(Command::new("git").args(["init", "-q"]));
     let mut want = Vec::new();
     for line in script.lines().map(|l| l.trim().replace("\\n", "\n")) {
@@ -398,7 +402,7 @@ fn os_release() {
 #[test]
 fn fastfetch() {
     let file = "branding/fastfetch/config.jsonc";
-    let good = r#"{ // c\n "a": "x // y /* z */", /* b\n */ "modules": ["os", ], }\n"#;
+    let good = r#"{ // c\n "$schema": "https://x//y/*z*/", /* b\n */ "modules": ["os", ], }\n"#;
     assert_reports("fastfetch", &format!("{file} := {good}"));
     for (bad, want) in [
         (
@@ -412,6 +416,73 @@ fn fastfetch() {
     ] {
         assert_reports("fastfetch", &format!("{file} := {bad}\n! {want}"));
     }
+}
+
+/// A schema of the same shape as fastfetch's (draft 7; modules are names or objects whose
+/// "type" picks one of a `oneOf`), small enough for a plant line; the shipped config passes it.
+const SMALL_SCHEMA: &str = r#"{"$schema": "https://json-schema.org/draft-07/schema",
+    "type": "object", "additionalProperties": false, "properties": {
+    "$schema": {"type": "string"}, "logo": {"type": ["object", "string", "null"]},
+    "general": {"type": "object", "properties": {"processingTimeout": {"type": "integer"}}},
+    "display": {"type": "object", "properties": {"separator": {"type": "string"}}},
+    "modules": {"type": "array", "items": {"anyOf": [{"type": "string", "enum": ["break",
+        "title", "separator", "os", "kernel", "uptime", "packages", "shell", "terminal", "cpu",
+        "gpu", "memory", "disk"]}, {"type": "object", "required": ["type"], "oneOf": [
+        {"additionalProperties": false, "properties": {"type": {"const": "custom"},
+        "format": {"type": "string"}}}]}]}}}}"#;
+
+/// Plants in the fastfetch config: a module of an unknown type, a string for a number.
+const FASTFETCH_PLANTS: &str = concat!(
+    r#"F: "custom",\n            "format": "Run => "custom2", "format": "Run"#,
+    r#"
+    F: "display": { => "general": { "processingTimeout": "1000" },\n    "display": {
+    ! F: at "/modules/17": {"format":"Run 'koompi --help' for …","type":"custom2"} is not valid
+    ! F: at "/general/processingTimeout": "1000" is not of type "integer""#
+);
+
+#[test]
+fn fastfetch_config_against_a_schema() {
+    let (file, schema) = ("branding/fastfetch/config.jsonc", FASTFETCH_SCHEMA_PATH);
+    let small = format!("{schema} := {}", SMALL_SCHEMA.replace('\n', " "));
+    assert_reports("fastfetch", &small);
+    let plants = FASTFETCH_PLANTS.replace("F:", &format!("{file}:"));
+    assert_reports("fastfetch", &format!("{small}\n{plants}"));
+    // Within an anyOf or oneOf, the error of the alternative meant (a module of type custom).
+    assert_reports(
+        "fastfetch",
+        &format!(
+            r#"{small}
+            {file}: "separator": " → " => "separator": 3
+            {file}: "kernel", => ["kernel"],
+            {file}: "format": "┌ => "format": ["┌
+            {file}: ┐" => ┐"]
+            ! {file}: at "/display/separator": 3 is not of type "string"
+            ! {file}: at "/modules/7": ["kernel"] is not valid under any of the schemas listed in
+            ! {file}: at "/modules/0/format": ["┌───────────────────────…"] is not of type"#
+        ),
+    );
+    // A broken schema is the schema's problem; without one, the config is not checked against
+    // any (as the seed, the schema is a file of shared/ that may be absent).
+    let broken = format!("{schema} := {{\"type\": \n! {schema}: is not JSON");
+    assert_reports("fastfetch", &broken);
+    let bad = format!("{schema} := {{\"type\": 7}}\n! {schema}: is not a usable schema");
+    assert_reports("fastfetch", &bad);
+    let absent = format!("{small}\n{schema} rm\n{file}: \"kernel\", => 3,");
+    assert_reports("fastfetch", &absent);
+}
+
+/// fastfetch's own schema, when the steering repository's shared/ has it: the shipped config
+/// passes it (`the_real_tree_passes_every_check`), and the same mistakes are reported.
+#[test]
+fn fastfetch_config_against_fastfetchs_schema() {
+    if !workspace().join(FASTFETCH_SCHEMA_PATH).is_file() {
+        eprintln!("skipped: no {FASTFETCH_SCHEMA_PATH} (shared/ has no fastfetch schema)");
+        return;
+    }
+    let file = "branding/fastfetch/config.jsonc";
+    let plants = FASTFETCH_PLANTS.replace("F:", &format!("{file}:"));
+    let kernel = format!("{file}: \"kernel\", => \"kernal\",\n! at \"/modules/7\": \"kernal\" is");
+    assert_reports("fastfetch", &format!("{plants}\n{kernel}"));
 }
 
 #[test]
