@@ -445,6 +445,22 @@ check "openbox/rc.xml is well-formed XML" python3 -c '
 import sys, xml.etree.ElementTree as ET
 ET.parse(sys.argv[1])' "$c/openbox/rc.xml"
 check "openbox/autostart is valid sh" sh -n "$c/openbox/autostart"
+# Khmer input, system-wide: where fcitx5 and /etc/profile read them.
+pac_files koompi-configs >"$T/configs.list"
+f=$ROOT/etc/xdg/fcitx5/profile
+check "/etc/xdg/fcitx5/profile (where fcitx5 reads a profile the user has not got), mode 644, same as configs/fcitx5/profile" \
+    eval 'grep -qxF /etc/xdg/fcitx5/profile "$T/configs.list" && mode_is "$f" 644 && same_file "$f" "$T/src/configs/fcitx5/profile"'
+check "the profile's group lists keyboard-us first, then keyboard-kh and m17n_km_yannis" eval \
+    '[[ $(sed -n "s/^Name=//p" "$f" | tr "\n" " ") == "Default keyboard-us keyboard-kh m17n_km_yannis " ]]'
+f=$ROOT/etc/profile.d/koompi-input-method.sh
+check "/etc/profile.d/koompi-input-method.sh, mode 644, same as configs/fcitx5/koompi-input-method.sh" \
+    eval 'grep -qxF /etc/profile.d/koompi-input-method.sh "$T/configs.list" && mode_is "$f" 644 && same_file "$f" "$T/src/configs/fcitx5/koompi-input-method.sh"'
+check "sourcing it sets XMODIFIERS, QT_IM_MODULE, GTK_IM_MODULE for fcitx (X11 session)" eval \
+    '[[ $(env -i XDG_SESSION_TYPE=x11 sh -c ". \"\$1\" && echo \"\$XMODIFIERS \$QT_IM_MODULE \$GTK_IM_MODULE\"" _ "$f") == "@im=fcitx fcitx fcitx" ]]'
+check "in a Wayland session it leaves GTK_IM_MODULE unset, and keeps a value already set" eval \
+    '[[ $(env -i XDG_SESSION_TYPE=wayland QT_IM_MODULE=ibus sh -c ". \"\$1\" && echo \"\$XMODIFIERS \$QT_IM_MODULE \${GTK_IM_MODULE-unset}\"" _ "$f") == "@im=fcitx ibus unset" ]]'
+check "both are backup= files" eval \
+    'pac -Qii koompi-configs | grep -q "etc/xdg/fcitx5/profile" && pac -Qii koompi-configs | grep -q "etc/profile.d/koompi-input-method.sh"'
 
 section "filesystem upgrade underneath the branding"
 run_pac "$T/logs/fs-upgrade.log" -U "$fs2"

@@ -73,6 +73,16 @@ pub const NOTO_SANS_KHMER: &str = "/usr/share/fonts/truetype/noto/NotoSansKhmer-
 pub const KHMER_OS: &str =
     "/usr/share/fonts/truetype/khmeros/KhmerOS.ttf|/usr/share/fonts/TTF/KhmerOS.ttf";
 
+/// m17n-db's Khmer input method (Debian m17n-db, Arch m17n-db): the same path on both.
+pub const M17N_KHMER: &str = "/usr/share/m17n/km-yannis.mim";
+/// fcitx5's m17n addon (Debian and Arch fcitx5-m17n): its addon file, the same path on both.
+pub const FCITX5_M17N: &str = "/usr/share/fcitx5/addon/m17n.conf";
+/// The XKB layout `kh` (Debian xkb-data, Arch xkeyboard-config).
+pub const XKB_KHMER: &str = "/usr/share/X11/xkb/symbols/kh";
+/// The session bus configuration dbus-run-session starts dbus-daemon with (Debian
+/// dbus-session-bus-common, Arch dbus).
+pub const DBUS_SESSION_CONF: &str = "/usr/share/dbus-1/session.conf";
+
 /// The program QEMU is looked up by.
 pub const QEMU_SYSTEM: &str = "qemu-system-x86_64";
 
@@ -125,6 +135,19 @@ pub const NEEDS: &[Need] = &[
     need("hb-shape", "libharfbuzz-bin", "harfbuzz-utils", &[Tests]),
     need(NOTO_SANS_KHMER, "fonts-noto-core", "noto-fonts", &[Tests]),
     need(KHMER_OS, "fonts-khmeros", "ttf-khmer", &[Tests]),
+    need("fcitx5", "fcitx5", "fcitx5", &[Tests]),
+    need(FCITX5_M17N, "fcitx5-m17n", "fcitx5-m17n", &[Tests]),
+    need(M17N_KHMER, "m17n-db", "m17n-db", &[Tests]),
+    need(XKB_KHMER, "xkb-data", "xkeyboard-config", &[Tests]),
+    need("Xvfb", "xvfb", "xorg-server-xvfb", &[Tests]),
+    need("dbus-run-session", "dbus-daemon", "dbus", &[Tests]),
+    need("dbus-send", "dbus-bin", "dbus", &[Tests]),
+    need(
+        DBUS_SESSION_CONF,
+        "dbus-session-bus-common",
+        "dbus",
+        &[Tests],
+    ),
     need("tar", "tar", "tar", TESTS_IMAGE),
     need("gzip", "gzip", "gzip", &[Tests]),
     need("script", "bsdutils", "util-linux", &[Tests]),
@@ -209,17 +232,34 @@ pub fn which(prog: &str) -> Option<PathBuf> {
 /// `KOOMPI_PRIVILEGED_TESTS=1` the test fails with one line naming them and how to install
 /// them; without, it is skipped with that line (false).
 pub fn require_programs(test: &str, programs: &[&str]) -> bool {
-    let missing: Vec<&str> = programs
-        .iter()
-        .copied()
-        .filter(|p| which(p).is_none())
-        .collect();
+    require(test, programs)
+}
+
+/// Whether a need, written as [`Need::what`] is (a program, or `/`-paths separated by
+/// `|`), is met on this host.
+pub fn present(what: &str) -> bool {
+    if what.starts_with('/') {
+        what.split('|').any(|p| Path::new(p).exists())
+    } else {
+        which(what).is_some()
+    }
+}
+
+/// [`require_programs`] for programs and files alike, each written as [`Need::what`] is:
+/// true when every one is present; otherwise the test fails (`KOOMPI_PRIVILEGED_TESTS=1`)
+/// or is skipped (false) with one line naming the missing ones and their packages.
+pub fn require(test: &str, needs: &[&str]) -> bool {
+    let missing: Vec<&str> = needs.iter().copied().filter(|n| !present(n)).collect();
     if missing.is_empty() {
         return true;
     }
+    let names: Vec<&str> = missing
+        .iter()
+        .map(|m| m.split('|').next().unwrap_or(m))
+        .collect();
     let line = format!(
         "{test}: {} not installed: {}",
-        missing.join(", "),
+        names.join(", "),
         install_hint(&missing)
     );
     if crate::privileged_required() {
