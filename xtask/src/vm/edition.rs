@@ -6,8 +6,9 @@
 //!    same image, the same login.
 //! 2. In that shell: zram swap, the services, the km_KH.UTF-8 locale, the Khmer fonts and
 //!    their shaping (the words and references of `crates/koompi-testutil/data/khmer/`,
-//!    shaped in the guest by its own HarfBuzz and fonts), the Plymouth theme in the
-//!    initramfs.
+//!    shaped in the guest by its own HarfBuzz and fonts), Khmer input (fcitx5 started under
+//!    Xvfb by `fcitx5-probe.sh` with only the system-wide profile), the Plymouth theme in
+//!    the initramfs.
 //! 3. The boot splash: `GRUB_CMDLINE_LINUX_DEFAULT` gets [`SPLASH_ARGS`] (the ISO's default
 //!    entry has `quiet splash`; `console=tty0` last keeps the graphical console
 //!    `/dev/console`, as without any `console=`, while the serial getty stays for the rig;
@@ -39,19 +40,16 @@ use super::steps::Outcome;
 
 /// `update-grub` in the emulated guest.
 const UPDATE_GRUB_TIMEOUT: Duration = Duration::from_secs(300);
+/// The fcitx5 probe: Xvfb and fcitx5 started in the emulated guest.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 /// From the reboot to the serial login prompt of the splash boot.
 const SPLASH_BOOT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Time between two screendumps.
 const FRAME_INTERVAL: Duration = Duration::from_millis(700);
-/// The kernel arguments of the splash boot, after the rig's. Two are the rig's own, not the
-/// ISO's: `plymouth.ignore-serial-consoles` because the rig keeps ttyS0 as a console (with a
-/// serial console Plymouth shows its text details there and skips the graphical displays),
-/// and `plymouth.ignore-udev` because the rig's kernel has no DRM driver: Plymouth would wait
-/// for one (its DeviceTimeout) before taking efifb's /dev/fb0, and showed the splash only
-/// for the last second of the boot; on a laptop the DRM driver of the initramfs (the `kms`
-/// hook) is there at once.
-const SPLASH_ARGS: &str =
-    "console=tty0 quiet splash plymouth.ignore-serial-consoles plymouth.ignore-udev";
+/// The kernel arguments of the splash boot, after the rig's. `plymouth.ignore-serial-consoles`
+/// is the rig's own, not the ISO's: the rig keeps ttyS0 as a console, and with a serial
+/// console Plymouth shows its text details there and skips the graphical displays.
+const SPLASH_ARGS: &str = "console=tty0 quiet splash plymouth.ignore-serial-consoles";
 /// The units the overlay enables that must be running.
 const ACTIVE: [&str; 4] = [
     "tlp.service",
@@ -330,6 +328,47 @@ fn shaping(c: &mut Console) -> Result<()> {
     Ok(())
 }
 
+/// The input methods KOOMPI's fcitx5 profile must offer, English first.
+const INPUT_METHODS: [&str; 3] = ["keyboard-us", "keyboard-kh", "m17n_km_yannis"];
+
+/// Khmer input: the probe of `crates/koompi-testutil/data/khmer/` starts fcitx5 under Xvfb
+/// for a user with an empty home, so only /etc/xdg/fcitx5/profile can configure it.
+fn input_method(c: &mut Console) -> Result<()> {
+    let probe = format!("{RIG_SHARE}/khmer/fcitx5-probe.sh");
+    let (status, out) = c.run(
+        &format!(
+            "FCITX5_PROBE_TIMEOUT=120 sh {probe} {}",
+            INPUT_METHODS.join(" ")
+        ),
+        PROBE_TIMEOUT,
+    )?;
+    let said: Vec<&str> = out.lines().map(str::trim_end).collect();
+    ensure!(
+        status == 0 && said.contains(&"fcitx5-probe: ok"),
+        "input method: the fcitx5 probe exited {status}:\n{}",
+        said.join("\n")
+    );
+    let line = |prefix: &str| {
+        said.iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or("?")
+            .to_string()
+    };
+    promise(
+        "input method",
+        "PASS",
+        &format!(
+            "fcitx5 {} under Xvfb with only the system profile: group order {}; {} loaded; \
+             Khmer: {}",
+            line("fcitx5: ").split(',').next().unwrap_or("?"),
+            line("group order: "),
+            line("loaded input methods: "),
+            line("available m17n_km_yannis: ")
+        ),
+    );
+    Ok(())
+}
+
 /// The KOOMPI theme is the default and is in the initramfs.
 fn splash_config(c: &mut Console) -> Result<()> {
     let theme = lines(c, "plymouth-set-default-theme")?.join(" ");
@@ -366,6 +405,7 @@ pub fn run(c: &mut Console, qmp: &Path, frames: &Path, picture: &Path) -> Result
     locale(c)?;
     fonts(c)?;
     shaping(c)?;
+    input_method(c)?;
     splash_config(c)?;
 
     // The splash boot.

@@ -200,6 +200,19 @@ OnBootSec=
 OnBootSec=120
 ";
 
+/// Plymouth's configuration, which `plymouth-set-default-theme` writes (`[Daemon]`,
+/// `Theme=koompi`).
+const PLYMOUTHD_CONF: &str = "/etc/plymouth/plymouthd.conf";
+
+/// The rig's kernel has no DRM driver, only efifb: Plymouth waits DeviceTimeout (8 s after
+/// udev's coldplug) for a DRM device before it takes the framebuffer, and in the emulated
+/// guest that left the splash on screen for the last second of the boot only. On a laptop
+/// the DRM driver is in the initramfs (the `kms` hook) and there is no wait; 1 s here.
+const PLYMOUTH_DEVICE_TIMEOUT: &str = "\
+# cargo xtask vm-image: no DRM device will come (efifb only); take the framebuffer after 1 s.
+DeviceTimeout=1
+";
+
 /// Builds each image of `variants` unless a cached one matches; returns their paths.
 pub fn ensure(
     root: &Path,
@@ -666,6 +679,7 @@ fn build(
                 ));
                 cmd::run(&mut chroot(&r, argv))?;
             }
+            append(&r, PLYMOUTHD_CONF, PLYMOUTH_DEVICE_TIMEOUT)?;
         }
     }
     progress("update-initramfs -u -k all (in the image)");

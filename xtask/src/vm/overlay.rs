@@ -75,7 +75,7 @@ use anyhow::{bail, ensure, Context, Result};
 use super::{cmd, path_str};
 
 /// Part of the live image's cache key: change it when this module changes what goes into it.
-const LIVE_VERSION: &str = "koompi-vm-live 3";
+const LIVE_VERSION: &str = "koompi-vm-live 4";
 
 /// Paths under `iso/airootfs/` (a trailing `/` means everything below) that are not applied,
 /// and why.
@@ -329,11 +329,23 @@ impl Overlay {
                 ));
             }
         }
+        // koompi-configs' system-wide files: Khmer input for every user.
+        for (src, dest) in [
+            ("configs/fcitx5/profile", "/etc/xdg/fcitx5/profile"),
+            (
+                "configs/fcitx5/koompi-input-method.sh",
+                "/etc/profile.d/koompi-input-method.sh",
+            ),
+        ] {
+            branding.push((root.join(src), dest.to_string()));
+        }
         // The rig's own probes for the base-edition scenario (not part of any package).
-        branding.push((
-            root.join("crates/koompi-testutil/data/khmer/words.txt"),
-            format!("{RIG_SHARE}/khmer/words.txt"),
-        ));
+        for name in ["words.txt", "fcitx5-probe.sh"] {
+            branding.push((
+                root.join("crates/koompi-testutil/data/khmer").join(name),
+                format!("{RIG_SHARE}/khmer/{name}"),
+            ));
+        }
         for (src, _) in &branding {
             ensure!(src.is_file(), "{} does not exist", src.display());
         }

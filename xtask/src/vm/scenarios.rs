@@ -840,7 +840,7 @@ mod tests {
             [
                 "boot/bios",
                 "boot/uefi",
-                "live-session/uefi",
+                "base-edition/uefi",
                 "rollback-manual/bios",
                 "watchdog-panic/bios",
                 "watchdog-panic/uefi",
@@ -856,7 +856,7 @@ mod tests {
     /// The install scenarios named after a firmware run on that one.
     const ONE_FIRMWARE: [Scenario; 2] = [Scenario::InstallBios, Scenario::InstallUefi];
     /// UEFI only for another reason (in its declaration).
-    const UEFI_ONLY: [Scenario; 1] = [Scenario::InstallBeside];
+    const UEFI_ONLY: [Scenario; 2] = [Scenario::InstallBeside, Scenario::BaseEdition];
     /// Scenarios on one firmware for another reason (in its declaration).
     const BIOS_ONLY: [Scenario; 2] = [Scenario::InstallResume, Scenario::InstallUnattended];
 
