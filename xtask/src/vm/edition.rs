@@ -392,6 +392,18 @@ fn splash_config(c: &mut Console) -> Result<()> {
     Ok(())
 }
 
+/// The same promises on a disk installed from the live image (`install-uefi`,
+/// `install-bios`), in a root shell: zram, the services, the locale, the fonts and their
+/// shaping. (The input method and the splash are the live image's checks only.)
+pub fn installed(c: &mut Console) -> Result<()> {
+    progress("  the Base edition's promises on the installed system:");
+    zram(c)?;
+    services(c)?;
+    locale(c)?;
+    fonts(c)?;
+    shaping(c)
+}
+
 /// The scenario. `qmp` is QEMU's QMP socket, `frames` a directory for the screendumps,
 /// `picture` where the splash frame shown in the summary is copied.
 pub fn run(c: &mut Console, qmp: &Path, frames: &Path, picture: &Path) -> Result<Outcome> {

@@ -657,6 +657,9 @@ fn check_installed(c: &mut Console, kind: Kind, installed: &Installed) -> Result
     );
     let enabled = line(c, "systemctl is-enabled NetworkManager.service")?;
     ensure!(enabled == "enabled", "NetworkManager is {enabled}");
+    if kind == Kind::Plain {
+        super::edition::installed(c)?;
+    }
     let status = wait_confirmed(c)?;
     ensure!(
         status["tries"].as_i64() == Some(0),
