@@ -204,13 +204,15 @@ OnBootSec=120
 /// `Theme=koompi`).
 const PLYMOUTHD_CONF: &str = "/etc/plymouth/plymouthd.conf";
 
-/// The rig's kernel has no DRM driver, only efifb: Plymouth waits DeviceTimeout (8 s after
-/// udev's coldplug) for a DRM device before it takes the framebuffer, and in the emulated
+/// The rig's kernel has no DRM driver, only efifb: Plymouth waits DeviceTimeout (8 s from its
+/// start) for a DRM device before it takes the framebuffer, and in the emulated
 /// guest that left the splash on screen for the last second of the boot only. On a laptop
-/// the DRM driver is in the initramfs (the `kms` hook) and there is no wait; 1 s here.
+/// the DRM driver is in the initramfs (the `kms` hook) and there is no wait. Plymouth takes
+/// the framebuffer only if udev has tagged it (`seat`) by then: 1 s lost that race in one
+/// CI run of three (Plymouth's text fallback for the whole boot); 3 s here.
 const PLYMOUTH_DEVICE_TIMEOUT: &str = "\
-# cargo xtask vm-image: no DRM device will come (efifb only); take the framebuffer after 1 s.
-DeviceTimeout=1
+# cargo xtask vm-image: no DRM device will come (efifb only); take the framebuffer after 3 s.
+DeviceTimeout=3
 ";
 
 /// Builds each image of `variants` unless a cached one matches; returns their paths.

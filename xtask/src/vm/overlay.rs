@@ -75,7 +75,7 @@ use anyhow::{bail, ensure, Context, Result};
 use super::{cmd, path_str};
 
 /// Part of the live image's cache key: change it when this module changes what goes into it.
-const LIVE_VERSION: &str = "koompi-vm-live 4";
+const LIVE_VERSION: &str = "koompi-vm-live 5";
 
 /// Paths under `iso/airootfs/` (a trailing `/` means everything below) that are not applied,
 /// and why.

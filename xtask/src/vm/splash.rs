@@ -85,6 +85,13 @@ impl Qmp {
     }
 }
 
+/// Resets the machine of the QMP socket `sock` (the rig then starts QEMU again).
+pub fn reset(sock: &Path) -> Result<()> {
+    let mut q = Qmp::connect(sock)?;
+    q.execute(json!({"execute": "system_reset"}))?;
+    Ok(())
+}
+
 /// One screendump: when it was taken (from the recorder's start) and its file.
 #[derive(Debug, Clone)]
 pub struct Shot {
