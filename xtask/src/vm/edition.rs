@@ -29,10 +29,10 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 
-use koompi_testutil::khmer::{broken, parse_words, unbracket, Reference, FONTS};
+use koompi_testutil::khmer::{broken, unbracket, words, Reference, FONTS};
 
 use super::console::Console;
-use super::live::{self, wait_text, PASSWORD};
+use super::live::{self, lines_of as lines, wait_text, PASSWORD};
 use super::overlay::RIG_SHARE;
 use super::progress;
 use super::splash::{self, Look, Recorder, Seen};
@@ -63,11 +63,6 @@ const KHMER_FAMILIES: [&str; 2] = ["Noto Sans Khmer", "Khmer OS"];
 /// One promise's line.
 fn promise(name: &str, verdict: &str, detail: &str) {
     progress(&format!("  promise {name}: {verdict}: {detail}"));
-}
-
-/// The lines a command printed (kernel messages left out).
-fn lines(c: &mut Console, cmd: &str) -> Result<Vec<String>> {
-    live::lines_of(c, cmd)
 }
 
 /// `cmd` as root (the live user is in wheel; sudo asks for the live password).
@@ -129,9 +124,18 @@ fn zram(c: &mut Console) -> Result<()> {
 
 /// The services: running, enabled, or skipped by their condition (said so).
 fn services(c: &mut Console) -> Result<()> {
-    for unit in ACTIVE {
-        let state = lines(c, &format!("systemctl is-active {unit}; true"))?.join(" ");
-        let enabled = lines(c, &format!("systemctl is-enabled {unit}; true"))?.join(" ");
+    // One line per unit from each: the states, then the enablements.
+    let all = ACTIVE.join(" ");
+    let got = lines(
+        c,
+        &format!("systemctl is-active {all}; systemctl is-enabled {all}; true"),
+    )?;
+    ensure!(
+        got.len() == 2 * ACTIVE.len(),
+        "`systemctl is-active`/`is-enabled` of {all} printed {got:?}"
+    );
+    let (states, enablements) = got.split_at(ACTIVE.len());
+    for ((unit, state), enabled) in ACTIVE.iter().zip(states).zip(enablements) {
         ensure!(
             state == "active" && enabled == "enabled",
             "{unit}: {state}, {enabled} (expected active and enabled by the overlay's link)"
@@ -262,9 +266,9 @@ fn fonts(c: &mut Console) -> Result<()> {
 
 /// The words shape in the guest as the references say.
 fn shaping(c: &mut Console) -> Result<()> {
+    // The guest's words.txt is this file (the live image copies it in).
     let words_file = format!("{RIG_SHARE}/khmer/words.txt");
-    let text = lines(c, &format!("cat {words_file}"))?.join("\n");
-    let words = parse_words(&text);
+    let words = words().context("the Khmer test words")?;
     ensure!(words.len() >= 10, "shaping: {words_file} has {words:?}");
     let mut done = Vec::new();
     for (slug, alternatives) in FONTS {

@@ -70,6 +70,32 @@ plain_strings() {
          !depth && /^ *string "/ { sub(/^ *string "/, ""); sub(/"$/, ""); print }'
 }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# wait_for PID LOG LINES DIED TIMED_OUT CHECK...: runs CHECK every 0.2 s until it succeeds;
+# dies with DIED (after the last LINES of LOG) when PID has exited, with TIMED_OUT after
+# $timeout seconds.
+wait_for() {
+    w_pid=$1 w_log=$2 w_lines=$3 w_died=$4 w_late=$5
+    shift 5
+    waited=0
+    until "$@"; do
+        if ! alive "$w_pid"; then
+            tail -n "$w_lines" "$w_log" >&2
+            die "$w_died"
+        fi
+        [ "$waited" -ge $((timeout * 5)) ] && die "$w_late"
+        sleep 0.2
+        waited=$((waited + 1))
+    done
+}
+# Xvfb has written its display number (to fd 3, -displayfd).
+has_display() { [ -s "$tmp/display" ] && grep -q '^[0-9]' "$tmp/display"; }
+# fcitx5 owns its bus name. Only the bus itself is asked: a call to org.fcitx.Fcitx5 before
+# that would make the bus start a second fcitx5 of its own (D-Bus activation,
+# org.fcitx.Fcitx5.service), and the one under test would exit.
+fcitx5_on_bus() {
+    call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+        "string:$bus" 2>/dev/null | grep -q 'boolean true'
+}
 # stop PID: TERM, up to 5 s, then KILL; reaped.
 stop() {
     [ -n "$1" ] || return 0
@@ -95,34 +121,15 @@ in_session() {
     # Xvfb chooses a free display and writes its number to fd 3 once it accepts clients.
     Xvfb -displayfd 3 -nolisten tcp -screen 0 1024x768x24 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
     xvfb_pid=$!
-    waited=0
-    until [ -s "$tmp/display" ] && grep -q '^[0-9]' "$tmp/display"; do
-        if ! alive "$xvfb_pid"; then
-            tail -n 5 "$tmp/xvfb.log" >&2
-            die "Xvfb exited before it took a display"
-        fi
-        [ "$waited" -ge $((timeout * 5)) ] && die "Xvfb took no display within ${timeout} s"
-        sleep 0.2
-        waited=$((waited + 1))
-    done
+    wait_for "$xvfb_pid" "$tmp/xvfb.log" 5 "Xvfb exited before it took a display" \
+        "Xvfb took no display within ${timeout} s" has_display
     display=:$(head -n 1 "$tmp/display")
 
     DISPLAY=$display fcitx5 >"$tmp/fcitx5.log" 2>&1 &
     fcitx_pid=$!
-    # Wait until fcitx5 owns its bus name. Only the bus itself is asked: a call to
-    # org.fcitx.Fcitx5 before that would make the bus start a second fcitx5 of its own
-    # (D-Bus activation, org.fcitx.Fcitx5.service), and the one started here would exit.
-    waited=0
-    until call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
-        "string:$bus" 2>/dev/null | grep -q 'boolean true'; do
-        if ! alive "$fcitx_pid"; then
-            tail -n 10 "$tmp/fcitx5.log" >&2
-            die "fcitx5 exited before it answered on D-Bus"
-        fi
-        [ "$waited" -ge $((timeout * 5)) ] && die "fcitx5 did not answer on D-Bus within ${timeout} s"
-        sleep 0.2
-        waited=$((waited + 1))
-    done
+    # Wait until fcitx5 owns its bus name (see fcitx5_on_bus).
+    wait_for "$fcitx_pid" "$tmp/fcitx5.log" 10 "fcitx5 exited before it answered on D-Bus" \
+        "fcitx5 did not answer on D-Bus within ${timeout} s" fcitx5_on_bus
     owner=$(call org.freedesktop.DBus /org/freedesktop/DBus \
         org.freedesktop.DBus.GetConnectionUnixProcessID "string:$bus" | awk '/uint32/ { print $2 }')
     [ "$owner" = "$fcitx_pid" ] || die "$bus is owned by pid ${owner:-?}, not by the fcitx5 started here (pid $fcitx_pid)"
