@@ -201,6 +201,14 @@ impl Cmd {
         runner.run(self)
     }
 
+    /// Runs the program and returns its exit code (`None` when a signal killed it) with what
+    /// it printed, whatever the code: for programs whose exit code is an answer, such as
+    /// `systemctl is-enabled` (1 and `disabled`). Only a failure to start is an error. A
+    /// recording runner records it and returns 0 with no output.
+    pub fn run_status(&self, runner: &Runner) -> Result<(Option<i32>, Output), CmdError> {
+        runner.run_status(self)
+    }
+
     /// Runs the program as [`Cmd::run`] does, calling `tick` with its process id every
     /// `every` while it runs (to report the progress of long work from outside it, e.g.
     /// /proc/PID/io). A recording runner records it and never ticks.
@@ -383,6 +391,25 @@ impl Runner {
 
     fn run(&self, cmd: &Cmd) -> Result<Output, CmdError> {
         self.run_watched(cmd, None)
+    }
+
+    fn run_status(&self, cmd: &Cmd) -> Result<(Option<i32>, Output), CmdError> {
+        let cmdline = cmd.cmdline();
+        if self.record(&cmdline) {
+            return Ok((Some(0), Output::default()));
+        }
+        tracing::debug!(target: "koompi::cmd", "running: {cmdline}");
+        let child = spawn_feeding(cmd.to_command(), cmd, &cmdline)?;
+        let out = child.wait_with_output().map_err(|source| CmdError::Spawn {
+            cmdline: cmdline.clone(),
+            source,
+        })?;
+        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        for secret in cmd.secrets() {
+            stderr = stderr.replace(secret.as_str(), "***");
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        Ok((out.status.code(), Output { stdout, stderr }))
     }
 
     fn run_watched(

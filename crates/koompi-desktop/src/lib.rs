@@ -9,3 +9,4 @@
 //! and [`profile`] reads the declarative profile.toml.
 
 pub mod catalog;
+pub mod dm;
