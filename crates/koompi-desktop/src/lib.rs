@@ -9,4 +9,7 @@
 //! and [`profile`] reads the declarative profile.toml.
 
 pub mod catalog;
+pub mod desktop;
 pub mod dm;
+pub mod nvidia;
+pub mod state;
