@@ -148,6 +148,7 @@ mod tests {
     fn all() -> Vec<Command> {
         vec![
             crate::install::Cli::command(),
+            crate::desktop::Cli::command(),
             crate::package::Cli::command(),
             crate::package::UpdateCli::command(),
             crate::snapshot::Cli::command(),

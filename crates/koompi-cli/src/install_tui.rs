@@ -95,8 +95,8 @@ type Hook = Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>;
 
 /// The terminal in raw mode on the alternate screen, put back when dropped and before a
 /// panic's message is printed.
-struct Screen {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+pub(crate) struct Screen {
+    pub(crate) terminal: Terminal<CrosstermBackend<Stdout>>,
     previous_hook: Hook,
 }
 
@@ -107,7 +107,7 @@ fn restore() {
 }
 
 impl Screen {
-    fn enter() -> Result<Screen> {
+    pub(crate) fn enter() -> Result<Screen> {
         terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
         let terminal = Terminal::new(CrosstermBackend::new(stdout()))
             .inspect_err(|_| restore())

@@ -35,6 +35,8 @@ use serde::{Deserialize, Serialize};
 
 /// Where koompi-configs installs the catalog.
 pub const DEFAULT_PATH: &str = "/usr/share/koompi/configs/editions.toml";
+/// greetd's unit: the display manager that needs a `session-command`.
+pub const GREETD: &str = "greetd.service";
 /// Where koompi-configs installs the configs the catalog names.
 pub const CONFIGS_DIR: &str = "/usr/share/koompi/configs";
 
@@ -144,6 +146,9 @@ pub struct Edition {
     pub display_manager: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// For greetd: the command its greeter (tuigreet) starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_command: Option<String>,
     #[serde(default)]
     pub seat: Seat,
     #[serde(default)]
@@ -360,6 +365,25 @@ fn check_edition(catalog: &Catalog, e: &Edition, place: &str) -> Result<(), Cata
     }
     if let Some(s) = &e.session {
         check_word(s).map_err(|m| bad(format!("session: {m}")))?;
+    }
+    let greetd = e.display_manager.as_deref() == Some(GREETD);
+    match &e.session_command {
+        None if greetd => {
+            return Err(bad(
+                "greetd needs session-command: the command its greeter starts".into(),
+            ))
+        }
+        Some(_) if !greetd => {
+            return Err(bad(format!(
+                "session-command is for {GREETD} only (other display managers list the sessions)"
+            )))
+        }
+        Some(c) if c.trim().is_empty() || c.contains(['"', '\\', '\n']) => {
+            return Err(bad(
+                "session-command must be a plain command line without quotes or backslashes".into(),
+            ))
+        }
+        _ => {}
     }
     for c in &e.configs {
         if !catalog.config_sets.contains_key(c) {

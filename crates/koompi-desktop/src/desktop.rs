@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use koompi_packages::backend::Backends;
+use koompi_packages::guard::SnapshotOutcome;
 use koompi_packages::ops::{self, OpsError};
 use koompi_packages::plan::Only;
 use serde::Serialize;
@@ -54,6 +55,14 @@ pub enum DesktopError {
     },
     #[error("cannot read the installed packages: {0}")]
     Query(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is not a regular file; move it away and run this again")]
+    NotAFile(PathBuf),
 }
 
 /// What the system is now.
@@ -93,6 +102,8 @@ pub struct InstallPlan {
     pub target: Option<Change<String>>,
     /// Files put into /etc/skel (for new users) and the user's home.
     pub configs: Vec<PathBuf>,
+    /// System files written (relative to the root), such as greetd's configuration.
+    pub system_files: Vec<SystemFile>,
     /// The NVIDIA advice, when there is an NVIDIA GPU.
     pub nvidia: Option<Advice>,
     /// The driver package, when the user said yes to it (part of `install`).
@@ -104,6 +115,33 @@ impl InstallPlan {
     pub fn is_empty(&self) -> bool {
         self.install.is_empty() && self.display_manager.is_none() && self.target.is_none()
     }
+}
+
+/// A system file an edition writes, with its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemFile {
+    /// Relative to the root.
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub content: String,
+}
+
+/// Where greetd reads its configuration, relative to the root.
+pub const GREETD_CONFIG: &str = "etc/greetd/config.toml";
+
+/// greetd's configuration: tuigreet on the first console, starting `command`.
+pub fn greetd_config(command: &str) -> String {
+    format!(
+        "# Written by koompi-desktop: greetd shows tuigreet, which starts {command}.\n\
+         # The user's previous login and session are remembered. An earlier version of this\n\
+         # file is kept as config.toml.koompi-orig.\n\
+         [terminal]\n\
+         vt = 1\n\
+         \n\
+         [default_session]\n\
+         command = \"tuigreet --time --remember --remember-session --asterisks --cmd {command}\"\n\
+         user = \"greeter\"\n"
+    )
 }
 
 /// What `remove EDITION` will do.
@@ -169,6 +207,14 @@ pub fn plan_install(
             .config_files(edition)
             .into_iter()
             .map(|f| f.dest.clone())
+            .collect(),
+        system_files: edition
+            .session_command
+            .iter()
+            .map(|c| SystemFile {
+                path: PathBuf::from(GREETD_CONFIG),
+                content: greetd_config(c),
+            })
             .collect(),
         nvidia: seen.nvidia.clone(),
         driver,
@@ -317,15 +363,19 @@ impl System {
     ) -> Result<(), DesktopError> {
         let _lock = self.lock()?;
         if !plan.install.is_empty() {
+            let resolved = ops::resolve(&self.backends, &plan.install, Only::Any)?;
+            let change = ops::install(&self.backends, &resolved, true)?;
             progress(&format!(
                 "installing {} package(s) with koompi install: {}",
                 plan.install.len(),
                 plan.install.join(" ")
             ));
-            let resolved = ops::resolve(&self.backends, &plan.install, Only::Any)?;
-            let change = ops::install(&self.backends, &resolved, true)?;
-            if let Some(s) = &change.snapshot {
-                progress(&format!("snapshot before the change: {s:?}"));
+            match &change.snapshot {
+                Some(SnapshotOutcome::Taken(n)) => {
+                    progress(&format!("snapshot {n} taken before the install"))
+                }
+                Some(SnapshotOutcome::Skipped(why)) => progress(&format!("note: {why}")),
+                Some(SnapshotOutcome::SnapPac(_)) | None => {}
             }
             let code = change.run()?;
             if code != 0 {
@@ -334,6 +384,10 @@ impl System {
                     code,
                 });
             }
+        }
+        for f in &plan.system_files {
+            progress(&format!("writing /{}", f.path.display()));
+            write_system_file(&self.root, f)?;
         }
         let mut state = State::load(&self.root)?;
         state.record(Installed {
@@ -404,6 +458,33 @@ impl System {
     }
 }
 
+/// Writes `f` under `root` atomically; a different file already there is kept once as
+/// `NAME.koompi-orig` (never overwritten, so it stays the package's original).
+fn write_system_file(root: &Path, f: &SystemFile) -> Result<(), DesktopError> {
+    let path = root.join(&f.path);
+    let io = |source| DesktopError::Write {
+        path: path.clone(),
+        source,
+    };
+    let meta = std::fs::symlink_metadata(&path);
+    if meta.as_ref().is_ok_and(|m| !m.is_file()) {
+        return Err(DesktopError::NotAFile(path));
+    }
+    if meta.is_ok() {
+        let old = std::fs::read(&path).map_err(io)?;
+        if old == f.content.as_bytes() {
+            return Ok(());
+        }
+        let mut orig = path.clone().into_os_string();
+        orig.push(".koompi-orig");
+        let orig = PathBuf::from(orig);
+        if std::fs::symlink_metadata(&orig).is_err() {
+            koompi_core::fsutil::write_atomic(&orig, &old, 0o644).map_err(io)?;
+        }
+    }
+    koompi_core::fsutil::write_atomic(&path, f.content.as_bytes(), 0o644).map_err(io)
+}
+
 /// The root a `--root` option names, or `/`.
 pub fn root_of(root: Option<&Path>) -> PathBuf {
     root.map(Path::to_path_buf)
@@ -453,6 +534,36 @@ mod tests {
         );
         assert_eq!(p.target.as_ref().unwrap().to, "graphical.target");
         assert!(p.configs.iter().any(|f| f.ends_with("openbox/rc.xml")));
+        assert!(p.system_files.is_empty());
+    }
+
+    #[test]
+    fn greetd_editions_write_its_config() {
+        let c = catalog();
+        let p = plan_install(&c, c.edition("sway").unwrap(), &Observed::default(), false);
+        assert_eq!(p.system_files.len(), 1);
+        let text = &p.system_files[0].content;
+        let v: toml::Table = toml::from_str(text).unwrap();
+        let cmd = v["default_session"]["command"].as_str().unwrap();
+        assert!(
+            cmd.starts_with("tuigreet ") && cmd.ends_with("--cmd sway"),
+            "{cmd}"
+        );
+        assert_eq!(v["default_session"]["user"].as_str(), Some("greeter"));
+
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(GREETD_CONFIG);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "package's own\n").unwrap();
+        write_system_file(d.path(), &p.system_files[0]).unwrap();
+        write_system_file(d.path(), &p.system_files[0]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), *text);
+        let orig = d.path().join("etc/greetd/config.toml.koompi-orig");
+        assert_eq!(std::fs::read_to_string(orig).unwrap(), "package's own\n");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let e = write_system_file(d.path(), &p.system_files[0]).unwrap_err();
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
     }
 
     #[test]
@@ -519,7 +630,7 @@ mod tests {
         let c = catalog();
         let added = vec![
             "lightdm".to_string(),
-            "xorg-server".to_string(),
+            "gvfs".to_string(),
             "openbox".to_string(),
         ];
         let mut seen = Observed {
@@ -534,7 +645,7 @@ mod tests {
             .record(installed(&c, "xfce", Some("lightdm.service"), &[]));
         let p = plan_remove(&c, c.edition("lite").unwrap(), &seen).unwrap();
         assert_eq!(p.remove, ["openbox"]);
-        assert_eq!(p.kept, ["lightdm", "xorg-server"]);
+        assert_eq!(p.kept, ["lightdm", "gvfs"]);
         assert!(p.display_manager.is_none(), "xfce still uses lightdm");
         let e = plan_remove(&c, c.edition("kde").unwrap(), &seen).unwrap_err();
         assert!(e.to_string().contains("`kde` is not installed"));

@@ -11,5 +11,6 @@
 pub mod catalog;
 pub mod desktop;
 pub mod dm;
+pub mod menu;
 pub mod nvidia;
 pub mod state;

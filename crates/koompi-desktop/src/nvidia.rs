@@ -4,10 +4,12 @@
 //! driver today is `nvidia-open-dkms` (the open kernel modules; `nvidia-dkms` left the
 //! repositories), which runs Turing (GeForce 16/20 series) and newer. Turing's chips start
 //! at device ID 0x1e00 (TU102), and every later generation has higher IDs, so a device ID
-//! from 0x1e00 up is offered `nvidia-open-dkms`. Older cards (Maxwell, Pascal, Volta) are
-//! not supported by the open modules: they keep the free nouveau driver (Mesa), and the
-//! user is told of the AUR's legacy branch instead of being offered a package that would
-//! not drive the card. Nothing is installed without a yes ([`crate::desktop`]).
+//! from 0x1e00 up is offered `nvidia-open-dkms` (NVIDIA's list of GPUs for the open
+//! modules starts at 0x1e02). Maxwell, Pascal and Volta (0x1340 to 0x1dff, the IDs of
+//! NVIDIA's 580 legacy branch) lost support with driver 590: only the AUR's
+//! `nvidia-580xx-dkms` drives them, so they keep the free nouveau driver (Mesa) and the user
+//! is told of that branch instead of being offered a package that would not drive the card.
+//! Older cards get nouveau. Nothing is installed without a yes ([`crate::desktop`]).
 
 use std::path::Path;
 
@@ -17,6 +19,10 @@ use serde::Serialize;
 pub const VENDOR: u16 = 0x10de;
 /// The first Turing device ID: the open kernel modules support this and later.
 pub const FIRST_TURING: u16 = 0x1e00;
+/// The first ID of NVIDIA's 580 legacy branch (Maxwell).
+pub const FIRST_580: u16 = 0x1340;
+/// The AUR package of the 580 legacy branch.
+pub const LEGACY_580: &str = "nvidia-580xx-dkms";
 /// The package for Turing and newer.
 pub const OPEN_PACKAGE: &str = "nvidia-open-dkms";
 
@@ -35,8 +41,9 @@ pub struct PciDevice {
 pub enum Advice {
     /// A card the open modules drive: offer this package.
     Offer { device: String, package: String },
-    /// An older card: no package is offered; nouveau drives it.
-    Legacy { device: String },
+    /// An older card: no package is offered; nouveau drives it. `aur`: the AUR's legacy
+    /// driver for it, when there is one.
+    Legacy { device: String, aur: Option<String> },
 }
 
 impl Advice {
@@ -46,10 +53,13 @@ impl Advice {
             Advice::Offer { device, package } => {
                 format!("NVIDIA GPU found (PCI 10de:{device}); its driver is {package}")
             }
-            Advice::Legacy { device } => format!(
+            Advice::Legacy { device, aur } => format!(
                 "NVIDIA GPU found (PCI 10de:{device}), older than Turing: Arch's \
-                 {OPEN_PACKAGE} does not drive it, so the free nouveau driver stays \
-                 (the AUR's legacy nvidia branch is an option for experts)"
+                 {OPEN_PACKAGE} does not drive it, so the free nouveau driver stays{}",
+                match aur {
+                    Some(p) => format!(" (the AUR's {p} is an option for experts)"),
+                    None => String::new(),
+                }
             ),
         }
     }
@@ -67,7 +77,10 @@ pub fn advise(devices: &[PciDevice]) -> Option<Advice> {
             package: OPEN_PACKAGE.into(),
         }
     } else {
-        Advice::Legacy { device }
+        Advice::Legacy {
+            device,
+            aur: (gpu.device >= FIRST_580).then(|| LEGACY_580.to_string()),
+        }
     })
 }
 
@@ -134,6 +147,16 @@ mod tests {
         let a = advise(&[dev(0x10de, 0x1c81, 0x030000)]).unwrap();
         assert!(matches!(a, Advice::Legacy { .. }));
         assert!(a.describe().contains("nouveau"));
+        assert!(a.describe().contains("nvidia-580xx-dkms"));
+        // A Kepler GTX 780 (0x1004): nouveau, no AUR branch named.
+        let k = advise(&[dev(0x10de, 0x1004, 0x030000)]).unwrap();
+        assert_eq!(
+            k,
+            Advice::Legacy {
+                device: "1004".into(),
+                aur: None
+            }
+        );
         // NVIDIA's audio function is not a GPU; no NVIDIA at all is no advice.
         assert_eq!(advise(&[dev(0x10de, 0x10fa, 0x040300)]), None);
         assert_eq!(advise(&[dev(0x1234, 0x1111, 0x030000)]), None);
