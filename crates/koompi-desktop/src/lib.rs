@@ -8,4 +8,5 @@
 //! [`apply`] puts an edition's configs into a home without ever losing a user's change,
 //! and [`profile`] reads the declarative profile.toml.
 
+pub mod apply;
 pub mod catalog;
