@@ -53,13 +53,12 @@ pub enum ApplyError {
 
 /// What to apply.
 #[derive(Debug, Clone)]
-pub struct Request<'a> {
+pub struct Request {
     /// What is applied, in words ("lite", "lite + neovim"), kept in the manifest.
     pub applied: String,
-    /// The files, each destination once.
-    pub files: Vec<&'a ConfigFile>,
-    /// Where the files' `src` are.
-    pub configs_dir: &'a Path,
+    /// The files, each destination once, read with [`load`] (before acting as the home's
+    /// user, who may not read what root can).
+    pub files: Vec<Shipped>,
     pub policy: Policy,
     /// Only say what would be done.
     pub dry_run: bool,
@@ -278,7 +277,8 @@ pub fn owner_of(path: &Path) -> Result<(u32, u32), ApplyError> {
 }
 
 /// One file to apply: its destination, KOOMPI's content and its hash, the mode.
-struct Shipped {
+#[derive(Debug, Clone)]
+pub struct Shipped {
     dest: PathBuf,
     key: String,
     content: Vec<u8>,
@@ -286,10 +286,11 @@ struct Shipped {
     mode: u32,
 }
 
-fn read_shipped(req: &Request<'_>) -> Result<Vec<Shipped>, ApplyError> {
+/// Reads KOOMPI's version of each of `files` from `configs_dir`.
+pub fn load(files: &[&ConfigFile], configs_dir: &Path) -> Result<Vec<Shipped>, ApplyError> {
     let mut out = Vec::new();
-    for f in &req.files {
-        let path = req.configs_dir.join(&f.src);
+    for f in files {
+        let path = configs_dir.join(&f.src);
         let bad = |why: String| ApplyError::Shipped {
             path: show(&path),
             why,
@@ -334,8 +335,8 @@ fn dir_strings(dirs: &[PathBuf]) -> Vec<String> {
 
 /// Puts `req`'s files into `home`. Per-file problems are lines of the report (skipped,
 /// failed); an error is returned only when nothing could be tried.
-pub fn apply(home: &Home, req: &Request<'_>) -> Result<Report, ApplyError> {
-    let shipped = read_shipped(req)?;
+pub fn apply(home: &Home, req: &Request) -> Result<Report, ApplyError> {
+    let shipped = &req.files;
     let state = State::new(home);
     let old = state.manifest()?;
     let time = req.now.to_rfc3339();
@@ -355,7 +356,7 @@ pub fn apply(home: &Home, req: &Request<'_>) -> Result<Report, ApplyError> {
             .map(FileState::record);
         let seen = home.look(&s.dest);
         let action = decide(s.sha, record, &seen.disk, req.policy);
-        set_record(&mut predicted, &s, next_record(s.sha, record, &action));
+        set_record(&mut predicted, s, next_record(s.sha, record, &action));
         planned.push((s, record, seen, action));
     }
     let mut report = Report {
@@ -364,8 +365,8 @@ pub fn apply(home: &Home, req: &Request<'_>) -> Result<Report, ApplyError> {
         dry_run: req.dry_run,
         files: Vec::new(),
     };
-    let anything = planned.iter().any(|(_, _, _, a)| a.changes())
-        || old.as_ref().is_none_or(|m| !m.same_as(&predicted));
+    let anything =
+        planned.iter().any(|(_, _, _, a)| a.changes()) || state_differs(old.as_ref(), &predicted);
     if req.dry_run || !anything {
         report.files = planned
             .iter()
@@ -409,7 +410,7 @@ pub fn apply(home: &Home, req: &Request<'_>) -> Result<Report, ApplyError> {
             ),
         }
     }
-    if changes.is_empty() && old.as_ref().is_some_and(|m| m.same_as(&manifest)) {
+    if changes.is_empty() && !state_differs(old.as_ref(), &manifest) {
         // Everything failed: the state stays as it was (the last journal too).
         for d in created_dirs.iter().rev() {
             home.remove_empty_dir(d);
@@ -442,6 +443,14 @@ pub fn apply(home: &Home, req: &Request<'_>) -> Result<Report, ApplyError> {
         .collect();
     state.prune_blobs(&keep);
     Ok(report)
+}
+
+/// Whether `new` says something `old` (the manifest on disk, if any) does not.
+fn state_differs(old: Option<&Manifest>, new: &Manifest) -> bool {
+    match old {
+        None => !new.files.is_empty(),
+        Some(m) => !m.same_as(new),
+    }
 }
 
 fn set_record(m: &mut Manifest, s: &Shipped, r: Option<decide::Record>) {
