@@ -10,3 +10,4 @@
 
 pub mod apply;
 pub mod catalog;
+pub mod profile;
