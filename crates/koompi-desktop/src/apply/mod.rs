@@ -339,7 +339,7 @@ pub fn apply(home: &Home, req: &Request) -> Result<Report, ApplyError> {
     let shipped = &req.files;
     let state = State::new(home);
     let old = state.manifest()?;
-    let time = req.now.to_rfc3339();
+    let time = req.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let stamp = req.now.format("%Y%m%dT%H%M%S").to_string();
 
     // Look and decide first: a dry run stops after this, and a run with nothing to do
