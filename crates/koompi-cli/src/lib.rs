@@ -1,6 +1,7 @@
 //! The KOOMPI OS command-line tools. Each binary in `src/bin` is a few lines that call into
 //! a module here; the modules parse arguments, call the libraries and print.
 
+pub mod apply_config;
 pub mod desktop;
 mod desktop_tui;
 pub mod generate;

@@ -422,7 +422,8 @@ pub fn check_package(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_unit(s: &str) -> Result<(), String> {
+/// A systemd service unit name: `NAME.service`, NAME of letters, digits and `:-_.\@`.
+pub fn check_unit(s: &str) -> Result<(), String> {
     let Some(stem) = s.strip_suffix(".service") else {
         return Err("a unit here is a .service".into());
     };

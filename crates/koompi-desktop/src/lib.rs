@@ -8,9 +8,11 @@
 //! [`apply`] puts an edition's configs into a home without ever losing a user's change,
 //! and [`profile`] reads the declarative profile.toml.
 
+pub mod apply;
 pub mod catalog;
 pub mod desktop;
 pub mod dm;
 pub mod menu;
 pub mod nvidia;
+pub mod profile;
 pub mod state;

@@ -8,6 +8,7 @@ pub mod aur;
 pub mod khmer;
 pub mod pkgrepo;
 pub mod prereq;
+pub mod tree;
 
 pub use prereq::{fail, require_programs, which};
 
