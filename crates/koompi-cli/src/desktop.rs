@@ -11,7 +11,7 @@ use serde::Serialize;
 use koompi_core::cmd::Runner;
 use koompi_core::output::{self, Format};
 use koompi_desktop::catalog::{self, Catalog};
-use koompi_desktop::desktop::{self, InstallPlan, Observed, RemovePlan, System};
+use koompi_desktop::desktop::{self, ConfigHome, InstallPlan, Observed, RemovePlan, System};
 use koompi_desktop::dm::Systemd;
 use koompi_desktop::nvidia::Advice;
 use koompi_packages::backend::{Backends, PacmanOpts};
@@ -54,6 +54,9 @@ struct SystemArgs {
     /// The editions catalog.
     #[arg(long, global = true, value_name = "FILE", default_value = catalog::DEFAULT_PATH)]
     catalog: PathBuf,
+    /// The editions' config files (what koompi-configs installs).
+    #[arg(long, global = true, value_name = "DIR", default_value = catalog::CONFIGS_DIR)]
+    configs: PathBuf,
     /// Ask nothing: take the defaults (no NVIDIA driver unless --nvidia yes).
     #[arg(long, global = true)]
     noconfirm: bool,
@@ -418,11 +421,46 @@ fn install(ctx: &Ctx, id: &str, dry_run: bool, nvidia: Nvidia) -> Result<i32> {
     Ok(0)
 }
 
+/// The homes an install puts the edition's configs into: /etc/skel (for users made later)
+/// and, on the running system, the home of the user who ran sudo.
+fn config_homes(ctx: &Ctx) -> Result<Vec<ConfigHome>> {
+    let skel = ctx.system.root.join("etc/skel");
+    if !skel.exists() {
+        std::fs::create_dir_all(&skel)
+            .with_context(|| format!("cannot create {}", skel.display()))?;
+    }
+    let mut homes = vec![ConfigHome {
+        home: skel,
+        owner: None,
+    }];
+    if ctx.sys.root.is_none() {
+        if let Some(user) = ops::invoking_user() {
+            let p = koompi_desktop::apply::ident::lookup(&Runner::real(), &user)?;
+            homes.push(ConfigHome {
+                home: PathBuf::from(p.home),
+                owner: Some((p.uid, p.gid)),
+            });
+        }
+    }
+    Ok(homes)
+}
+
 fn run_install(ctx: &Ctx, plan: &InstallPlan, seen: &Observed) -> Result<()> {
     let mut progress = |s: &str| eprintln!("koompi-desktop: {s}");
     ctx.system
         .install(plan, seen, &mut progress)
         .with_context(|| format!("installing {} stopped", plan.name))?;
+    let edition = ctx.catalog.edition(&plan.edition)?;
+    let homes = config_homes(ctx)?;
+    ctx.system
+        .apply_configs(
+            &ctx.catalog,
+            edition,
+            &ctx.sys.configs,
+            &homes,
+            &mut progress,
+        )
+        .with_context(|| format!("{}'s configs", plan.name))?;
     if ctx.fmt == Format::Json {
         print!("{}", output::to_json(plan));
     } else if plan.display_manager.is_some() || plan.target.is_some() {

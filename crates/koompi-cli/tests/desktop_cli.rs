@@ -83,8 +83,9 @@ impl Fixture {
             let ok = std::process::Command::new("systemctl")
                 .arg(format!("--root={}", root.root().display()))
                 .args(args)
-                .status()
+                .output()
                 .unwrap()
+                .status
                 .success();
             assert!(ok, "systemctl {args:?}");
         };
@@ -105,6 +106,8 @@ impl Fixture {
             .arg(self.root.conf())
             .arg("--catalog")
             .arg(configs().join("editions.toml"))
+            .arg("--configs")
+            .arg(configs())
             .arg("--noconfirm");
         c
     }
@@ -178,6 +181,17 @@ fn install_lite_then_remove_it_through_real_pacman_and_systemctl() {
         f.link("default.target").as_deref(),
         Some("graphical.target")
     );
+    // New users get the edition's configs.
+    for (shipped, home) in [
+        ("openbox/rc.xml", ".config/openbox/rc.xml"),
+        ("tint2/tint2rc", ".config/tint2/tint2rc"),
+    ] {
+        assert_eq!(
+            fs::read(f.root.path("etc/skel").join(home)).unwrap(),
+            fs::read(configs().join(shipped)).unwrap(),
+            "{home}"
+        );
+    }
     let st = f.status();
     assert_eq!(st["installed"][0]["id"], "lite");
     assert_eq!(st["display-manager"], "lightdm.service");

@@ -63,6 +63,10 @@ pub enum DesktopError {
     },
     #[error("{0} is not a regular file; move it away and run this again")]
     NotAFile(PathBuf),
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
+    #[error("{0} config file(s) could not be written (see above); the edition is installed: run `koompi-apply-config` again once the cause is fixed")]
+    ConfigsFailed(usize),
 }
 
 /// What the system is now.
@@ -483,6 +487,55 @@ fn write_system_file(root: &Path, f: &SystemFile) -> Result<(), DesktopError> {
         }
     }
     koompi_core::fsutil::write_atomic(&path, f.content.as_bytes(), 0o644).map_err(io)
+}
+
+/// A home the edition's configs go into, and whose identity writes them (root's
+/// `/etc/skel`: `None`).
+#[derive(Debug, Clone)]
+pub struct ConfigHome {
+    pub home: PathBuf,
+    pub owner: Option<(u32, u32)>,
+}
+
+impl System {
+    /// The edition's configs put into each home ([`crate::apply`]: a user's own change is
+    /// never lost); one report per home. Every home is tried; then a failure is an error.
+    pub fn apply_configs(
+        &self,
+        catalog: &Catalog,
+        edition: &Edition,
+        configs_dir: &Path,
+        homes: &[ConfigHome],
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Vec<crate::apply::Report>, DesktopError> {
+        use crate::apply::{self, decide::Policy, Request};
+        let files = catalog.config_files(edition);
+        if files.is_empty() || homes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = Request {
+            applied: edition.id.clone(),
+            files: apply::load(&files, configs_dir)?,
+            policy: Policy::Backup,
+            dry_run: false,
+            now: chrono::Local::now().fixed_offset(),
+        };
+        let mut reports = Vec::new();
+        let mut failed = 0;
+        for h in homes {
+            progress(&format!("configs into {}", h.home.display()));
+            let r = apply::with_home(&h.home, h.owner, |home| apply::apply(home, &req))?;
+            for line in r.lines() {
+                progress(&format!("  {line}"));
+            }
+            failed += r.failed();
+            reports.push(r);
+        }
+        if failed > 0 {
+            return Err(DesktopError::ConfigsFailed(failed));
+        }
+        Ok(reports)
+    }
 }
 
 /// The root a `--root` option names, or `/`.
