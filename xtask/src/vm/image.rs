@@ -33,7 +33,7 @@ use anyhow::{bail, Context, Result};
 
 use super::console::PROMPT;
 use super::disk::{LoopDevice, Mounts};
-use super::overlay::{sha256_files, walk, Overlay, MEDIUM_LABEL};
+use super::overlay::{remove, sha256_files, walk, Overlay, MEDIUM_LABEL};
 use super::{cmd, path_str, progress, ImageOptions};
 use crate::host;
 
@@ -48,6 +48,11 @@ pub enum Variant {
     /// The installed system with the ISO's live-session overlay and the branding applied,
     /// and a real login on the serial console ([`super::live`]).
     Live,
+    /// The installed system with Debian's programs of the KOOMPI Lite edition (LightDM,
+    /// Openbox, tint2, rofi, an X server), none enabled, and koompi-configs' files
+    /// (`configs/`, the wallpapers, the greeter's look): what `koompi-desktop install lite`
+    /// finds on a machine after the packages' files are there ([`super::desktop`]).
+    Desktop,
 }
 
 impl Variant {
@@ -56,6 +61,7 @@ impl Variant {
         match self {
             Variant::Installed => "koompi",
             Variant::Live => "koompi-live",
+            Variant::Desktop => "koompi-desktop",
         }
     }
 }
@@ -126,6 +132,27 @@ const EDITION_PACKAGES: &[&str] = &[
     "dbus-bin",
     "dbus-daemon",
     "dbus-session-bus-common",
+];
+
+/// The KOOMPI Lite edition's programs as Debian has them, for the `desktop-lite` scenario:
+/// the real LightDM with its GTK greeter, Openbox, tint2, rofi and nitrogen, and Xorg with
+/// the framebuffer driver (the rig's kernel has efifb, no DRM) and libinput. The pacman
+/// packages `koompi-desktop` installs in the scenario are stand-ins named as Arch names them
+/// (docs/building.md has the table); these are the programs behind them.
+const DESKTOP_PACKAGES: &[&str] = &[
+    "lightdm",
+    "lightdm-gtk-greeter",
+    "openbox",
+    "tint2",
+    "rofi",
+    "nitrogen",
+    "xserver-xorg-core",
+    "xserver-xorg-video-fbdev",
+    "xserver-xorg-input-libinput",
+    "xauth",
+    "libpam-systemd",
+    "dbus-user-session",
+    "fonts-dejavu-core",
 ];
 
 /// Size of the sparse raw disk.
@@ -235,9 +262,14 @@ pub fn ensure(
     for &variant in variants {
         let packages = packages(variant);
         let rootfs_key = rootfs_key(&suite, &packages)?;
-        let base_key = image_key(&rootfs_key, &plan)?;
+        let mut plan = plan.clone();
+        if variant == Variant::Desktop {
+            plan.files.extend(desktop_files(root)?);
+        }
+        let plan = &plan;
+        let base_key = image_key(&rootfs_key, plan)?;
         let (key, overlay) = match variant {
-            Variant::Installed => (base_key, None),
+            Variant::Installed | Variant::Desktop => (base_key, None),
             Variant::Live => {
                 let overlay = Overlay::collect(root)?;
                 let spec = format!("base={base_key}\n{}", overlay.key_spec()?);
@@ -269,9 +301,10 @@ pub fn ensure(
         build(
             &partial,
             &tar,
-            &plan,
+            plan,
             overlay.as_ref(),
             medium_partial.as_deref(),
+            variant,
         )?;
         if let (Some(from), Some(to)) = (&medium_partial, &medium) {
             fs::rename(from, to)
@@ -373,10 +406,45 @@ fn sha256_hex(data: &[u8]) -> Result<String> {
 /// The Debian packages of `variant`'s userland.
 fn packages(variant: Variant) -> Vec<&'static str> {
     let mut packages = PACKAGES.to_vec();
-    if variant == Variant::Live {
-        packages.extend_from_slice(EDITION_PACKAGES);
+    match variant {
+        Variant::Live => packages.extend_from_slice(EDITION_PACKAGES),
+        Variant::Desktop => packages.extend_from_slice(DESKTOP_PACKAGES),
+        Variant::Installed => {}
     }
     packages
+}
+
+/// Where koompi-configs puts the LightDM GTK greeter's KOOMPI settings (after Debian's and
+/// Arch's own files in that directory).
+pub const GREETER_CONF: &str = "/usr/share/lightdm/lightdm-gtk-greeter.conf.d/50-koompi.conf";
+
+/// koompi-configs' and koompi-branding's files that the desktop image needs, where the
+/// packages install them: `configs/` (the catalog and the editions' configs), the
+/// wallpapers, the greeter's settings.
+fn desktop_files(root: &Path) -> Result<Vec<Install>> {
+    let mut files = Vec::new();
+    let configs = root.join("configs");
+    for rel in walk(&configs)? {
+        files.push(Install {
+            src: configs.join(&rel),
+            dest: format!("/usr/share/koompi/configs/{}", rel.display()),
+            mode: 0o644,
+        });
+    }
+    let walls = root.join("branding/wallpapers");
+    for rel in walk(&walls)? {
+        files.push(Install {
+            src: walls.join(&rel),
+            dest: format!("/usr/share/koompi/wallpapers/{}", rel.display()),
+            mode: 0o644,
+        });
+    }
+    files.push(Install {
+        src: configs.join("lightdm/lightdm-gtk-greeter.conf"),
+        dest: GREETER_CONF.into(),
+        mode: 0o644,
+    });
+    Ok(files)
 }
 
 fn rootfs_key(suite: &str, packages: &[&str]) -> Result<String> {
@@ -425,7 +493,7 @@ fn rootfs(cache: &Path, suite: &str, key: &str, packages: &[&str]) -> Result<Pat
 }
 
 /// One file from the repository (or target/release) and where it goes in the guest.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Install {
     src: PathBuf,
     /// Absolute path in the guest.
@@ -434,7 +502,7 @@ struct Install {
 }
 
 /// Everything KOOMPI installs into the image.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Plan {
     files: Vec<Install>,
     /// Units of system/systemd with an [Install] section, enabled in the image.
@@ -584,6 +652,7 @@ fn build(
     plan: &Plan,
     live: Option<&Overlay>,
     medium: Option<&Path>,
+    variant: Variant,
 ) -> Result<()> {
     progress(&format!("creating the disk {}", image.display()));
     let _ = fs::remove_file(image);
@@ -653,6 +722,15 @@ fn build(
     if let Some(overlay) = live {
         progress("applying the live-session overlay (iso/airootfs) and the branding");
         overlay.apply(&r)?;
+    }
+    if variant == Variant::Desktop {
+        // Debian's lightdm enables itself when installed; on KOOMPI nothing is enabled until
+        // koompi-desktop switches to it, and the machine boots to the console.
+        remove(&r.join("etc/systemd/system/display-manager.service"))?;
+        let default = r.join("etc/systemd/system/default.target");
+        remove(&default)?;
+        std::os::unix::fs::symlink("/lib/systemd/system/multi-user.target", &default)
+            .context("cannot set the desktop image's default target")?;
     }
 
     let depth = mounts.depth();

@@ -17,6 +17,7 @@
 //! See docs/vm-rig.md for how to use it and what each scenario proves.
 
 mod console;
+mod desktop;
 mod disk;
 mod edition;
 mod image;

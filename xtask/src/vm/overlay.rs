@@ -571,7 +571,7 @@ fn skip_reason(rel: &str) -> Option<&'static str> {
 }
 
 /// Removes a file or symlink at `p` if there is one.
-fn remove(p: &Path) -> Result<()> {
+pub(super) fn remove(p: &Path) -> Result<()> {
     match fs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -56,6 +56,7 @@ pub enum Choice {
     RollbackManual,
     LiveSession,
     BaseEdition,
+    DesktopLite,
     UpgradeTransactional,
     InstallBios,
     InstallUefi,
@@ -77,6 +78,7 @@ impl Choice {
             Choice::RollbackManual => vec![Scenario::RollbackManual],
             Choice::LiveSession => vec![Scenario::LiveSession],
             Choice::BaseEdition => vec![Scenario::BaseEdition],
+            Choice::DesktopLite => vec![Scenario::DesktopLite],
             Choice::UpgradeTransactional => vec![Scenario::UpgradeTransactional],
             Choice::InstallBios => vec![Scenario::InstallBios],
             Choice::InstallUefi => vec![Scenario::InstallUefi],
@@ -128,6 +130,9 @@ pub enum Scenario {
     /// The live session, then the Base edition's promises and the boot splash
     /// ([`super::edition`]).
     BaseEdition,
+    /// `koompi-desktop install lite` to a graphical login and the Lite desktop
+    /// ([`super::desktop`]).
+    DesktopLite,
     UpgradeTransactional,
     /// `koompi-install` from the live image onto a blank disk, then the disk booted alone
     /// ([`super::install`]).
@@ -205,6 +210,15 @@ const BASE_EDITION_TIERS: Tiers = Tiers {
     all: UEFI,
 };
 
+/// `desktop-lite`: UEFI in both tiers. The greeter and the desktop need a graphical
+/// console, and the rig's kernel draws only on efifb (no DRM): a BIOS guest has none. What
+/// `koompi-desktop` does (pacman, systemctl, the configs) does not depend on the firmware.
+/// Two boots.
+const DESKTOP_LITE_TIERS: Tiers = Tiers {
+    ci: UEFI,
+    all: UEFI,
+};
+
 /// `upgrade-transactional`: BIOS only in the ci tier. The upgrade, the switch and the
 /// regenerated GRUB menu (in /boot/grub inside `@`) are the same under either firmware; the
 /// recovery of the broken upgrade is GRUB's counting and fallback, proven on both by
@@ -254,10 +268,11 @@ const INSTALL_BESIDE_TIERS: Tiers = Tiers { ci: &[], all: UEFI };
 impl Scenario {
     /// Every scenario, in the order a tier runs them: the short ones first, so that a broken
     /// image fails early.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Boot,
         Scenario::LiveSession,
         Scenario::BaseEdition,
+        Scenario::DesktopLite,
         Scenario::RollbackManual,
         Scenario::Recovery(Break::Panic),
         Scenario::Recovery(Break::Hang),
@@ -278,6 +293,7 @@ impl Scenario {
             Scenario::RollbackManual => "rollback-manual",
             Scenario::LiveSession => "live-session",
             Scenario::BaseEdition => "base-edition",
+            Scenario::DesktopLite => "desktop-lite",
             Scenario::UpgradeTransactional => "upgrade-transactional",
             Scenario::InstallBios => "install-bios",
             Scenario::InstallUefi => "install-uefi",
@@ -298,6 +314,7 @@ impl Scenario {
             Scenario::RollbackManual => ROLLBACK_MANUAL_TIERS,
             Scenario::LiveSession => LIVE_SESSION_TIERS,
             Scenario::BaseEdition => BASE_EDITION_TIERS,
+            Scenario::DesktopLite => DESKTOP_LITE_TIERS,
             Scenario::UpgradeTransactional => UPGRADE_TRANSACTIONAL_TIERS,
             Scenario::InstallBios => INSTALL_BIOS_TIERS,
             Scenario::InstallUefi => INSTALL_UEFI_TIERS,
@@ -328,6 +345,7 @@ impl Scenario {
             | Scenario::InstallResume
             | Scenario::InstallUnattended
             | Scenario::InstallBeside => Variant::Live,
+            Scenario::DesktopLite => Variant::Desktop,
             _ => Variant::Installed,
         }
     }
@@ -357,8 +375,8 @@ impl Scenario {
             Scenario::LiveSession => {
                 super::live::session(c).map(|(boots, detail)| Outcome { boots, detail })
             }
-            Scenario::BaseEdition => {
-                bail!("base-edition needs its machine's QMP socket (run_one)")
+            Scenario::BaseEdition | Scenario::DesktopLite => {
+                bail!("{} needs its machine's QMP socket (run_one)", self.name())
             }
             Scenario::InstallBios
             | Scenario::InstallUefi
@@ -510,6 +528,10 @@ fn run_one(
             progress("  building the test packages (makepkg, repo-add)");
             Some(super::testrepo::build()?)
         }
+        Scenario::DesktopLite => {
+            progress("  building the lite edition's stand-in packages (makepkg, repo-add)");
+            Some(super::testrepo::build_edition(root, "lite")?)
+        }
         _ => None,
     };
     if let Some(kind) = s.install_kind() {
@@ -527,7 +549,7 @@ fn run_one(
     let mut console = Console::listen(&sock, log)?;
     let mut command = qemu::command(&disk, fw, Serial::Socket(&sock))?;
     let qmp = sock_dir.path().join("qmp.sock");
-    if s == Scenario::BaseEdition {
+    if matches!(s, Scenario::BaseEdition | Scenario::DesktopLite) {
         // A graphical console to take screendumps of, through QMP.
         command
             .args(["-device", "VGA", "-qmp"])
@@ -541,6 +563,14 @@ fn run_one(
             &qmp,
             &log.with_extension("frames"),
             &log.with_extension("splash.png"),
+        ),
+        Scenario::DesktopLite => super::desktop::run(
+            &mut console,
+            &qmp,
+            log,
+            repos
+                .as_deref()
+                .context("the stand-in packages were not built")?,
         ),
         _ => s.run(&mut console, repos.as_deref()),
     };
@@ -841,6 +871,7 @@ mod tests {
                 "boot/bios",
                 "boot/uefi",
                 "base-edition/uefi",
+                "desktop-lite/uefi",
                 "rollback-manual/bios",
                 "watchdog-panic/bios",
                 "watchdog-panic/uefi",
@@ -856,7 +887,11 @@ mod tests {
     /// The install scenarios named after a firmware run on that one.
     const ONE_FIRMWARE: [Scenario; 2] = [Scenario::InstallBios, Scenario::InstallUefi];
     /// UEFI only for another reason (in its declaration).
-    const UEFI_ONLY: [Scenario; 2] = [Scenario::InstallBeside, Scenario::BaseEdition];
+    const UEFI_ONLY: [Scenario; 3] = [
+        Scenario::InstallBeside,
+        Scenario::BaseEdition,
+        Scenario::DesktopLite,
+    ];
     /// Scenarios on one firmware for another reason (in its declaration).
     const BIOS_ONLY: [Scenario; 2] = [Scenario::InstallResume, Scenario::InstallUnattended];
 

@@ -92,6 +92,51 @@ pub fn reset(sock: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Takes one screendump of the machine of `sock` into `path` (PNG).
+pub fn screendump(sock: &Path, path: &Path) -> Result<()> {
+    let mut q = Qmp::connect(sock)?;
+    q.execute(json!({"execute": "screendump",
+                     "arguments": {"filename": path.to_string_lossy(), "format": "png"}}))?;
+    if !path.is_file() {
+        bail!("QEMU wrote no screendump at {}", path.display());
+    }
+    Ok(())
+}
+
+/// QEMU's key code (`QKeyCode`) for `c` and whether Shift is held: letters, digits, space,
+/// `\n` (Return) and a few punctuation marks.
+fn qcode(c: char) -> Option<(String, bool)> {
+    let plain = |s: &str| Some((s.to_string(), false));
+    match c {
+        'a'..='z' | '0'..='9' => plain(&c.to_string()),
+        'A'..='Z' => Some((c.to_ascii_lowercase().to_string(), true)),
+        ' ' => plain("spc"),
+        '\n' => plain("ret"),
+        '\t' => plain("tab"),
+        '-' => plain("minus"),
+        '.' => plain("dot"),
+        '/' => plain("slash"),
+        '_' => Some(("minus".into(), true)),
+        _ => None,
+    }
+}
+
+/// Types `text` on the machine's keyboard through QMP `send-key`, one key at a time.
+pub fn type_text(sock: &Path, text: &str) -> Result<()> {
+    let mut q = Qmp::connect(sock)?;
+    for c in text.chars() {
+        let (code, shift) = qcode(c).with_context(|| format!("no key for {c:?}"))?;
+        let mut keys = Vec::new();
+        if shift {
+            keys.push(json!({"type": "qcode", "data": "shift"}));
+        }
+        keys.push(json!({"type": "qcode", "data": code}));
+        q.execute(json!({"execute": "send-key", "arguments": {"keys": keys, "hold-time": 60}}))?;
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    Ok(())
+}
+
 /// One screendump: when it was taken (from the recorder's start) and its file.
 #[derive(Debug, Clone)]
 pub struct Shot {
@@ -213,6 +258,11 @@ impl Frame {
             height: h,
             rgb,
         })
+    }
+
+    /// The pixel at (`x`, `y`), which must be inside the frame.
+    pub fn pixel_at(&self, x: usize, y: usize) -> [u8; 3] {
+        self.pixel(x, y)
     }
 
     fn pixel(&self, x: usize, y: usize) -> [u8; 3] {

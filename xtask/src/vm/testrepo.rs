@@ -20,9 +20,45 @@ use anyhow::{bail, Context, Result};
 use koompi_testutil::pkgrepo::{PkgRepo, Scriptlet, TestPkg};
 
 use super::cmd;
+use super::console::Console;
+use super::steps::CMD_TIMEOUT;
 
 /// The repository name the guest's pacman.conf uses.
 pub const REPO: &str = "koompitest";
+/// The guest's pacman.conf for the test repository.
+pub const CONF: &str = "/etc/koompi-test-pacman.conf";
+/// Where the repositories are unpacked in the guest; `current` points at the one in use.
+pub const REPOS: &str = "/srv/koompi-repo";
+/// Characters of base64 per console command (well below the tty's 4096-byte line limit).
+const CHUNK: usize = 2000;
+
+/// Sends the repositories' tarball over the console, unpacks it under [`REPOS`], points
+/// `current` at `first` and writes [`CONF`] for it.
+pub fn transfer(c: &mut Console, tar: &[u8], first: &str) -> Result<()> {
+    let out = cmd::run_input(Command::new("base64").arg("-w0"), Some(tar))?;
+    let b64 = String::from_utf8(out.stdout).context("base64 printed non-UTF-8")?;
+    c.run_ok("rm -f /tmp/repos.b64", CMD_TIMEOUT)?;
+    for chunk in b64.as_bytes().chunks(CHUNK) {
+        let chunk = std::str::from_utf8(chunk).context("base64 chunk")?;
+        c.run_ok(
+            &format!("printf %s '{chunk}' >> /tmp/repos.b64"),
+            CMD_TIMEOUT,
+        )?;
+    }
+    c.run_ok(
+        &format!(
+            "mkdir -p {REPOS} /var/lib/pacman /var/cache/pacman/pkg && \
+             base64 -d /tmp/repos.b64 | tar -xz -C {REPOS} && ln -sfn {first} {REPOS}/current"
+        ),
+        CMD_TIMEOUT,
+    )?;
+    let conf = format!(
+        "[options]\\nArchitecture = auto\\nSigLevel = Never\\nLocalFileSigLevel = Never\\n\
+         \\n[{REPO}]\\nServer = file://{REPOS}/current\\n"
+    );
+    c.run_ok(&format!("printf '{conf}' > {CONF}"), CMD_TIMEOUT)?;
+    Ok(())
+}
 
 fn libdemo() -> TestPkg {
     TestPkg::new("libdemo", "1.0-1")
@@ -43,7 +79,7 @@ fn demo_app(version: u32) -> TestPkg {
 
 /// Builds the three repositories and returns them as a gzip'd tar (`repo-v1/`, ...).
 pub fn build() -> Result<Vec<u8>> {
-    let steps: [(&str, Vec<TestPkg>); 3] = [
+    let steps: Vec<(&str, Vec<TestPkg>)> = vec![
         ("repo-v1", vec![libdemo(), demo_app(1)]),
         ("repo-v2", vec![libdemo(), demo_app(2)]),
         (
@@ -54,15 +90,38 @@ pub fn build() -> Result<Vec<u8>> {
             ],
         ),
     ];
+    build_repos(steps)
+}
+
+/// Stand-ins for the packages of the catalog's `edition` (`repo-<edition>/`): empty
+/// packages with Arch's names, so that `koompi-desktop install` runs the real pacman; the
+/// programs themselves are Debian's, in the desktop image ([`super::image::Variant`]).
+pub fn build_edition(root: &Path, edition: &str) -> Result<Vec<u8>> {
+    let catalog = koompi_desktop::catalog::Catalog::load(&root.join("configs/editions.toml"))?;
+    let e = catalog.edition(edition)?;
+    let pkgs = e
+        .all_packages()
+        .into_iter()
+        .map(|n| {
+            TestPkg::new(&n, "1.0-1")
+                .description("stand-in: Debian's package of this program is in the test image")
+                .file(&format!("usr/share/koompi-standin/{n}"), "1\n", 0o644)
+        })
+        .collect();
+    build_repos(vec![(&format!("repo-{edition}"), pkgs)])
+}
+
+/// Builds each `(directory, packages)` as one repository and returns them as a gzip'd tar.
+fn build_repos(steps: Vec<(&str, Vec<TestPkg>)>) -> Result<Vec<u8>> {
     let out = tempfile::Builder::new()
         .prefix("koompi-vm-repos.")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    for (dir, pkgs) in steps {
+    for (dir, pkgs) in &steps {
         // PkgRepo panics with a message on a failed makepkg; turn that into an error.
         let built = std::panic::catch_unwind(|| {
             let repo = PkgRepo::new(REPO);
-            repo.build(&pkgs);
+            repo.build(pkgs);
             repo
         })
         .map_err(|_| anyhow::anyhow!("building the test packages of {dir} failed (see above)"))?;
@@ -70,11 +129,13 @@ pub fn build() -> Result<Vec<u8>> {
         fs::create_dir(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
         copy_repo(&built.dir(), &dest)?;
     }
+    let dirs: Vec<&str> = steps.iter().map(|(d, _)| *d).collect();
     let tar = cmd::run(
         Command::new("tar")
             .arg("-C")
             .arg(out.path())
-            .args(["-czf", "-", "repo-v1", "repo-v2", "repo-v3"]),
+            .args(["-czf", "-"])
+            .args(&dirs),
     )?
     .stdout;
     if tar.is_empty() {

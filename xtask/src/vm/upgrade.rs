@@ -12,59 +12,25 @@
 //!    input the watchdog brings back the 2.0 system (3 failed boots, the fallback boot, the
 //!    restored boot).
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
 use super::console::Console;
+use super::progress;
 use super::steps::{
     login, parse_json, reboot, require_watchdog, settle, wait_confirmed, wait_recovered,
     watchdog_status, Outcome, BOOT_TIMEOUT, CMD_TIMEOUT, MAX_RECOVERY_BOOTS,
 };
-use super::{cmd, progress, testrepo};
+use super::testrepo::{self, CONF, REPOS};
 
-/// The guest's pacman.conf for the test repository.
-const CONF: &str = "/etc/koompi-test-pacman.conf";
-/// Where the repositories are unpacked; `current` points at the step's one.
-const REPOS: &str = "/srv/koompi-repo";
 /// A transactional upgrade (pacman, the /etc merge, the switch, grub-mkconfig) under TCG.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Characters of base64 per console command (well below the tty's 4096-byte line limit).
-const CHUNK: usize = 2000;
 
 /// `koompi` with the test configuration.
 fn koompi(args: &str) -> String {
     format!("koompi --config {CONF} --noconfirm {args}")
-}
-
-/// Sends the repositories' tarball over the console and unpacks it.
-fn transfer(c: &mut Console, tar: &[u8]) -> Result<()> {
-    let out = cmd::run_input(Command::new("base64").arg("-w0"), Some(tar))?;
-    let b64 = String::from_utf8(out.stdout).context("base64 printed non-UTF-8")?;
-    c.run_ok("rm -f /tmp/repos.b64", CMD_TIMEOUT)?;
-    for chunk in b64.as_bytes().chunks(CHUNK) {
-        let chunk = std::str::from_utf8(chunk).context("base64 chunk")?;
-        c.run_ok(
-            &format!("printf %s '{chunk}' >> /tmp/repos.b64"),
-            CMD_TIMEOUT,
-        )?;
-    }
-    c.run_ok(
-        &format!(
-            "mkdir -p {REPOS} /var/lib/pacman /var/cache/pacman/pkg && \
-             base64 -d /tmp/repos.b64 | tar -xz -C {REPOS} && ln -sfn repo-v1 {REPOS}/current"
-        ),
-        CMD_TIMEOUT,
-    )?;
-    let conf = format!(
-        "[options]\\nArchitecture = auto\\nSigLevel = Never\\nLocalFileSigLevel = Never\\n\
-         \\n[{}]\\nServer = file://{REPOS}/current\\n",
-        testrepo::REPO
-    );
-    c.run_ok(&format!("printf '{conf}' > {CONF}"), CMD_TIMEOUT)?;
-    Ok(())
 }
 
 fn demo_version(c: &mut Console) -> Result<String> {
@@ -102,7 +68,7 @@ pub(super) fn upgrade_transactional(c: &mut Console, repos: &[u8]) -> Result<Out
     login(c, BOOT_TIMEOUT)?;
     require_watchdog(c)?;
     wait_confirmed(c)?;
-    transfer(c, repos)?;
+    testrepo::transfer(c, repos, "repo-v1")?;
 
     // 1. A plain install, from the local repository.
     c.run_ok(&koompi("-Sy"), CMD_TIMEOUT)?;
