@@ -2,29 +2,52 @@
 """Draws KOOMPI's artwork: the Plymouth theme's images, the wallpapers and the boot menu splash.
 
 A developer tool, not part of the OS (no Python in the core OS): the PNGs it writes are committed,
-and the koompi-branding package installs those. Run it from anywhere after changing a colour or
-a size:
+and the koompi-branding package installs those. Run it from anywhere after changing a colour (in
+configs/palette.toml, which it reads) or a size:
 
     python3 branding/generate-artwork.py
 
 The logo is the motd's banner itself: every block character (U+2588) of its first six lines
 becomes a filled cell and every box-drawing character its double-line shadow, so the boot splash,
-the wallpapers and the login banner show the same letters. Pure standard library (zlib, struct),
-deterministic output.
+the wallpapers and the login banner show the same letters. Pure standard library (zlib, struct,
+tomllib: Python 3.11 or later), deterministic output.
 """
 
 import struct
+import tomllib
 import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+
+
+def palette():
+    """KOOMPI's colours from configs/palette.toml, the file every KOOMPI config takes them from."""
+    data = tomllib.loads((HERE.parent / "configs" / "palette.toml").read_text(encoding="utf-8"))
+
+    def rgb(table, name):
+        value = data[table][name]
+        return tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
+
+    return {
+        "navy_top": rgb("wallpaper", "navy-top"),
+        "navy_bottom": rgb("wallpaper", "navy-bottom"),
+        "blue_top": rgb("wallpaper", "blue-top"),
+        "white": rgb("wallpaper", "logo"),
+        "blue": rgb("colors", "accent"),
+        "sky": rgb("colors", "accent-light"),
+    }
+
+
 # KOOMPI colours (RGB).
-NAVY_TOP = (0x0B, 0x1A, 0x33)
-NAVY_BOTTOM = (0x04, 0x0B, 0x18)
-BLUE = (0x1E, 0x88, 0xE5)
-SKY = (0x64, 0xB5, 0xF6)
-WHITE = (0xFF, 0xFF, 0xFF)
+_P = palette()
+NAVY_TOP = _P["navy_top"]
+NAVY_BOTTOM = _P["navy_bottom"]
+BLUE_TOP = _P["blue_top"]
+BLUE = _P["blue"]
+SKY = _P["sky"]
+WHITE = _P["white"]
 
 
 def png(path, width, height, rows, alpha):
@@ -171,7 +194,7 @@ def main():
     png(wall / "koompi-default.png", 1920, 1080,
         with_logo(1920, 1080, NAVY_TOP, NAVY_BOTTOM, 16, 32), alpha=False)
     png(wall / "koompi-blue.png", 1920, 1080,
-        with_logo(1920, 1080, (0x15, 0x65, 0xC0), NAVY_TOP, 16, 32), alpha=False)
+        with_logo(1920, 1080, BLUE_TOP, NAVY_TOP, 16, 32), alpha=False)
 
     # Boot menu background (syslinux vesamenu draws on 640x480); the menu sits below the logo.
     profile = HERE.parent / "iso" / "syslinux"

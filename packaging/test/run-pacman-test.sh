@@ -445,6 +445,14 @@ check "openbox/rc.xml is well-formed XML" python3 -c '
 import sys, xml.etree.ElementTree as ET
 ET.parse(sys.argv[1])' "$c/openbox/rc.xml"
 check "openbox/autostart is valid sh" sh -n "$c/openbox/autostart"
+for home in hyprland/home/hyprland.conf waybar/home/config waybar/home/style.css foot/home/foot.ini \
+    fuzzel/home/fuzzel.ini neovim/home/init.lua openbox/home/autostart rofi/home/config.rasi \
+    zellij/layouts/koompi.kdl palette.toml; do
+    check "configs/$home shipped" test -f "$c/$home"
+done
+f=$ROOT/usr/share/themes/KOOMPI/openbox-3/themerc
+check "the KOOMPI Openbox theme in /usr/share/themes (rc.xml names it), mode 644, same as configs/" \
+    eval 'mode_is "$f" 644 && same_file "$f" "$T/src/configs/openbox/themes/KOOMPI/openbox-3/themerc"'
 # Khmer input, system-wide: where fcitx5 and /etc/profile read them.
 pac_files koompi-configs >"$T/configs.list"
 f=$ROOT/etc/xdg/fcitx5/profile

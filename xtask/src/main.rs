@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_packages;
+mod configs;
 mod host;
 mod iso_lint;
 mod test;
@@ -37,6 +38,8 @@ enum Task {
     VmTest(vm::TestOptions),
     /// Boot a throwaway copy of the image with the serial console on this terminal.
     VmRun(vm::RunOptions),
+    /// Write the colours of configs/palette.toml into every config (--check: only compare).
+    Configs(configs::Options),
     /// Print the host packages the tasks install when missing, one per line.
     HostPackages(host::packages::ListOptions),
 }
@@ -50,7 +53,10 @@ impl Task {
             Task::VmImage(_) => Some("vm-image"),
             Task::VmTest(_) => Some("vm-test"),
             Task::VmRun(_) => Some("vm-run"),
-            Task::IsoLint(_) | Task::BenchPackages(_) | Task::HostPackages(_) => None,
+            Task::IsoLint(_)
+            | Task::BenchPackages(_)
+            | Task::HostPackages(_)
+            | Task::Configs(_) => None,
         }
     }
 }
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Task::VmTest(opts) => vm::test(&opts),
         Task::VmRun(opts) => vm::run(&opts),
         Task::HostPackages(opts) => host::packages::list(&opts),
+        Task::Configs(opts) => host::workspace_root().and_then(|root| configs::run(&root, &opts)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

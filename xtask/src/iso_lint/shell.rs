@@ -64,7 +64,11 @@ fn shell_of(root: &Path, rel: &str) -> Option<&'static str> {
     let sourced = ["PKGBUILD", ".install", ".preset"]
         .iter()
         .any(|s| name.ends_with(s));
-    if sourced || initcpio || rel.ends_with("openbox/autostart") {
+    if sourced
+        || initcpio
+        || rel.ends_with("openbox/autostart")
+        || rel.ends_with("openbox/home/autostart")
+    {
         return Some(if name == "autostart" { "sh" } else { "bash" });
     }
     let mut head = Vec::new();

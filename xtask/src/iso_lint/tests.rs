@@ -510,7 +510,7 @@ fn shellcheck_finds_every_script_by_shebang_and_name() {
         packaging/koompi-configs/PKGBUILD: || return 1 =>
         iso/airootfs/etc/mkinitcpio.d/linux-lts.preset: PRESETS= => x=$y\nPRESETS=
         ! shellcheck: scripts/new-tool: 2:6: note: Double quote to prevent globbing
-        ! packaging/koompi-configs/PKGBUILD: 27:3: warning: Use 'cd ... || exit'
+        ! packaging/koompi-configs/PKGBUILD: 29:3: warning: Use 'cd ... || exit'
         ! linux-lts.preset: 6:3: warning: y is referenced but not assigned. [SC2154]"#,
     );
     assert_reports(
