@@ -419,8 +419,8 @@ fn packages(variant: Variant) -> Vec<&'static str> {
 pub const GREETER_CONF: &str = "/usr/share/lightdm/lightdm-gtk-greeter.conf.d/50-koompi.conf";
 
 /// koompi-configs' and koompi-branding's files that the desktop image needs, where the
-/// packages install them: `configs/` (the catalog and the editions' configs), the
-/// wallpapers, the greeter's settings.
+/// packages install them (packaging/*/PKGBUILD): `configs/` (the catalog and the editions'
+/// configs), the wallpapers, the greeter's settings, the Openbox theme.
 fn desktop_files(root: &Path) -> Result<Vec<Install>> {
     let mut files = Vec::new();
     let configs = root.join("configs");
@@ -442,6 +442,11 @@ fn desktop_files(root: &Path) -> Result<Vec<Install>> {
     files.push(Install {
         src: configs.join("lightdm/lightdm-gtk-greeter.conf"),
         dest: GREETER_CONF.into(),
+        mode: 0o644,
+    });
+    files.push(Install {
+        src: configs.join("openbox/themes/KOOMPI/openbox-3/themerc"),
+        dest: "/usr/share/themes/KOOMPI/openbox-3/themerc".into(),
         mode: 0o644,
     });
     Ok(files)
