@@ -11,12 +11,13 @@
 //!    student's home; `koompi-desktop status --json` says so;
 //! 3. a reboot: the greeter is on the graphical console (QEMU screendumps, read as the
 //!    user sees them: the KOOMPI wallpaper with the greeter's panel at the top);
-//! 4. the student types the password on the greeter (QMP `send-key`); Openbox and tint2
-//!    run in the student's session, and the screen shows the wallpaper with tint2's panel
-//!    at the bottom.
+//! 4. the student types the name and the password on the greeter (QMP `send-key`);
+//!    Openbox and tint2 run in the student's session, and the screen shows the wallpaper
+//!    with tint2's panel at the bottom;
+//! 5. Super+D, KOOMPI's Openbox key for the launcher, opens rofi in the session.
 //!
-//! The greeter's and the desktop's frames are kept as `<log>.greeter.png` and
-//! `<log>.desktop.png` (docs/images has copies).
+//! The greeter's, the desktop's and the launcher's frames are kept as `<log>.greeter.png`,
+//! `<log>.desktop.png` and `<log>.launcher.png` (docs/images has copies).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,7 +105,11 @@ pub fn run(c: &mut Console, qmp: &Path, out: &Path, repo: &[u8]) -> Result<Outco
         g.describe()
     ));
 
-    progress("  typing the password on the greeter");
+    // LightDM lists no users without AccountsService (not on KOOMPI): the greeter asks for
+    // the name first, then the password, as it does on a school's shared laptops.
+    progress("  typing the user name and the password on the greeter");
+    splash::type_text(qmp, &format!("{USER}\n"))?;
+    std::thread::sleep(Duration::from_secs(3));
     splash::type_text(qmp, &format!("{PASSWORD}\n"))?;
     let session_at = Instant::now();
     wait_guest(c, &format!("pgrep -u {USER} -x openbox"), "Openbox")?;
@@ -115,6 +120,24 @@ pub fn run(c: &mut Console, qmp: &Path, out: &Path, repo: &[u8]) -> Result<Outco
         "  desktop on screen {} s after the password: {}",
         session_at.elapsed().as_secs(),
         d.describe()
+    ));
+    // KOOMPI's Openbox keys are the student's: Super+D opens rofi with KOOMPI's theme.
+    let plain = Frame::load(&desktop_png)?;
+    splash::press(qmp, &["meta_l", "d"])?;
+    wait_guest(c, &format!("pgrep -u {USER} -x rofi"), "rofi (Super+D)")?;
+    std::thread::sleep(Duration::from_secs(3));
+    let launcher = out.with_extension("launcher.png");
+    splash::screendump(qmp, &launcher)?;
+    let changed = changed_share(&plain, &Frame::load(&launcher)?);
+    ensure!(
+        changed > 0.02,
+        "rofi runs but the screen did not change ({:.1} % of the pixels); see {}",
+        changed * 100.0,
+        launcher.display()
+    );
+    progress(&format!(
+        "  Super+D opened rofi: {:.0} % of the screen changed",
+        changed * 100.0
     ));
     let sessions = c.run_ok(
         &format!("loginctl show-user {USER} --property=Display --value; loginctl list-sessions --no-legend"),
@@ -127,9 +150,10 @@ pub fn run(c: &mut Console, qmp: &Path, out: &Path, repo: &[u8]) -> Result<Outco
     Ok(Outcome {
         boots: 2,
         detail: format!(
-            " (install {install_secs} s; greeter and desktop frames: {}, {})",
+            " (install {install_secs} s; frames: {}, {}, {})",
             greeter.display(),
-            desktop_png.display()
+            desktop_png.display(),
+            launcher.display()
         ),
     })
 }
@@ -209,6 +233,24 @@ fn wait_screen(qmp: &Path, path: &Path, want: Screen) -> Result<Look> {
         }
         std::thread::sleep(Duration::from_secs(3));
     }
+}
+
+/// The share of pixels (sampled) that differ between two frames of one size.
+fn changed_share(a: &Frame, b: &Frame) -> f64 {
+    if a.width != b.width || a.height != b.height {
+        return 1.0;
+    }
+    let (mut n, mut diff) = (0u64, 0u64);
+    for y in (0..a.height).step_by(4) {
+        for x in (0..a.width).step_by(4) {
+            n += 1;
+            let (p, q) = (a.pixel_at(x, y), b.pixel_at(x, y));
+            if p.iter().zip(q).any(|(u, v)| u.abs_diff(v) > 24) {
+                diff += 1;
+            }
+        }
+    }
+    diff as f64 / n.max(1) as f64
 }
 
 /// What a frame shows, measured the way a person would tell the screens apart: the

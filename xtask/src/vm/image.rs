@@ -68,13 +68,16 @@ impl Variant {
 
 const SUITE_VARIANT: &str = "minbase";
 
+/// The rig's kernel: Debian's cloud flavour (small, quick to boot; no DRM).
+const CLOUD_KERNEL: &str = "linux-image-cloud-amd64";
+
 /// Debian packages of the guest userland (plus mmdebstrap's minbase).
 const PACKAGES: &[&str] = &[
     "systemd",
     "systemd-sysv",
     "udev",
     "btrfs-progs",
-    "linux-image-cloud-amd64",
+    CLOUD_KERNEL,
     "initramfs-tools",
     "grub-pc-bin",
     "grub-efi-amd64-bin",
@@ -135,8 +138,8 @@ const EDITION_PACKAGES: &[&str] = &[
 ];
 
 /// The KOOMPI Lite edition's programs as Debian has them, for the `desktop-lite` scenario:
-/// the real LightDM with its GTK greeter, Openbox, tint2, rofi and nitrogen, and Xorg with
-/// the framebuffer driver (the rig's kernel has efifb, no DRM) and libinput. The pacman
+/// the real LightDM with its GTK greeter, Openbox, tint2, rofi and nitrogen, and Xorg (its
+/// modesetting driver, on the generic kernel's DRM) with libinput. The pacman
 /// packages `koompi-desktop` installs in the scenario are stand-ins named as Arch names them
 /// (docs/building.md has the table); these are the programs behind them.
 const DESKTOP_PACKAGES: &[&str] = &[
@@ -147,7 +150,6 @@ const DESKTOP_PACKAGES: &[&str] = &[
     "rofi",
     "nitrogen",
     "xserver-xorg-core",
-    "xserver-xorg-video-fbdev",
     "xserver-xorg-input-libinput",
     "xauth",
     "libpam-systemd",
@@ -408,7 +410,14 @@ fn packages(variant: Variant) -> Vec<&'static str> {
     let mut packages = PACKAGES.to_vec();
     match variant {
         Variant::Live => packages.extend_from_slice(EDITION_PACKAGES),
-        Variant::Desktop => packages.extend_from_slice(DESKTOP_PACKAGES),
+        Variant::Desktop => {
+            // The generic kernel: it has DRM (bochs-drm drives QEMU's VGA, as i915 or amdgpu
+            // drive a laptop's screen), which Xorg's modesetting driver needs; the cloud
+            // kernel has only efifb, on which Xorg's fbdev driver fails to set the mode.
+            packages.retain(|p| *p != CLOUD_KERNEL);
+            packages.push("linux-image-amd64");
+            packages.extend_from_slice(DESKTOP_PACKAGES);
+        }
         Variant::Installed => {}
     }
     packages

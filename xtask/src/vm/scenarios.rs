@@ -210,10 +210,9 @@ const BASE_EDITION_TIERS: Tiers = Tiers {
     all: UEFI,
 };
 
-/// `desktop-lite`: UEFI in both tiers. The greeter and the desktop need a graphical
-/// console, and the rig's kernel draws only on efifb (no DRM): a BIOS guest has none. What
-/// `koompi-desktop` does (pacman, systemctl, the configs) does not depend on the firmware.
-/// Two boots.
+/// `desktop-lite`: UEFI in both tiers. What `koompi-desktop` does (pacman, systemctl, the
+/// configs) and what X draws on (the generic kernel's DRM) do not depend on the firmware;
+/// one is enough. Two boots.
 const DESKTOP_LITE_TIERS: Tiers = Tiers {
     ci: UEFI,
     all: UEFI,

@@ -137,6 +137,17 @@ pub fn type_text(sock: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Presses the keys of `combo` together (QEMU key codes, such as `["meta_l", "d"]`).
+pub fn press(sock: &Path, combo: &[&str]) -> Result<()> {
+    let mut q = Qmp::connect(sock)?;
+    let keys: Vec<Value> = combo
+        .iter()
+        .map(|k| json!({"type": "qcode", "data": k}))
+        .collect();
+    q.execute(json!({"execute": "send-key", "arguments": {"keys": keys, "hold-time": 120}}))?;
+    Ok(())
+}
+
 /// One screendump: when it was taken (from the recorder's start) and its file.
 #[derive(Debug, Clone)]
 pub struct Shot {
