@@ -159,6 +159,14 @@ pub const NEEDS: &[Need] = &[
     need("waybar", "waybar", "waybar", &[Tests]),
     need("luac5.4", "lua5.4", "lua", &[Tests]),
     need("nvim", "neovim", "neovim", &[Tests]),
+    // The editions' screenshots (koompi-desktop/tests/edition_screens.rs): Lite's wallpaper
+    // setter, a terminal for X, the X and Wayland screen grabbers, and sway's wallpaper.
+    need("nitrogen", "nitrogen", "nitrogen", &[Tests]),
+    need("xterm", "xterm", "xterm", &[Tests]),
+    need("xwd", "x11-apps", "xorg-xwd", &[Tests]),
+    need("xprop", "x11-utils", "xorg-xprop", &[Tests]),
+    need("swaybg", "swaybg", "swaybg", &[Tests]),
+    need("grim", "grim", "grim", &[Tests]),
     need("tar", "tar", "tar", TESTS_IMAGE),
     need("gzip", "gzip", "gzip", &[Tests]),
     need("script", "bsdutils", "util-linux", &[Tests]),
