@@ -339,6 +339,9 @@ fn plan_lines_install(p: &InstallPlan) -> Vec<String> {
             t.to
         ));
     }
+    for f in &p.system_files {
+        v.push(format!("System file written: /{}", f.path.display()));
+    }
     if !p.configs.is_empty() {
         let files: Vec<String> = p.configs.iter().map(|f| f.display().to_string()).collect();
         v.push(format!(

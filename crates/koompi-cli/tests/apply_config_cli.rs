@@ -58,14 +58,14 @@ fn applies_once_then_changes_nothing_then_restores() {
     assert_eq!(
         out,
         format!(
-            "created .config/zellij/config.kdl\ncreated .config/nvim/init.lua\n\
-             terminal in {}: 2 created\n",
+            "created .config/zellij/config.kdl\ncreated .config/zellij/layouts/koompi.kdl\n\
+             created .config/nvim/init.lua\nterminal in {}: 3 created\n",
             h.display()
         )
     );
     let once = snapshot(h);
     let out = stdout(cmd().args(["terminal", "--home"]).arg(h));
-    assert!(out.ends_with("2 already current; nothing to do\n"), "{out}");
+    assert!(out.ends_with("3 already current; nothing to do\n"), "{out}");
     let twice = snapshot(h);
     assert!(once == twice, "{:?}", differences(&once, &twice));
 
