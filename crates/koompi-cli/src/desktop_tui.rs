@@ -175,8 +175,6 @@ fn draw_confirm(f: &mut Frame, catalog: &Catalog, id: &str, plan: &[String]) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
     use std::path::Path;
 
     fn catalog() -> Catalog {
@@ -184,20 +182,7 @@ mod tests {
         Catalog::load(&dir.join("editions.toml")).unwrap()
     }
 
-    fn screen(draw: impl Fn(&mut Frame)) -> Vec<String> {
-        let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        t.draw(|f| draw(f)).unwrap();
-        let buf = t.backend().buffer().clone();
-        (0..24)
-            .map(|y| {
-                (0..80)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect()
-    }
+    use crate::install_tui::text_80x24 as screen;
 
     #[test]
     fn the_menu_fits_80x24_with_the_seed_boxes() {

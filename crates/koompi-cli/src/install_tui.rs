@@ -393,12 +393,28 @@ pub(crate) fn draw(f: &mut Frame, view: &View) {
     }
 }
 
+/// What `draw` puts on an 80x24 terminal, as 24 lines of text (for the TUI tests).
+#[cfg(test)]
+pub(crate) fn text_80x24(draw: impl Fn(&mut Frame)) -> Vec<String> {
+    let mut t = Terminal::new(ratatui::backend::TestBackend::new(80, 24)).expect("terminal");
+    t.draw(|f| draw(f)).expect("draw");
+    let buf = t.backend().buffer().clone();
+    (0..24)
+        .map(|y| {
+            (0..80)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use koompi_install::answers::DiskChoice;
     use koompi_install::disks::Disk;
     use koompi_install::wizard::{Step, Wizard, STEPS};
-    use ratatui::backend::TestBackend;
 
     use super::*;
 
@@ -517,18 +533,7 @@ mod tests {
 
     /// The screen as 24 lines of text.
     fn screen(w: &Wizard) -> Vec<String> {
-        let mut t = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
-        t.draw(|f| draw(f, &w.view())).expect("draw");
-        let buf = t.backend().buffer().clone();
-        (0..24)
-            .map(|y| {
-                (0..80)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect()
+        text_80x24(|f| draw(f, &w.view()))
     }
 
     /// Words with single spaces.

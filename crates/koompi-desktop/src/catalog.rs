@@ -456,7 +456,9 @@ fn check_relative(p: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn syntax(text: &str, e: &toml::de::Error) -> CatalogError {
+/// A TOML error as (1-based line, the message on one line), for the catalog's and the
+/// profile's one-line errors.
+pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> (usize, String) {
     let message = e
         .message()
         .lines()
@@ -468,6 +470,11 @@ fn syntax(text: &str, e: &toml::de::Error) -> CatalogError {
         .span()
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
         .unwrap_or(0);
+    (line, message)
+}
+
+fn syntax(text: &str, e: &toml::de::Error) -> CatalogError {
+    let (line, message) = toml_error(text, e);
     CatalogError::Syntax { line, message }
 }
 

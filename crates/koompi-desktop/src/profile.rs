@@ -69,17 +69,7 @@ impl Profile {
     /// Parses a profile (unknown keys refused, with the line).
     pub fn parse(text: &str) -> Result<Profile, ProfileError> {
         let p: Profile = toml::from_str(text).map_err(|e| {
-            let message = e
-                .message()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(0);
+            let (line, message) = crate::catalog::toml_error(text, &e);
             ProfileError::Syntax { line, message }
         })?;
         for pkg in &p.packages {

@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use koompi_core::cmd::{Cmd, CmdError, Runner};
@@ -75,39 +75,21 @@ pub enum ExecError {
 
 /// Holds the install lock while it lives ([`lock`]).
 #[derive(Debug)]
-pub struct InstallLock(#[allow(dead_code)] fs::File);
+pub struct InstallLock(#[allow(dead_code)] koompi_core::fsutil::Lock);
 
 /// Takes the lock at `path` (an flock, released when the process ends however it ends),
 /// so that two installs (the fleet's service and a person at the keyboard) never run at
 /// the same moment. Does not wait: the second one is refused.
 pub fn lock(path: &Path) -> Result<InstallLock, ExecError> {
-    use rustix::fs::{flock, FlockOperation};
-    let err = |source| ExecError::Lock {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(err)?;
-    }
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        // Never through a symbolic link planted in its place.
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(err)?;
-    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(InstallLock(file)),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(ExecError::Busy {
+    match koompi_core::fsutil::try_lock(path) {
+        Ok(Some(l)) => Ok(InstallLock(l)),
+        Ok(None) => Err(ExecError::Busy {
             path: path.display().to_string(),
         }),
-        Err(e) => Err(err(e.into())),
+        Err(source) => Err(ExecError::Lock {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 
