@@ -121,7 +121,7 @@ fn lessons_go_out_homework_comes_back_strangers_stay_out() {
         .add_device(&class_device(
             &t_id,
             "teacher",
-            &[teacher_addr.clone()],
+            std::slice::from_ref(&teacher_addr),
             20_000,
         ))
         .expect("student adds the teacher");
