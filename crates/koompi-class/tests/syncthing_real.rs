@@ -277,6 +277,83 @@ fn lessons_go_out_homework_comes_back_strangers_stay_out() {
     );
 }
 
+/// The per-device limit holds between two devices on the same network (loopback counts as
+/// LAN): with the classroom's `limitBandwidthInLan`, 1.5 MiB at 100 KiB/s takes seconds.
+#[test]
+fn the_per_device_limit_holds_on_the_lan() {
+    if !koompi_testutil::require_programs("syncthing_real", &["syncthing"]) {
+        return;
+    }
+    let tmp = scratch();
+    let (teacher, teacher_addr) = start(tmp.path(), "teacher");
+    let (student, student_addr) = start(tmp.path(), "student");
+    let t_id = teacher.device_id().to_string();
+    let s_id = student.device_id().to_string();
+    teacher
+        .client()
+        .add_device(&class_device(&s_id, "dara", &[student_addr], 100))
+        .expect("teacher adds the student");
+    student
+        .client()
+        .add_device(&class_device(&t_id, "teacher", &[teacher_addr], 0))
+        .expect("student adds the teacher");
+    let t_root = tmp.path().join("t");
+    let s_root = tmp.path().join("s");
+    let t_members = [Member {
+        device_id: s_id.clone(),
+        role: Role::Student {
+            name: "dara".into(),
+        },
+    }];
+    let s_members = [Member {
+        device_id: t_id,
+        role: Role::Teacher,
+    }];
+    let t_lessons = class_folders("bw", &t_root, &Role::Teacher, &t_members).remove(0);
+    let me = Role::Student {
+        name: "dara".into(),
+    };
+    let s_lessons = class_folders("bw", &s_root, &me, &s_members).remove(0);
+    for (inst, f) in [(&teacher, &t_lessons), (&student, &s_lessons)] {
+        std::fs::create_dir_all(&f.path).expect("folder dir");
+        inst.client().add_folder(f).expect("folder");
+    }
+    // Wait for the (empty) folder to be in sync, so the clock measures the file alone.
+    wait("the empty lessons in sync", &[&teacher, &student], || {
+        teacher
+            .client()
+            .completion(&t_lessons.id, &s_id)
+            .ok()
+            .filter(|c| c.completion >= 100.0)
+    });
+    // Incompressible data, so compression cannot beat the limit.
+    let mut data = Vec::with_capacity(1536 * 1024);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while data.len() < 1536 * 1024 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    let t_file = Path::new(&t_lessons.path).join("video.bin");
+    let s_file = Path::new(&s_lessons.path).join("video.bin");
+    std::fs::write(&t_file, &data).expect("write");
+    let started = std::time::Instant::now();
+    teacher.client().scan(&t_lessons.id).expect("scan");
+    wait(
+        "the file arriving on the student",
+        &[&teacher, &student],
+        || (std::fs::metadata(&s_file).ok()?.len() == data.len() as u64).then_some(()),
+    );
+    let took = started.elapsed();
+    eprintln!("1.5 MiB at 100 KiB/s took {took:?}");
+    // 1.5 MiB less the limiter's 512 KiB burst at 100 KiB/s is about 10 s.
+    assert!(
+        took >= Duration::from_secs(6),
+        "the limit did not hold: {took:?}"
+    );
+}
+
 /// A wrong API key is refused with a one-line error naming the call and the status.
 #[test]
 fn a_wrong_api_key_is_a_one_line_403() {
