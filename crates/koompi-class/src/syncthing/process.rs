@@ -16,7 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The environment every instance runs with: the monitor process restarts nothing (1.19
-/// still starts one, a parent that runs the real Syncthing as its child), no upgrades, no "Default Folder" on first start (1.x; 2.x creates none).
+/// still starts one, a parent that runs the real Syncthing as its child), no upgrades, no
+/// "Default Folder" on first start (1.x; 2.x creates none).
 const ENV: [(&str, &str); 3] = [
     ("STNORESTART", "1"),
     ("STNOUPGRADE", "1"),
