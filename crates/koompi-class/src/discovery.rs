@@ -748,7 +748,7 @@ mod tests {
         fn parsers_never_panic(s in "\\PC*", port in any::<u16>()) {
             let _ = parse_browse(&s);
             let _ = parse_txt_field(&s);
-            let _ = parse_txt(&[s.clone()], port);
+            let _ = parse_txt(std::slice::from_ref(&s), port);
             let _ = check_device_id(&s);
         }
     }

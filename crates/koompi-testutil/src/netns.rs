@@ -191,7 +191,7 @@ impl Net {
     pub fn block_multicast(&self, a: usize, b: usize) {
         let (pa, pb) = (&self.devices[a].port, &self.devices[b].port);
         let mut rules = String::from(
-            "table bridge koompi_test {\n chain fwd {\n  type filter hook forward priority 0; policy accept;\n",
+            "table bridge koompi_test {\n chain mdns_filter {\n  type filter hook forward priority 0; policy accept;\n",
         );
         for (i, o) in [(pa, pb), (pb, pa)] {
             for mac in ["01:00:5e:00:00:fb", "33:33:00:00:00:fb"] {
@@ -209,8 +209,9 @@ impl Net {
     }
 
     /// `cmd` to be run in device `i`'s namespace (`ip netns exec NS PROGRAM ARGS`, with
-    /// `cmd`'s environment and working directory). `ip netns exec` execs the program, so
-    /// a spawned child's pid is the program's own.
+    /// `cmd`'s environment and working directory; its stdin, stdout and stderr cannot be
+    /// read back from a `Command`: set them on the one returned). `ip netns exec` execs the
+    /// program, so a spawned child's pid is the program's own.
     pub fn run_in(&self, i: usize, cmd: &Command) -> Command {
         run_in(&self.devices[i].ns, cmd)
     }
