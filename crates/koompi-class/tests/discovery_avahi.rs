@@ -318,3 +318,39 @@ fn with_multicast_blocked_browse_finds_nothing_and_says_so() {
         "browse took {took:?} for a 4 s deadline"
     );
 }
+
+#[test]
+fn without_a_daemon_publish_and_browse_fail_in_one_line() {
+    if !koompi_testutil::require_programs(
+        "without_a_daemon_publish_and_browse_fail_in_one_line",
+        &["avahi-publish", "avahi-browse", "timeout"],
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bus = format!("unix:path={}", tmp.path().join("no-bus").display());
+    let avahi = Avahi::on_bus(Runner::real(), &bus);
+    let a = Announcement::new("Maths", ID, 22000).unwrap();
+    let err = avahi.publish(&a).unwrap_err();
+    assert!(matches!(err, DiscoveryError::PublishExited(_)), "{err}");
+    assert!(err.to_string().contains("avahi-daemon"), "{err}");
+    let started = Instant::now();
+    let err = avahi.browse(Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(err, DiscoveryError::Avahi { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!err.to_string().contains('\n'), "{err}");
+}
+
+#[test]
+fn a_dry_run_records_the_announcement() {
+    let runner = Runner::recording();
+    let a = Announcement::new("ថ្នាក់ A", ID, 22000).unwrap();
+    let publication = Avahi::new(runner.clone()).publish(&a).unwrap();
+    drop(publication);
+    assert_eq!(
+        runner.recorded(),
+        vec![format!(
+            "avahi-publish --service 'ថ្នាក់ A' _koompi._tcp 22000 v=1 'class=ថ្នាក់ A' teacher={ID} join=22000"
+        )]
+    );
+}

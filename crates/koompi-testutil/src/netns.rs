@@ -333,3 +333,70 @@ pub fn wait_for<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn namespaces() -> String {
+        let out = Command::new("ip").args(["netns", "list"]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Two devices reach each other across the bridge (a UDP datagram, unicast), the link
+    /// can be shaped, and every namespace is gone after a panic in the test.
+    #[test]
+    fn devices_talk_and_everything_goes_on_panic() {
+        if !crate::require_root("devices_talk_and_everything_goes_on_panic")
+            || !crate::require_programs("netns", &["ip", "tc"])
+        {
+            return;
+        }
+        let mut names = Vec::new();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let net = Net::new(2);
+            names = net.devices().iter().map(|d| d.ns.clone()).collect();
+            names.push(net.bridge_ns().to_string());
+            net.shape(
+                1,
+                &Shaping {
+                    rate_kbit: Some(1000),
+                    ..Shaping::default()
+                },
+            );
+            // A listener in device 2 and a sender in device 1, each in its namespace.
+            let listen = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+                          s.bind(('10.77.0.2', 4000)); s.settimeout(5); print(s.recv(100).decode())";
+            let mut l = net.run_in(1, Command::new("python3").args(["-c", listen]));
+            let listener = l.stdout(Stdio::piped()).spawn().unwrap();
+            let _guard = KillOnDrop {
+                child: listener,
+                what: "listener".into(),
+            };
+            let send = "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                        for _ in range(20): s.sendto(b'hello', ('10.77.0.2', 4000)); time.sleep(0.1)";
+            let sent = net
+                .run_in(0, Command::new("python3").args(["-c", send]))
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let mut guard = _guard;
+            let out = guard.child.stdout.take();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut out.unwrap(), &mut text).unwrap();
+            assert_eq!(text.trim(), "hello");
+            let listed = namespaces();
+            for n in &names {
+                assert!(listed.contains(n.as_str()), "{n} not in {listed}");
+            }
+            panic!("on purpose");
+        }));
+        assert!(result.is_err());
+        assert_eq!(names.len(), 3);
+        let listed = namespaces();
+        for n in &names {
+            assert!(!listed.contains(n.as_str()), "{n} left behind: {listed}");
+        }
+    }
+}
