@@ -7,3 +7,5 @@
 //! engine (its process, its REST API, the classroom's settings), discovery, the join code
 //! and handshake.
 pub mod syncthing;
+
+pub mod discovery;
