@@ -6,3 +6,5 @@
 //! class; a join code, proven and never sent, admits a student. The modules: the Syncthing
 //! engine (its process, its REST API, the classroom's settings), discovery, the join code
 //! and handshake.
+
+pub mod code;
