@@ -8,3 +8,4 @@
 //! and handshake.
 
 pub mod code;
+pub mod qr;
