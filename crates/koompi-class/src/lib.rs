@@ -8,4 +8,5 @@
 //! and handshake.
 
 pub mod code;
+pub mod join;
 pub mod qr;
