@@ -2,7 +2,7 @@
 //!
 //! A code is a number below 10^12 (log2(10^12) = 39.86 bits), drawn from the OS's CSPRNG,
 //! shown two ways that mean the same number: five words from [`WORDS`] (base 256, the first
-//! word is one of the first 233) such as `bamboo-lemon-tiger-river-owl`, or twelve digits
+//! word is one of the first 233) such as `bamboo-lemon-mango-river-owl`, or twelve digits
 //! grouped `123-456-789-012`. The code never goes on the wire: the handshake proves it
 //! ([`crate::join`]), the teacher's rate limit stops online guessing, and the key derivation
 //! (PBKDF2) slows an offline search of a recorded handshake (docs/decisions.md, 70-71).
@@ -111,7 +111,7 @@ impl JoinCode {
         self.0
     }
 
-    /// The word form, lowercase, joined with dashes: `bamboo-lemon-tiger-river-owl`.
+    /// The word form, lowercase, joined with dashes: `bamboo-lemon-mango-river-owl`.
     pub fn words(&self) -> String {
         let bytes = self.0.to_be_bytes();
         bytes[3..]
@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_bad_word() {
-        let err = JoinCode::parse("apple banana zzzz ocean tiger").err();
+        let err = JoinCode::parse("apple banana zzzz ocean mango").err();
         assert_eq!(
             err.map(|e| e.to_string()),
             Some(

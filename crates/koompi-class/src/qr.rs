@@ -23,7 +23,7 @@ pub enum QrError {
     TooWide(usize),
 }
 
-/// What a join code's QR code holds: `KOOMPI CLASS:BAMBOO-LEMON-TIGER-RIVER-OWL`.
+/// What a join code's QR code holds: `KOOMPI CLASS:BAMBOO-LEMON-MANGO-RIVER-OWL`.
 pub fn payload(code: &JoinCode) -> String {
     format!("KOOMPI CLASS:{}", code.words().to_uppercase())
 }

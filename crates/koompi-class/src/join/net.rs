@@ -192,7 +192,8 @@ impl JoinServer {
             let mut s = lock(shared);
             if let Err(wait) = s.limiter.check(ip, Instant::now()) {
                 Some(Refusal::RateLimited {
-                    retry_after_secs: wait.as_secs().max(1),
+                    // Rounded up: "wait 0 s" would invite an immediate retry.
+                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 })
             } else if s.in_flight.contains(&ip) || s.in_flight.len() >= self.options.max_connections
             {
