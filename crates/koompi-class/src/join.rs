@@ -273,6 +273,12 @@ pub fn canonical_device_id(s: &str) -> Option<String> {
     Some(groups.join("-"))
 }
 
+/// The canonical form of a device ID, or the text unchanged when it is not one (the other
+/// side refuses it then).
+fn canon(device_id: &str) -> String {
+    canonical_device_id(device_id).unwrap_or_else(|| device_id.to_string())
+}
+
 /// A student's name as the teacher will use it (a `Submissions/<name>/` folder): trimmed,
 /// 1 to [`MAX_NAME_CHARS`] characters, no control characters, no `/` or `\`, not starting
 /// with a dot. Khmer letters are welcome.
@@ -355,14 +361,14 @@ impl Teacher {
         }
         let student_device =
             canonical_device_id(&device_id).ok_or_else(|| bad("not a Syncthing device ID"))?;
-        if student_device == self.device_id {
+        if student_device == canon(&self.device_id) {
             return Err(bad("that is the teacher's own device ID"));
         }
         let student_name = check_name(&name).map_err(bad)?;
         let student_nonce = from_hex::<32>(&student_nonce).ok_or_else(|| bad("bad nonce"))?;
         let session = Session {
             class_id: self.class_id.clone(),
-            teacher_device: self.device_id.clone(),
+            teacher_device: canon(&self.device_id),
             student_device,
             student_name,
             teacher_nonce: nonce,
@@ -370,7 +376,7 @@ impl Teacher {
         };
         let challenge = Message::Challenge {
             class_id: self.class_id.clone(),
-            device_id: self.device_id.clone(),
+            device_id: canon(&self.device_id),
             nonce: to_hex(&nonce.0),
         };
         Ok((TeacherPending { session }, challenge))
@@ -433,7 +439,7 @@ impl Student {
         let msg = Message::Hello {
             protocol: PROTOCOL.to_string(),
             class_id: self.class_id.clone(),
-            device_id: self.device_id.clone(),
+            device_id: canon(&self.device_id),
             name: self.name.clone(),
             nonce: to_hex(&nonce.0),
         };
@@ -466,10 +472,10 @@ impl Student {
                 got: class_id,
             });
         }
-        let teacher_device = canonical_device_id(&device_id);
-        if teacher_device.as_deref() != Some(self.teacher_device.as_str()) {
+        let expected = canon(&self.teacher_device);
+        if canonical_device_id(&device_id).as_deref() != Some(expected.as_str()) {
             return Err(JoinError::WrongTeacherDevice {
-                expected: self.teacher_device.clone(),
+                expected,
                 got: device_id,
             });
         }
@@ -477,9 +483,10 @@ impl Student {
             .ok_or_else(|| JoinError::Protocol("bad nonce in the challenge".into()))?;
         let session = Session {
             class_id: self.class_id.clone(),
-            teacher_device: self.teacher_device.clone(),
-            student_device: self.device_id.clone(),
-            student_name: self.name.clone(),
+            teacher_device: canon(&self.teacher_device),
+            student_device: canon(&self.device_id),
+            // As the teacher reads it (trimmed); a bad name was refused at the hello.
+            student_name: check_name(&self.name).unwrap_or_else(|_| self.name.clone()),
             teacher_nonce: Nonce(teacher_nonce),
             student_nonce: state.nonce,
         };
@@ -625,6 +632,22 @@ mod tests {
         let (admitted, teacher) = run(&t, &s)?;
         assert_eq!(admitted.device_id, STUDENT_DEV);
         assert_eq!(admitted.name, "Sokha");
+        assert_eq!(teacher, TEACHER_DEV);
+        Ok(())
+    }
+
+    #[test]
+    fn device_ids_and_names_are_read_the_same_way_on_both_sides() -> Result<(), String> {
+        let (mut t, mut s) = sides(42, 42);
+        t.device_id = TEACHER_DEV.to_lowercase();
+        s.teacher_device = TEACHER_DEV.replace('-', "").to_lowercase();
+        s.device_id = STUDENT_DEV.to_lowercase();
+        s.name = "  Sokha ".into();
+        let (admitted, teacher) = run(&t, &s)?;
+        assert_eq!(
+            (admitted.device_id.as_str(), admitted.name.as_str()),
+            (STUDENT_DEV, "Sokha")
+        );
         assert_eq!(teacher, TEACHER_DEV);
         Ok(())
     }
