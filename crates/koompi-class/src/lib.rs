@@ -6,6 +6,9 @@
 //! class; a join code, proven and never sent, admits a student. The modules: the Syncthing
 //! engine (its process, its REST API, the classroom's settings), discovery, the join code
 //! and handshake.
-pub mod syncthing;
 
+pub mod code;
 pub mod discovery;
+pub mod join;
+pub mod qr;
+pub mod syncthing;
