@@ -472,7 +472,16 @@ impl Student {
                 got: class_id,
             });
         }
-        let expected = canon(&self.teacher_device);
+        // An empty teacher device: the class was not announced (the teacher's address was
+        // typed), so the device ID is learnt from the challenge; it is bound in both proofs,
+        // and the teacher's proof, which needs the code, is checked before it is used.
+        let expected = if self.teacher_device.is_empty() {
+            canonical_device_id(&device_id).ok_or_else(|| {
+                JoinError::Protocol(format!("bad teacher device ID {device_id:?}"))
+            })?
+        } else {
+            canon(&self.teacher_device)
+        };
         if canonical_device_id(&device_id).as_deref() != Some(expected.as_str()) {
             return Err(JoinError::WrongTeacherDevice {
                 expected,
@@ -483,7 +492,7 @@ impl Student {
             .ok_or_else(|| JoinError::Protocol("bad nonce in the challenge".into()))?;
         let session = Session {
             class_id: self.class_id.clone(),
-            teacher_device: canon(&self.teacher_device),
+            teacher_device: expected,
             student_device: canon(&self.device_id),
             // As the teacher reads it (trimmed); a bad name was refused at the hello.
             student_name: check_name(&self.name).unwrap_or_else(|_| self.name.clone()),

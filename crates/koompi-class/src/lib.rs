@@ -7,6 +7,7 @@
 //! engine (its process, its REST API, the classroom's settings), discovery, the join code
 //! and handshake.
 
+pub mod class;
 pub mod code;
 pub mod discovery;
 pub mod join;

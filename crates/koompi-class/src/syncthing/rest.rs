@@ -274,6 +274,20 @@ impl Client {
         self.get(&format!("/rest/config/folders/{}", enc(folder_id)))
     }
 
+    /// `GET /rest/system/connections`: the `connections` object, by device ID (each with
+    /// `connected`, `address`...; both 1.19 and 2.x).
+    pub fn connections(&self) -> Result<serde_json::Value, RestError> {
+        let v: serde_json::Value = self.get("/rest/system/connections")?;
+        Ok(v.get("connections")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `GET /rest/stats/device`: per device ID, `lastSeen` (RFC 3339) among others.
+    pub fn device_stats(&self) -> Result<serde_json::Value, RestError> {
+        self.get("/rest/stats/device")
+    }
+
     /// `POST /rest/config/folders`: adds (or replaces) a folder.
     pub fn add_folder(&self, folder: &FolderConfig) -> Result<(), RestError> {
         self.send("POST", "/rest/config/folders", folder)
