@@ -320,4 +320,23 @@ fn a_class_on_loopback_lessons_out_homework_back() {
     let (ok, _, _) = teacher.run(&["status", "Maths"]);
     assert!(!ok);
     drop(serve);
+
+    // Nothing outlives its guard: no process runs with this test's directory on its
+    // command line (1.19's monitor puts the real Syncthing in a process group of its own).
+    drop((teacher, dara, sokha, guesser));
+    let marker = tmp.path().to_string_lossy().into_owned();
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rfind(')')
+                .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
+            if cmdline.contains(&marker) && !zombie {
+                left.push(cmdline);
+            }
+        }
+    }
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }

@@ -279,11 +279,21 @@ impl Instance {
     }
 
     fn signal(&self, sig: rustix::process::Signal) {
-        if let Some(pid) = self
-            .pid()
-            .and_then(|p| i32::try_from(p).ok())
-            .and_then(rustix::process::Pid::from_raw)
-        {
+        let Some(raw) = self.pid().and_then(|p| i32::try_from(p).ok()) else {
+            return;
+        };
+        // 1.19's monitor starts the real Syncthing in a process group of its own (seen in
+        // `ps -o pid,pgid`), so the group of the process we started does not cover it: its
+        // children's groups are signalled first, while they are still its children.
+        for (child, group) in children_of(raw) {
+            if let Some(g) = rustix::process::Pid::from_raw(group) {
+                let _ = rustix::process::kill_process_group(g, sig);
+            }
+            if let Some(c) = rustix::process::Pid::from_raw(child) {
+                let _ = rustix::process::kill_process(c, sig);
+            }
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(raw) {
             let _ = rustix::process::kill_process_group(pid, sig);
         }
     }
@@ -295,6 +305,35 @@ impl Instance {
             let _ = child.wait();
         }
     }
+}
+
+/// The direct children of `parent` and their process groups, from /proc.
+fn children_of(parent: i32) -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace().skip(1);
+        let ppid = f.next().and_then(|v| v.parse::<i32>().ok());
+        let pgrp = f.next().and_then(|v| v.parse::<i32>().ok());
+        if let (Some(ppid), Some(pgrp)) = (ppid, pgrp) {
+            if ppid == parent {
+                out.push((pid, pgrp));
+            }
+        }
+    }
+    out
 }
 
 impl Drop for Instance {
