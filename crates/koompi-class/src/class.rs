@@ -725,7 +725,16 @@ pub fn close(paths: &Paths, engine: &Engine, class: &str, part: Part) -> Result<
             Err(e) => return Err(e.into()),
         }
     }
+    // A device another class on this laptop still shares with stays.
+    let others: std::collections::BTreeSet<String> = list(paths)
+        .iter()
+        .filter(|s| s.name != class)
+        .flat_map(|s| s.members().into_iter().map(|m| m.device_id))
+        .collect();
     for m in state.members() {
+        if others.contains(&m.device_id) {
+            continue;
+        }
         match engine.client.remove_device(&m.device_id) {
             Ok(()) | Err(RestError::Status { status: 404, .. }) => {}
             Err(e) => return Err(e.into()),

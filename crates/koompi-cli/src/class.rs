@@ -267,8 +267,23 @@ pub fn main() -> Result<()> {
             if let Some(e) = &serving.announce_error {
                 eprintln!("koompi-class: warning: the class is not announced: {e}");
             }
-            // Runs until killed; each line is flushed as it happens.
-            for ev in serving.events.iter() {
+            // Runs until SIGTERM, SIGINT or SIGHUP; then the announcement is withdrawn and
+            // the join server stopped (dropping `serving`).
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for sig in [
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGHUP,
+            ] {
+                signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+                    .context("cannot handle signals")?;
+            }
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ev = match serving.events.recv_timeout(Duration::from_millis(200)) {
+                    Ok(ev) => ev,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                };
                 let mut line = ev.to_string();
                 let mut err = None;
                 if let koompi_class::join::net::JoinEvent::Admitted { student, .. } = &ev {
@@ -287,6 +302,10 @@ pub fn main() -> Result<()> {
                 } else {
                     println!("{line}");
                 }
+            }
+            drop(serving);
+            if !json {
+                println!("Class {name}: no longer taking students");
             }
         }
         Command::Share { name, files } | Command::Submit { name, files } => {

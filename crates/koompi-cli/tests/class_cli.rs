@@ -212,7 +212,7 @@ fn a_class_on_loopback_lessons_out_homework_back() {
         let start = Instant::now();
         loop {
             if seen.iter().any(|l| pred(l)) {
-                return;
+                return seen.clone();
             }
             let left = WAIT.saturating_sub(start.elapsed());
             assert!(!left.is_zero(), "serve never printed {what}: {seen:?}");
@@ -249,10 +249,13 @@ fn a_class_on_loopback_lessons_out_homework_back() {
     assert!(!guesser.class_file("Lessons").exists());
     wait_line("dara joined", &|l| l.starts_with("joined: dara"));
     wait_line("sokha joined", &|l| l.starts_with("joined: sokha"));
-    wait_line("the guesser refused", &|l| {
+    let seen_now = wait_line("the guesser refused", &|l| {
         l.starts_with("refused: guess") && l.contains("wrong code")
     });
-    assert!(!seen.iter().any(|l| l.contains("not set up")), "{seen:?}");
+    assert!(
+        !seen_now.iter().any(|l| l.contains("not set up")),
+        "{seen_now:?}"
+    );
 
     // A lesson reaches both students.
     let lesson = tmp.path().join("lesson1.txt");
@@ -319,6 +322,19 @@ fn a_class_on_loopback_lessons_out_homework_back() {
     teacher.ok(&["close", "Maths"]);
     let (ok, _, _) = teacher.run(&["status", "Maths"]);
     assert!(!ok);
+
+    // serve stops on SIGTERM, saying so (the announcement, had there been one, withdrawn).
+    let pid = rustix::process::Pid::from_child(&serve.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let start = Instant::now();
+    while serve.0.try_wait().expect("wait").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_line("its stop", &|l| l.contains("no longer taking students"));
     drop(serve);
 
     // Nothing outlives its guard: no process runs with this test's directory on its
