@@ -138,6 +138,29 @@ fn a_wrong_code_is_refused_and_logged() -> R {
 /// student refuses it.
 #[test]
 fn a_teacher_without_the_code_is_refused_by_the_student() -> R {
+    fake_teacher_is_refused(student(&right(), "Sokha"))
+}
+
+/// The same when the student typed the teacher's address (no announced device to pin).
+#[test]
+fn a_teacher_without_the_code_is_refused_with_a_typed_address() -> R {
+    let mut s = student(&right(), "Sokha");
+    s.teacher_device = String::new();
+    fake_teacher_is_refused(s)
+}
+
+/// A typed teacher address: no device ID announced, the student learns it from the proven
+/// challenge.
+#[test]
+fn a_typed_address_learns_the_teacher_device() -> R {
+    let (handle, _events) = server(options())?;
+    let mut s = student(&right(), "Sokha");
+    s.teacher_device = String::new();
+    assert_eq!(join(handle.local_addr(), &s, WAIT)?, TEACHER_DEV);
+    Ok(())
+}
+
+fn fake_teacher_is_refused(student: Student) -> R {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let fake = std::thread::spawn(move || -> Result<(), String> {
@@ -163,7 +186,7 @@ fn a_teacher_without_the_code_is_refused_by_the_student() -> R {
         .map_err(|e| e.to_string())?;
         Ok(())
     });
-    let err = join(addr, &student(&right(), "Sokha"), WAIT).err();
+    let err = join(addr, &student, WAIT).err();
     assert!(
         matches!(err, Some(JoinError::TeacherProofInvalid)),
         "{err:?}"
