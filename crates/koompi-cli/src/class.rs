@@ -27,7 +27,7 @@ Teacher:
   koompi-class close Maths
 
 Student:
-  koompi-class join Maths --code 'apple bamboo mango river salt'
+  koompi-class join Maths --code 'bamboo lemon mango river owl'
   koompi-class join Maths --code 123-456-789-012 --teacher 10.0.0.5
   koompi-class submit Maths homework.odt
   koompi-class status Maths
@@ -228,6 +228,22 @@ pub fn main() -> Result<()> {
         .gui_port
         .unwrap_or_else(|| gui_port_for_uid(rustix::process::getuid().as_raw()));
     let engine = || Engine::connect(&paths, gui_port);
+    // What can be checked without Syncthing is checked first: the class, the code.
+    match &cli.command {
+        Command::Share { name, .. }
+        | Command::Submit { name, .. }
+        | Command::Status { name: Some(name) }
+        | Command::Collect { name, .. }
+        | Command::Close { name }
+        | Command::Leave { name }
+        | Command::Serve { name, .. } => {
+            class::ClassState::load(&paths, name)?;
+        }
+        Command::Join { code, .. } => {
+            koompi_class::code::JoinCode::parse(code)?;
+        }
+        Command::Create { .. } | Command::Status { name: None } => {}
+    }
     match &cli.command {
         Command::Create { name } => {
             let c = class::create(&paths, &engine()?, name)?;
