@@ -188,6 +188,10 @@ fn a_class_on_loopback_lessons_out_homework_back() {
         serde_json::from_str(&teacher.ok(&["--json", "create", "Maths"])).expect("create JSON");
     let words = created["words"].as_str().expect("words").to_string();
     assert!(teacher.class_file("Lessons").is_dir());
+    // The human form: the words, the digits and a QR code.
+    let art = teacher.ok(&["create", "Art"]);
+    assert!(art.contains("Join code: ") && art.contains("▀"), "{art}");
+    teacher.ok(&["close", "Art"]);
     let (ok, _, err) = teacher.run(&["create", "Maths"]);
     assert!(!ok && err.contains("exists already"), "{err}");
 
@@ -288,11 +292,28 @@ fn a_class_on_loopback_lessons_out_homework_back() {
     assert_eq!(students.len(), 2, "{status}");
     for st in students {
         assert_eq!(st["submissions"].as_array().map(Vec::len), Some(1), "{st}");
+        assert_eq!(st["online"], true, "{st}");
     }
+    // Lessons completion per student, as the teacher's Syncthing learns it.
+    wait("both students at 100 % of the lessons", &[&teacher], || {
+        let v: serde_json::Value =
+            serde_json::from_str(&teacher.ok(&["status", "Maths", "--json"])).unwrap_or_default();
+        v["students"].as_array().is_some_and(|a| {
+            a.iter()
+                .all(|s| s["lessons_completion"].as_f64() == Some(100.0))
+        })
+    });
+    let human = teacher.ok(&["status", "Maths"]);
+    assert!(
+        human.contains("dara: online, lessons 100 %, 1 submissions"),
+        "{human}"
+    );
+    assert!(human.contains("hw-sokha.txt ("), "{human}");
     let s_status: serde_json::Value =
         serde_json::from_str(&dara.ok(&["status", "Maths", "--json"])).expect("status JSON");
     assert_eq!(s_status["student_name"], "dara", "{s_status}");
     assert_eq!(s_status["lessons"][0]["name"], "lesson1.txt", "{s_status}");
+    assert_eq!(s_status["teacher_online"], true, "{s_status}");
 
     let into = tmp.path().join("marking");
     let collected: serde_json::Value = serde_json::from_str(&teacher.ok(&[
