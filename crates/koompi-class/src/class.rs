@@ -598,6 +598,9 @@ pub struct Status {
     /// Student: their name in the class.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub student_name: Option<String>,
+    /// Student: lesson files changed here (Lessons is receive-only; `restore` undoes them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lessons_changed: Option<u64>,
 }
 
 /// The class as this laptop sees it.
@@ -623,6 +626,7 @@ pub fn status(paths: &Paths, engine: &Engine, class: &str) -> Result<Status, Cla
         lessons: list_files(&dir.join("Lessons")),
         my_submissions: Vec::new(),
         student_name: state.student_name.clone(),
+        lessons_changed: None,
     };
     match state.part {
         Part::Teacher => {
@@ -650,12 +654,30 @@ pub fn status(paths: &Paths, engine: &Engine, class: &str) -> Result<Status, Cla
         }
         Part::Student => {
             out.teacher_online = Some(online(&state.teacher_device));
+            out.lessons_changed = engine
+                .client
+                .folder_status(&lessons_id(class))
+                .ok()
+                .map(|f| f.receive_only_changed_files);
             if let Some(me) = &state.student_name {
                 out.my_submissions = list_files(&dir.join("Submissions").join(me));
             }
         }
     }
     Ok(out)
+}
+
+/// Student: undoes local changes to the Lessons (`POST /rest/db/revert`: Syncthing puts
+/// the teacher's version back). Returns how many files were changed before.
+pub fn restore(paths: &Paths, engine: &Engine, class: &str) -> Result<u64, ClassError> {
+    let state = ClassState::load(paths, class)?;
+    state.require(Part::Student, "restore")?;
+    let id = lessons_id(class);
+    let changed = engine.client.folder_status(&id)?.receive_only_changed_files;
+    if changed > 0 {
+        engine.client.revert(&id)?;
+    }
+    Ok(changed)
 }
 
 /// What `collect` copied.

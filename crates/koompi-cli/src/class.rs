@@ -31,6 +31,7 @@ Student:
   koompi-class join Maths --code 123-456-789-012 --teacher 10.0.0.5
   koompi-class submit Maths homework.odt
   koompi-class status Maths
+  koompi-class restore Maths         undo changes to the lessons on this laptop
   koompi-class leave Maths
 
 Files live in ~/Classroom/NAME/ (Lessons/, Submissions/<student>/). Syncthing moves them over the LAN only; it runs as koompi-class-syncthing.service (systemctl --user), its REST API on 127.0.0.1.";
@@ -123,6 +124,11 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Student: put back the teacher's version of lessons changed on this laptop.
+    Restore {
+        /// The class name.
+        name: String,
+    },
     /// Student: leave the class on this laptop (its files stay in ~/Classroom/NAME).
     Leave {
         /// The class name.
@@ -207,6 +213,12 @@ fn print_status(s: &class::Status) {
                 "you are {} in this class; the teacher is {online}",
                 s.student_name.as_deref().unwrap_or("?")
             );
+            if let Some(n) = s.lessons_changed.filter(|n| *n > 0) {
+                println!(
+                    "{n} lesson files changed here (koompi-class restore {} puts them back)",
+                    s.name
+                );
+            }
             println!("submitted: {}", s.my_submissions.len());
             for f in &s.my_submissions {
                 println!("  {} ({}, {})", f.name, size(f.size), ago(f.modified));
@@ -236,6 +248,7 @@ pub fn main() -> Result<()> {
         | Command::Collect { name, .. }
         | Command::Close { name }
         | Command::Leave { name }
+        | Command::Restore { name }
         | Command::Serve { name, .. } => {
             class::ClassState::load(&paths, name)?;
         }
@@ -374,6 +387,13 @@ pub fn main() -> Result<()> {
             if !json {
                 println!("Class {name} closed; its files stay in ~/Classroom/{name}");
             }
+        }
+        Command::Restore { name } => {
+            let n = class::restore(&paths, &engine()?, name)?;
+            if json {
+                return print_json(&serde_json::json!({ "changed": n }));
+            }
+            println!("{n} changed lesson files put back");
         }
         Command::Leave { name } => {
             class::close(&paths, &engine()?, name, Part::Student)?;

@@ -271,6 +271,24 @@ fn a_class_on_loopback_lessons_out_homework_back() {
         });
     }
 
+    // A student's change to a lesson stays on that laptop and `restore` undoes it.
+    std::fs::write(dara.class_file("Lessons/lesson1.txt"), "2 + 2 = 5\n").expect("edit");
+    wait("dara's change is seen", &[&dara], || {
+        let v: serde_json::Value =
+            serde_json::from_str(&dara.ok(&["status", "Maths", "--json"])).unwrap_or_default();
+        v["lessons_changed"].as_u64() == Some(1)
+    });
+    let restored: serde_json::Value =
+        serde_json::from_str(&dara.ok(&["restore", "Maths", "--json"])).expect("restore JSON");
+    assert_eq!(restored["changed"], 1, "{restored}");
+    wait("the lesson is put back", &[&teacher, &dara], || {
+        read(&dara.class_file("Lessons/lesson1.txt")).as_deref() == Some("2 + 2 = 4\n")
+    });
+    assert_eq!(
+        read(&teacher.class_file("Lessons/lesson1.txt")).as_deref(),
+        Some("2 + 2 = 4\n")
+    );
+
     // Each hands in homework; the teacher has both, neither student has the other's.
     for s in [&dara, &sokha] {
         let hw = tmp.path().join(format!("hw-{}.txt", s.name));
