@@ -148,6 +148,7 @@ mod tests {
     fn all() -> Vec<Command> {
         vec![
             crate::apply_config::Cli::command(),
+            crate::class::Cli::command(),
             crate::install::Cli::command(),
             crate::desktop::Cli::command(),
             crate::package::Cli::command(),

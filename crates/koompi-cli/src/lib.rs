@@ -2,6 +2,7 @@
 //! a module here; the modules parse arguments, call the libraries and print.
 
 pub mod apply_config;
+pub mod class;
 pub mod desktop;
 mod desktop_tui;
 pub mod generate;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 pub mod aur;
 pub mod khmer;
+pub mod netns;
 pub mod pkgrepo;
 pub mod prereq;
 pub mod tree;

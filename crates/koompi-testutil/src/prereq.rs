@@ -167,6 +167,20 @@ pub const NEEDS: &[Need] = &[
     need("xprop", "x11-utils", "xorg-xprop", &[Tests]),
     need("swaybg", "swaybg", "swaybg", &[Tests]),
     need("grim", "grim", "grim", &[Tests]),
+    // The classroom's file sync (koompi-class/tests/syncthing_real.rs): Debian 12 ships 1.19,
+    // Arch 2.x; the engine uses only what both have.
+    need("syncthing", "syncthing", "syncthing", &[Tests]),
+    // The classroom's test network (netns.rs) and its DNS-SD tests (koompi-class): network
+    // namespaces, a bridge, tc shaping, nftables to block multicast, and one avahi-daemon
+    // with its own dbus-daemon per namespace.
+    need("ip", "iproute2", "iproute2", &[Tests]),
+    need("tc", "iproute2", "iproute2", &[Tests]),
+    need("nft", "nftables", "nftables", &[Tests]),
+    need("avahi-daemon", "avahi-daemon", "avahi", &[Tests]),
+    need("avahi-browse", "avahi-utils", "avahi", &[Tests]),
+    need("avahi-publish", "avahi-utils", "avahi", &[Tests]),
+    need("dbus-daemon", "dbus-daemon", "dbus", &[Tests]),
+    need("timeout", "coreutils", "coreutils", &[Tests]),
     need("tar", "tar", "tar", TESTS_IMAGE),
     need("gzip", "gzip", "gzip", &[Tests]),
     need("script", "bsdutils", "util-linux", &[Tests]),

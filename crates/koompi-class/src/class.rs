@@ -1,0 +1,943 @@
+//! The classroom's flows (`koompi class`): what a teacher's and a student's laptop keep
+//! about a class (a state file), and the steps of create, serve, share, status, collect,
+//! close, join, submit and leave, on top of the Syncthing engine, discovery and the join
+//! handshake. The binary only parses arguments and prints.
+//!
+//! Syncthing is not started here: the user unit (`koompi-class-syncthing.service`) runs it
+//! in `STATE/koompi-class/syncthing`, and every flow talks to it through its REST API on
+//! loopback ([`Engine::connect`]); tests start their own instances in the same place.
+
+use crate::code::{CodeError, JoinCode};
+use crate::discovery::{self, Announcement, Avahi, Publication};
+use crate::join::net::{self, JoinEvent, JoinServer, ServerHandle, ServerOptions};
+use crate::join::{self, Admitted, JoinError, JoinKey, Student, Teacher};
+use crate::syncthing::classroom::{lessons_id, submissions_id};
+use crate::syncthing::{
+    apply_class_options, class_device, class_folders, read_home_config, ClassOptions, Client,
+    Member, RestError, Role,
+};
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The teacher's join port unless told (beside the GUI ports, 28384 and up).
+pub const DEFAULT_JOIN_PORT: u16 = 28383;
+/// Syncthing's sync port, where a typed teacher address is tried when discovery is off.
+pub const SYNC_PORT: u16 = 22000;
+/// Each device's send and receive limit towards each other device, KiB/s (decision 77).
+pub const DEVICE_LIMIT_KBPS: u32 = 4096;
+/// How long a student waits for the teacher's join server.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+const STATE_VERSION: u32 = 1;
+
+/// What went wrong, one line each.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassError {
+    #[error("{0}")]
+    Name(#[from] discovery::TxtError),
+    #[error("class {0:?} exists already on this laptop")]
+    Exists(String),
+    #[error("no class {0:?} on this laptop (see `koompi-class status`)")]
+    NoClass(String),
+    #[error("class {name:?} is {actual} here: `{command}` is for a {wanted}")]
+    WrongRole {
+        name: String,
+        actual: &'static str,
+        wanted: &'static str,
+        command: &'static str,
+    },
+    #[error("the classroom's Syncthing is not running in {home} (start it: systemctl --user start koompi-class-syncthing.service): {reason}")]
+    NotRunning { home: String, reason: String },
+    #[error("{0}")]
+    Rest(#[from] RestError),
+    #[error("{0}")]
+    Code(#[from] CodeError),
+    #[error("the code is not right: {0}")]
+    Join(#[from] JoinError),
+    #[error("{0}")]
+    Discovery(#[from] discovery::DiscoveryError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state file {path}: {reason}")]
+    State { path: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ClassError {
+    let path = path.display().to_string();
+    move |source| ClassError::Io { what, path, source }
+}
+
+/// Where things live: the state root (`~/.local/state`, or `--home`) and the user's home
+/// (for `~/Classroom`).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub state_root: PathBuf,
+    pub user_home: PathBuf,
+}
+
+impl Paths {
+    /// State files: `STATE/koompi/class/NAME.json`.
+    pub fn state_file(&self, class: &str) -> PathBuf {
+        self.state_dir().join(format!("{class}.json"))
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_root.join("koompi").join("class")
+    }
+    /// The classroom Syncthing's home, as the user unit has it (`%S/koompi-class/syncthing`).
+    pub fn syncthing_home(&self) -> PathBuf {
+        self.state_root.join("koompi-class").join("syncthing")
+    }
+    /// `~/Classroom/NAME`.
+    pub fn class_dir(&self, class: &str) -> PathBuf {
+        self.user_home.join("Classroom").join(class)
+    }
+}
+
+/// This laptop's part in a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Teacher,
+    Student,
+}
+
+impl Part {
+    fn word(self) -> &'static str {
+        match self {
+            Part::Teacher => "teacher",
+            Part::Student => "student",
+        }
+    }
+}
+
+/// A student the teacher admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudentEntry {
+    pub name: String,
+    pub device_id: String,
+    /// Unix seconds.
+    pub joined: u64,
+}
+
+/// The state file (mode 0600: it holds the teacher's join code).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassState {
+    pub version: u32,
+    pub name: String,
+    pub part: Part,
+    /// This laptop's Syncthing device ID.
+    pub device_id: String,
+    /// The teacher's device ID (the teacher's own on the teacher's laptop).
+    pub teacher_device: String,
+    /// Teacher: the join code's number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u64>,
+    /// Student: the name the teacher knows this laptop by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_name: Option<String>,
+    #[serde(default)]
+    pub students: Vec<StudentEntry>,
+    pub created: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ClassState {
+    /// Reads class `class`'s state.
+    pub fn load(paths: &Paths, class: &str) -> Result<ClassState, ClassError> {
+        discovery::check_class_name(class)?;
+        let path = paths.state_file(class);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ClassError::NoClass(class.to_string()))
+            }
+            Err(e) => return Err(io("cannot read", &path)(e)),
+        };
+        let state: ClassState = serde_json::from_str(&text).map_err(|e| ClassError::State {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(ClassError::State {
+                path: path.display().to_string(),
+                reason: format!(
+                    "version {} (this KOOMPI reads {STATE_VERSION})",
+                    state.version
+                ),
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state atomically, mode 0600.
+    pub fn save(&self, paths: &Paths) -> Result<(), ClassError> {
+        let dir = paths.state_dir();
+        mkdir_private(&dir)?;
+        let path = paths.state_file(&self.name);
+        let text = serde_json::to_vec_pretty(self).map_err(|e| ClassError::State {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        koompi_core::fsutil::write_atomic(&path, &text, 0o600).map_err(io("cannot write", &path))
+    }
+
+    fn require(&self, part: Part, command: &'static str) -> Result<(), ClassError> {
+        if self.part == part {
+            Ok(())
+        } else {
+            Err(ClassError::WrongRole {
+                name: self.name.clone(),
+                actual: self.part.word(),
+                wanted: part.word(),
+                command,
+            })
+        }
+    }
+
+    /// The members Syncthing's folders are shared with, as this laptop sees them.
+    pub fn members(&self) -> Vec<Member> {
+        match self.part {
+            Part::Teacher => self
+                .students
+                .iter()
+                .map(|s| Member {
+                    device_id: s.device_id.clone(),
+                    role: Role::Student {
+                        name: s.name.clone(),
+                    },
+                })
+                .collect(),
+            Part::Student => vec![Member {
+                device_id: self.teacher_device.clone(),
+                role: Role::Teacher,
+            }],
+        }
+    }
+
+    fn role(&self) -> Role {
+        match (&self.part, &self.student_name) {
+            (Part::Student, Some(name)) => Role::Student { name: name.clone() },
+            _ => Role::Teacher,
+        }
+    }
+}
+
+fn mkdir_private(dir: &Path) -> Result<(), ClassError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io("cannot create", dir))
+}
+
+fn mkdir(dir: &Path) -> Result<(), ClassError> {
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))
+}
+
+/// The classroom's running Syncthing, through its REST API.
+#[derive(Debug)]
+pub struct Engine {
+    pub client: Client,
+    pub device_id: String,
+}
+
+impl Engine {
+    /// Connects to the Syncthing whose home is `paths.syncthing_home()` on
+    /// `127.0.0.1:gui_port` (its API key from its config.xml).
+    pub fn connect(paths: &Paths, gui_port: u16) -> Result<Engine, ClassError> {
+        let home = paths.syncthing_home();
+        let not_running = |reason: String| ClassError::NotRunning {
+            home: home.display().to_string(),
+            reason,
+        };
+        let config =
+            read_home_config(&home.join("config.xml")).map_err(|e| not_running(e.to_string()))?;
+        let client = Client::new(&format!("127.0.0.1:{gui_port}"), &config.api_key);
+        let status = client.status().map_err(|e| not_running(e.to_string()))?;
+        Ok(Engine {
+            client,
+            device_id: status.my_id,
+        })
+    }
+
+    /// The classroom's options (LAN only, local discovery on) and this class's folders as
+    /// `state` says, folders' directories created first.
+    pub fn configure(&self, paths: &Paths, state: &ClassState) -> Result<(), ClassError> {
+        let mut opts = self.client.options()?;
+        apply_class_options(
+            &mut opts,
+            &ClassOptions {
+                local_announce: true,
+                listen_addresses: None,
+            },
+        );
+        self.client.put_options(&opts)?;
+        for f in class_folders(
+            &state.name,
+            &paths.class_dir(&state.name),
+            &state.role(),
+            &state.members(),
+        ) {
+            mkdir(Path::new(&f.path))?;
+            self.client.add_folder(&f)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `create` made.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub name: String,
+    pub dir: PathBuf,
+    pub words: String,
+    pub digits: String,
+    #[serde(skip)]
+    pub code: JoinCode,
+}
+
+/// Teacher: a new class: its folders, its Lessons in Syncthing, a fresh join code.
+pub fn create(paths: &Paths, engine: &Engine, name: &str) -> Result<Created, ClassError> {
+    discovery::check_class_name(name)?;
+    if paths.state_file(name).exists() {
+        return Err(ClassError::Exists(name.to_string()));
+    }
+    let code = JoinCode::generate()?;
+    let state = ClassState {
+        version: STATE_VERSION,
+        name: name.to_string(),
+        part: Part::Teacher,
+        device_id: engine.device_id.clone(),
+        teacher_device: engine.device_id.clone(),
+        code: Some(code.value()),
+        student_name: None,
+        students: Vec::new(),
+        created: now(),
+    };
+    let dir = paths.class_dir(name);
+    mkdir(&dir.join("Lessons"))?;
+    mkdir(&dir.join("Submissions"))?;
+    engine.configure(paths, &state)?;
+    state.save(paths)?;
+    Ok(Created {
+        name: name.to_string(),
+        dir,
+        words: code.words(),
+        digits: code.digits(),
+        code,
+    })
+}
+
+/// The teacher's join code of a class.
+pub fn teacher_code(state: &ClassState) -> Result<JoinCode, ClassError> {
+    state
+        .code
+        .and_then(JoinCode::from_value)
+        .ok_or_else(|| ClassError::State {
+            path: state.name.clone(),
+            reason: "no join code".into(),
+        })
+}
+
+/// Teacher: records an admitted student and shares with their laptop: the Lessons, and
+/// their own Submissions folder (shared with nobody else). A name another device holds is
+/// refused (the first laptop keeps it).
+pub fn admit(
+    paths: &Paths,
+    engine: &Engine,
+    class: &str,
+    student: &Admitted,
+) -> Result<(), ClassError> {
+    let mut state = ClassState::load(paths, class)?;
+    state.require(Part::Teacher, "serve")?;
+    if let Some(known) = state.students.iter().find(|s| s.name == student.name) {
+        if known.device_id != student.device_id {
+            return Err(ClassError::Invalid(format!(
+                "the name {:?} belongs to another laptop ({}); not admitted",
+                student.name, known.device_id
+            )));
+        }
+    } else {
+        state.students.push(StudentEntry {
+            name: student.name.clone(),
+            device_id: student.device_id.clone(),
+            joined: now(),
+        });
+    }
+    engine.client.add_device(&class_device(
+        &student.device_id,
+        &student.name,
+        &[],
+        DEVICE_LIMIT_KBPS,
+    ))?;
+    engine.configure(paths, &state)?;
+    state.save(paths)
+}
+
+/// A running class: the join server, its announcement, and the events it reports.
+#[derive(Debug)]
+pub struct Serving {
+    pub server: ServerHandle,
+    pub publication: Option<Publication>,
+    pub events: mpsc::Receiver<JoinEvent>,
+    /// Why the class is not announced, when it is not.
+    pub announce_error: Option<String>,
+}
+
+/// Teacher: starts the join server on `listen` and announces the class through `avahi`
+/// (none: not announced). A failed announcement is reported, not fatal: a student can
+/// still join with the teacher's address.
+pub fn serve(
+    paths: &Paths,
+    engine: &Engine,
+    class: &str,
+    listen: SocketAddr,
+    avahi: Option<&Avahi>,
+) -> Result<Serving, ClassError> {
+    let state = ClassState::load(paths, class)?;
+    state.require(Part::Teacher, "serve")?;
+    let code = teacher_code(&state)?;
+    let teacher = Teacher {
+        class_id: state.name.clone(),
+        device_id: engine.device_id.clone(),
+        key: JoinKey::derive(&code, &state.name),
+    };
+    let server = JoinServer::bind(listen, teacher, ServerOptions::default())
+        .map_err(io("cannot listen on", Path::new(&listen.to_string())))?;
+    let port = server
+        .local_addr()
+        .map_err(io("cannot listen on", Path::new(&listen.to_string())))?
+        .port();
+    let (tx, events) = mpsc::channel();
+    let server = server
+        .spawn(tx)
+        .map_err(io("cannot serve on", Path::new(&listen.to_string())))?;
+    let (publication, announce_error) = match avahi {
+        None => (None, None),
+        Some(avahi) => {
+            let announced = Announcement::new(&state.name, &engine.device_id, port)
+                .map_err(ClassError::from)
+                .and_then(|a| avahi.publish(&a).map_err(ClassError::from));
+            match announced {
+                Ok(p) => (Some(p), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        }
+    };
+    Ok(Serving {
+        server,
+        publication,
+        events,
+        announce_error,
+    })
+}
+
+/// The name of a file given on the command line, as it is put in a class folder.
+fn file_name(file: &Path) -> Result<String, ClassError> {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| ClassError::Invalid(format!("{}: not a file name", file.display())))?;
+    if name.starts_with('.') {
+        return Err(ClassError::Invalid(format!(
+            "{name}: hidden files are not shared"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// Copies `file` into `dir` atomically: to a temporary name Syncthing skips
+/// (`.syncthing.*.tmp`), synced, then renamed. Returns the destination.
+fn copy_into(file: &Path, dir: &Path) -> Result<PathBuf, ClassError> {
+    let name = file_name(file)?;
+    let meta = std::fs::metadata(file).map_err(io("cannot read", file))?;
+    if !meta.is_file() {
+        return Err(ClassError::Invalid(format!(
+            "{}: not a regular file",
+            file.display()
+        )));
+    }
+    let dest = dir.join(&name);
+    let tmp = dir.join(format!(".syncthing.{name}.koompi.tmp"));
+    let result = (|| {
+        let mut src = std::fs::File::open(file).map_err(io("cannot read", file))?;
+        let mut out = std::fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
+        std::io::copy(&mut src, &mut out).map_err(io("cannot copy to", &tmp))?;
+        out.flush().map_err(io("cannot write", &tmp))?;
+        out.sync_all().map_err(io("cannot write", &tmp))?;
+        std::fs::rename(&tmp, &dest).map_err(io("cannot rename to", &dest))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| dest)
+}
+
+/// Teacher: copies lessons into Lessons and asks Syncthing to rescan. Student: the same
+/// for homework into Submissions/<me>.
+pub fn put_files(
+    paths: &Paths,
+    engine: &Engine,
+    class: &str,
+    files: &[PathBuf],
+    part: Part,
+) -> Result<Vec<PathBuf>, ClassError> {
+    let state = ClassState::load(paths, class)?;
+    let (dir, folder, command) = match part {
+        Part::Teacher => (
+            paths.class_dir(class).join("Lessons"),
+            lessons_id(class),
+            "share",
+        ),
+        Part::Student => {
+            let me = state.student_name.clone().unwrap_or_default();
+            (
+                paths.class_dir(class).join("Submissions").join(&me),
+                submissions_id(class, &me),
+                "submit",
+            )
+        }
+    };
+    state.require(part, command)?;
+    if files.is_empty() {
+        return Err(ClassError::Invalid("no files given".into()));
+    }
+    mkdir(&dir)?;
+    let mut out = Vec::new();
+    for f in files {
+        out.push(copy_into(f, &dir)?);
+    }
+    engine.client.scan(&folder)?;
+    Ok(out)
+}
+
+/// A file in a class folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub size: u64,
+    /// Unix seconds.
+    pub modified: u64,
+}
+
+fn list_files(dir: &Path) -> Vec<FileEntry> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.starts_with("~syncthing~") {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        out.push(FileEntry {
+            name,
+            size: meta.len(),
+            modified,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// One student as the teacher sees them.
+#[derive(Debug, Serialize)]
+pub struct StudentStatus {
+    pub name: String,
+    pub device_id: String,
+    pub online: bool,
+    /// RFC 3339, from Syncthing's device statistics; empty when never seen.
+    pub last_seen: String,
+    /// Percent of the Lessons the student's laptop has.
+    pub lessons_completion: Option<f64>,
+    pub submissions: Vec<FileEntry>,
+}
+
+/// What `status` shows.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub name: String,
+    pub part: Part,
+    pub dir: PathBuf,
+    pub device_id: String,
+    pub teacher_device: String,
+    /// Teacher: the students.
+    pub students: Vec<StudentStatus>,
+    /// Student: whether the teacher's laptop is connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher_online: Option<bool>,
+    pub lessons: Vec<FileEntry>,
+    /// Student: their own submissions.
+    pub my_submissions: Vec<FileEntry>,
+    /// Student: their name in the class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub student_name: Option<String>,
+    /// Student: lesson files changed here (Lessons is receive-only; `restore` undoes them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lessons_changed: Option<u64>,
+}
+
+/// The class as this laptop sees it.
+pub fn status(paths: &Paths, engine: &Engine, class: &str) -> Result<Status, ClassError> {
+    let state = ClassState::load(paths, class)?;
+    let dir = paths.class_dir(class);
+    let conns = engine.client.connections()?;
+    let online = |d: &str| {
+        conns
+            .get(d)
+            .and_then(|c| c.get("connected"))
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    };
+    let mut out = Status {
+        name: state.name.clone(),
+        part: state.part,
+        dir: dir.clone(),
+        device_id: state.device_id.clone(),
+        teacher_device: state.teacher_device.clone(),
+        students: Vec::new(),
+        teacher_online: None,
+        lessons: list_files(&dir.join("Lessons")),
+        my_submissions: Vec::new(),
+        student_name: state.student_name.clone(),
+        lessons_changed: None,
+    };
+    match state.part {
+        Part::Teacher => {
+            let stats = engine.client.device_stats()?;
+            for s in &state.students {
+                out.students.push(StudentStatus {
+                    name: s.name.clone(),
+                    device_id: s.device_id.clone(),
+                    online: online(&s.device_id),
+                    last_seen: stats
+                        .get(&s.device_id)
+                        .and_then(|v| v.get("lastSeen"))
+                        .and_then(|v| v.as_str())
+                        .filter(|t| !t.starts_with("1970-"))
+                        .unwrap_or_default()
+                        .to_string(),
+                    lessons_completion: engine
+                        .client
+                        .completion(&lessons_id(class), &s.device_id)
+                        .ok()
+                        .map(|c| c.completion),
+                    submissions: list_files(&dir.join("Submissions").join(&s.name)),
+                });
+            }
+        }
+        Part::Student => {
+            out.teacher_online = Some(online(&state.teacher_device));
+            out.lessons_changed = engine
+                .client
+                .folder_status(&lessons_id(class))
+                .ok()
+                .map(|f| f.receive_only_changed_files);
+            if let Some(me) = &state.student_name {
+                out.my_submissions = list_files(&dir.join("Submissions").join(me));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Student: undoes local changes to the Lessons (`POST /rest/db/revert`: Syncthing puts
+/// the teacher's version back). Returns how many files were changed before.
+pub fn restore(paths: &Paths, engine: &Engine, class: &str) -> Result<u64, ClassError> {
+    let state = ClassState::load(paths, class)?;
+    state.require(Part::Student, "restore")?;
+    let id = lessons_id(class);
+    let changed = engine.client.folder_status(&id)?.receive_only_changed_files;
+    if changed > 0 {
+        engine.client.revert(&id)?;
+    }
+    Ok(changed)
+}
+
+/// What `collect` copied.
+#[derive(Debug, Serialize)]
+pub struct Collected {
+    pub dir: PathBuf,
+    /// (student, file name)
+    pub files: Vec<(String, String)>,
+}
+
+/// Teacher: a dated copy of every submission, `INTO/NAME-YYYYMMDD-HHMMSS/<student>/...`
+/// (INTO: `~/Classroom/NAME/Collected` unless told).
+pub fn collect(
+    paths: &Paths,
+    class: &str,
+    into: Option<&Path>,
+    stamp: &str,
+) -> Result<Collected, ClassError> {
+    let state = ClassState::load(paths, class)?;
+    state.require(Part::Teacher, "collect")?;
+    let base = into
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| paths.class_dir(class).join("Collected"));
+    let dir = base.join(format!("{class}-{stamp}"));
+    if dir.exists() {
+        return Err(ClassError::Invalid(format!(
+            "{} exists already",
+            dir.display()
+        )));
+    }
+    mkdir(&dir)?;
+    let mut files = Vec::new();
+    for s in &state.students {
+        let src = paths.class_dir(class).join("Submissions").join(&s.name);
+        let dest = dir.join(&s.name);
+        mkdir(&dest)?;
+        for f in list_files(&src) {
+            let from = src.join(&f.name);
+            let to = dest.join(&f.name);
+            std::fs::copy(&from, &to).map_err(io("cannot copy", &from))?;
+            files.push((s.name.clone(), f.name));
+        }
+    }
+    Ok(Collected { dir, files })
+}
+
+/// Teacher `close`, student `leave`: the class's folders and devices leave Syncthing and
+/// the state file goes; the files in ~/Classroom/NAME stay.
+pub fn close(paths: &Paths, engine: &Engine, class: &str, part: Part) -> Result<(), ClassError> {
+    let state = ClassState::load(paths, class)?;
+    state.require(
+        part,
+        if part == Part::Teacher {
+            "close"
+        } else {
+            "leave"
+        },
+    )?;
+    for f in class_folders(
+        class,
+        &paths.class_dir(class),
+        &state.role(),
+        &state.members(),
+    ) {
+        match engine.client.remove_folder(&f.id) {
+            Ok(()) | Err(RestError::Status { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // A device another class on this laptop still shares with stays.
+    let others: std::collections::BTreeSet<String> = list(paths)
+        .iter()
+        .filter(|s| s.name != class)
+        .flat_map(|s| s.members().into_iter().map(|m| m.device_id))
+        .collect();
+    for m in state.members() {
+        if others.contains(&m.device_id) {
+            continue;
+        }
+        match engine.client.remove_device(&m.device_id) {
+            Ok(()) | Err(RestError::Status { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let path = paths.state_file(class);
+    std::fs::remove_file(&path).map_err(io("cannot remove", &path))
+}
+
+/// How a student finds the teacher.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// The class name; needed with a typed teacher address, else picks among those found.
+    pub class: Option<String>,
+    pub code: String,
+    /// `HOST[:PORT]` of the teacher's join server; `None`: DNS-SD.
+    pub teacher: Option<String>,
+    /// The teacher's Syncthing address (`tcp://HOST:PORT`) when local discovery cannot
+    /// find it; default `dynamic` and `tcp://HOST:22000`.
+    pub teacher_sync: Option<String>,
+    /// The student's name in the class.
+    pub student_name: String,
+}
+
+/// What `join` did.
+#[derive(Debug, Serialize)]
+pub struct Joined {
+    pub name: String,
+    pub teacher: SocketAddr,
+    pub teacher_device: String,
+    pub student_name: String,
+    pub dir: PathBuf,
+}
+
+fn resolve(host_port: &str) -> Result<SocketAddr, ClassError> {
+    let with_port = if host_port.parse::<SocketAddr>().is_ok()
+        || (host_port.contains(':') && !host_port.contains("::") && !host_port.starts_with('['))
+    {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:{DEFAULT_JOIN_PORT}")
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| ClassError::Invalid(format!("teacher address {host_port:?}: {e}")))?
+        .next()
+        .ok_or_else(|| ClassError::Invalid(format!("teacher address {host_port:?}: no address")))
+}
+
+/// Student: finds the class (or takes the teacher's address), proves the code, and sets
+/// up Syncthing: the teacher's device, Lessons receive-only, Submissions/<me> send-only.
+pub fn join(
+    paths: &Paths,
+    engine: &Engine,
+    req: &JoinRequest,
+    avahi: Option<&Avahi>,
+    browse_for: Duration,
+) -> Result<Joined, ClassError> {
+    let code = JoinCode::parse(&req.code)?;
+    let student_name = join::check_name(&req.student_name).map_err(ClassError::Invalid)?;
+    let (class, addr, announced_teacher) = match (&req.teacher, avahi) {
+        (Some(t), _) => {
+            let class = req.class.clone().ok_or_else(|| {
+                ClassError::Invalid("name the class when giving the teacher's address".into())
+            })?;
+            (class, resolve(t)?, String::new())
+        }
+        (None, None) => {
+            return Err(ClassError::Invalid(
+                "no teacher address and no discovery".into(),
+            ))
+        }
+        (None, Some(avahi)) => {
+            let found = avahi.browse(browse_for)?;
+            let mut classes: Vec<_> = found
+                .classes
+                .into_iter()
+                .filter(|c| req.class.as_deref().is_none_or(|n| n == c.class))
+                .collect();
+            let c = match classes.len() {
+                0 => {
+                    return Err(ClassError::Invalid(match &req.class {
+                        Some(n) => format!("class {n:?} not found on the network"),
+                        None => "no class found on the network".into(),
+                    }))
+                }
+                1 => classes.remove(0),
+                _ => {
+                    let names: Vec<_> = classes.iter().map(|c| c.class.clone()).collect();
+                    return Err(ClassError::Invalid(format!(
+                        "several classes found ({}): name one",
+                        names.join(", ")
+                    )));
+                }
+            };
+            let ip = c.addresses.first().copied().ok_or_else(|| {
+                ClassError::Invalid(format!("class {:?} has no address", c.class))
+            })?;
+            (c.class, SocketAddr::new(ip, c.join_port), c.teacher)
+        }
+    };
+    discovery::check_class_name(&class)?;
+    if paths.state_file(&class).exists() {
+        return Err(ClassError::Exists(class));
+    }
+    let student = Student {
+        class_id: class.clone(),
+        teacher_device: announced_teacher,
+        device_id: engine.device_id.clone(),
+        name: student_name.clone(),
+        key: JoinKey::derive(&code, &class),
+    };
+    let teacher_device = net::join(addr, &student, JOIN_TIMEOUT)?;
+    let mut addresses = vec!["dynamic".to_string()];
+    addresses.push(
+        req.teacher_sync
+            .clone()
+            .unwrap_or_else(|| format!("tcp://{}", SocketAddr::new(addr.ip(), SYNC_PORT))),
+    );
+    engine.client.add_device(&class_device(
+        &teacher_device,
+        "teacher",
+        &addresses,
+        DEVICE_LIMIT_KBPS,
+    ))?;
+    let state = ClassState {
+        version: STATE_VERSION,
+        name: class.clone(),
+        part: Part::Student,
+        device_id: engine.device_id.clone(),
+        teacher_device: teacher_device.clone(),
+        code: None,
+        student_name: Some(student_name.clone()),
+        students: Vec::new(),
+        created: now(),
+    };
+    engine.configure(paths, &state)?;
+    state.save(paths)?;
+    Ok(Joined {
+        dir: paths.class_dir(&class),
+        name: class,
+        teacher: addr,
+        teacher_device,
+        student_name,
+    })
+}
+
+/// The classes this laptop is in.
+pub fn list(paths: &Paths) -> Vec<ClassState> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(paths.state_dir()) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(class) = name.strip_suffix(".json") {
+                if let Ok(s) = ClassState::load(paths, class) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_teacher_address_gets_the_join_port() {
+        assert_eq!(
+            resolve("127.0.0.1").expect("resolves").port(),
+            DEFAULT_JOIN_PORT
+        );
+        assert_eq!(resolve("127.0.0.1:4000").expect("resolves").port(), 4000);
+        assert!(resolve("127.0.0.1:notaport").is_err());
+    }
+
+    #[test]
+    fn hidden_and_odd_names_are_not_shared() {
+        assert!(file_name(Path::new("/x/.secret")).is_err());
+        assert_eq!(file_name(Path::new("/x/a.pdf")).expect("name"), "a.pdf");
+    }
+}
