@@ -215,6 +215,36 @@ impl Net {
     pub fn run_in(&self, i: usize, cmd: &Command) -> Command {
         run_in(&self.devices[i].ns, cmd)
     }
+
+    /// Runs `f` in device `i`'s network: see [`in_ns`].
+    pub fn in_ns<T: Send>(&self, i: usize, f: impl FnOnce() -> T + Send) -> T {
+        in_ns(&self.devices[i].ns, f)
+    }
+}
+
+/// Runs `f` on a thread of its own that has first moved into namespace `ns`'s network
+/// (`setns` on `/run/netns/NS`): the sockets it opens (a REST client to 127.0.0.1 there)
+/// and the processes it spawns (they inherit the thread's namespace) are on that device's
+/// network. A panic in `f` is the caller's panic.
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    use std::os::fd::AsFd;
+    std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            let path = format!("/run/netns/{ns}");
+            let file =
+                std::fs::File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap_or_else(|e| panic!("cannot enter {path}: {e}"));
+            f()
+        });
+        match t.join() {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    })
 }
 
 /// `cmd` to be run in namespace `ns`: see [`Net::run_in`].
@@ -398,5 +428,40 @@ mod tests {
         for n in &names {
             assert!(!listed.contains(n.as_str()), "{n} left behind: {listed}");
         }
+    }
+
+    /// `in_ns` moves the thread, not the process: a socket bound on 10.77.0.2 in device 2,
+    /// reached from device 1, and not bindable on the test's own network, where 10.77.0.2
+    /// does not exist; a process spawned from the thread lives in the namespace.
+    #[test]
+    fn in_ns_runs_a_thread_on_a_devices_network() {
+        if !crate::require_root("in_ns_runs_a_thread_on_a_devices_network")
+            || !crate::require_programs("netns", &["ip"])
+        {
+            return;
+        }
+        let net = Net::new(2);
+        let listener = net.in_ns(1, || {
+            std::net::TcpListener::bind("10.77.0.2:4001").expect("bind in device 2")
+        });
+        let peer = net.in_ns(0, || {
+            let s = std::net::TcpStream::connect_timeout(
+                &"10.77.0.2:4001".parse().unwrap(),
+                Duration::from_secs(5),
+            )
+            .expect("connect from device 1");
+            s.local_addr().unwrap().ip()
+        });
+        let (_, from) = listener.accept().unwrap();
+        assert_eq!(peer.to_string(), "10.77.0.1");
+        assert_eq!(from.ip().to_string(), "10.77.0.1");
+        assert!(std::net::TcpListener::bind("10.77.0.2:4001").is_err());
+        let spawned = net.in_ns(0, || {
+            Command::new("ip")
+                .args(["-4", "-o", "addr", "show", IFACE])
+                .output()
+                .unwrap()
+        });
+        assert!(String::from_utf8_lossy(&spawned.stdout).contains("10.77.0.1/24"));
     }
 }
