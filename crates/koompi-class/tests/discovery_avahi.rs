@@ -13,14 +13,13 @@
 //!    within its deadline and says so, while a third device still finds the class.
 #![allow(clippy::unwrap_used)]
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use koompi_class::discovery::{Announcement, Avahi, DiscoveryError};
 use koompi_core::cmd::Runner;
-use koompi_testutil::netns::{wait_for, KillOnDrop, Net};
+use koompi_testutil::avahi::Responder;
+use koompi_testutil::netns::{wait_for, Net};
 
 /// A real ID, printed by Syncthing 1.19.2's `syncthing generate`.
 const ID: &str = "MSK4M7W-ICOJ5FU-RA4Y2TI-FXMJZ4I-HQNSBSE-6VSYFBC-FRDI3HV-H6R4UAT";
@@ -48,137 +47,16 @@ fn can_run(test: &str) -> bool {
     koompi_testutil::require_programs(test, &NEEDS)
 }
 
-/// One device's avahi-daemon and its bus; both killed on drop (avahi first).
-#[allow(dead_code)]
-struct Responder {
-    avahi: KillOnDrop,
-    dbus: KillOnDrop,
-    bus: String,
-    log: PathBuf,
-    dir: PathBuf,
-}
-
-impl Responder {
-    fn avahi(&self) -> Avahi {
-        Avahi::on_bus(Runner::real(), &self.bus)
-    }
-}
-
-fn bus_conf(socket: &Path) -> String {
-    format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-  </policy>
-  <includedir>/usr/share/dbus-1/system.d</includedir>
-  <includedir>/etc/dbus-1/system.d</includedir>
-</busconfig>
-"#,
-        socket.display()
-    )
-}
-
-/// Starts device `i`'s responder; `services` are written to its services directory first.
 fn responder(net: &Net, i: usize, base: &Path, services: &[(&str, String)]) -> Responder {
-    let dir = base.join(format!("d{}", i + 1));
-    let (run, svc) = (dir.join("run"), dir.join("services"));
-    fs::create_dir_all(&run).unwrap();
-    fs::create_dir_all(&svc).unwrap();
-    for (name, xml) in services {
-        fs::write(svc.join(name), xml).unwrap();
-    }
-    let socket = dir.join("bus");
-    fs::write(dir.join("bus.conf"), bus_conf(&socket)).unwrap();
-    fs::write(
-        dir.join("avahi.conf"),
-        format!(
-            "[server]\nhost-name=koompi-dev{}\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces=eth0\n\
-             ratelimit-interval-usec=1000000\nratelimit-burst=1000\n\
-             [publish]\npublish-hinfo=no\npublish-workstation=no\n",
-            i + 1
-        ),
-    )
-    .unwrap();
-    let dbus = KillOnDrop::spawn(
-        "dbus-daemon",
-        Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", dir.join("bus.conf").display()))
-            .arg("--nofork")
-            .stdin(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), || socket.exists().then_some(())).is_some(),
-        "dbus-daemon made no socket in 10 s"
-    );
-    let bus = format!("unix:path={}", socket.display());
-    // The bind mounts' targets must exist; they stay private to the namespace's mounts.
-    fs::create_dir_all("/run/avahi-daemon").unwrap();
-    fs::create_dir_all("/etc/avahi/services").unwrap();
-    let log = dir.join("avahi.log");
-    let script = format!(
-        "mount --bind '{}' /run/avahi-daemon && mount --bind '{}' /etc/avahi/services && \
-         exec avahi-daemon -f '{}' --no-chroot --no-drop-root --no-rlimits --no-proc-title",
-        run.display(),
-        svc.display(),
-        dir.join("avahi.conf").display()
-    );
-    // avahi-daemon logs to stderr in the foreground; stdout joins it in one file.
-    let out = fs::File::create(&log).unwrap();
-    let mut sh = Command::new("sh");
-    sh.args(["-c", &script])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus);
-    let mut inside = net.run_in(i, &sh);
-    inside
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out);
-    let mut avahi = KillOnDrop::spawn("avahi-daemon", &mut inside);
-    let up = wait_for(Duration::from_secs(10), || {
-        let text = fs::read_to_string(&log).unwrap_or_default();
-        text.contains("Server startup complete").then_some(())
-    });
-    avahi.assert_running();
-    assert!(
-        up.is_some(),
-        "avahi-daemon in {} did not start in 10 s: {}",
-        net.ns(i),
-        fs::read_to_string(&log).unwrap_or_default()
-    );
-    Responder {
-        avahi,
-        dbus,
-        bus,
-        log,
-        dir,
-    }
+    koompi_testutil::avahi::start(net, i, base, services)
 }
 
-/// Runs Avahi's own `avahi-browse -rpt _koompi._tcp` against a responder (5 s at most).
+fn avahi(r: &Responder) -> Avahi {
+    Avahi::on_bus(Runner::real(), &r.bus)
+}
+
 fn avahi_browse(r: &Responder) -> String {
-    let out = Command::new("timeout")
-        .args(["5", "avahi-browse", "-rpt", "_koompi._tcp"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &r.bus)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    r.browse_koompi()
 }
 
 /// avahi-browse's escaping of a TXT item: `"` and `\` backslashed, bytes outside printable ASCII as \DDD.
@@ -204,7 +82,7 @@ fn a_class_koompi_announces_is_seen_by_avahi_browse() {
         .collect();
     let class = "ថ្នាក់ទី១២ គណិតវិទ្យា";
     let a = Announcement::new(class, ID, 22000).unwrap();
-    let publication = r[0].avahi().publish(&a).unwrap();
+    let publication = avahi(&r[0]).publish(&a).unwrap();
     let want = [
         "\"v=1\"".to_string(),
         format!("\"class={}\"", escaped(class)),
@@ -270,7 +148,7 @@ fn a_class_in_an_avahi_service_file_is_found_by_koompi() {
     let r0 = responder(&net, 0, tmp.path(), &files);
     let r1 = responder(&net, 1, tmp.path(), &[]);
     let started = Instant::now();
-    let found = r1.avahi().browse(Duration::from_secs(15)).unwrap();
+    let found = avahi(&r1).browse(Duration::from_secs(15)).unwrap();
     eprintln!("found in {:?}: {found:?}", started.elapsed());
     let c = found
         .classes
@@ -303,13 +181,13 @@ fn with_multicast_blocked_browse_finds_nothing_and_says_so() {
         .map(|i| responder(&net, i, tmp.path(), &[]))
         .collect();
     let a = Announcement::new("Maths", ID, 22000).unwrap();
-    let _publication = r[0].avahi().publish(&a).unwrap();
+    let _publication = avahi(&r[0]).publish(&a).unwrap();
     // Device 2 (not blocked) finds the class: the network and the announcement work.
-    let seen = r[1].avahi().browse(Duration::from_secs(15)).unwrap();
+    let seen = avahi(&r[1]).browse(Duration::from_secs(15)).unwrap();
     assert_eq!(seen.classes.len(), 1, "{seen:?}");
     // Device 3 cannot hear device 1's multicast: nothing, within the deadline, said so.
     let started = Instant::now();
-    let err = r[2].avahi().browse(Duration::from_secs(4)).unwrap_err();
+    let err = avahi(&r[2]).browse(Duration::from_secs(4)).unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, DiscoveryError::NoClass(4)), "{err}");
     assert!(err.to_string().contains("--teacher HOST"), "{err}");

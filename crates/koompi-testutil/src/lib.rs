@@ -5,6 +5,7 @@
 //! missing privilege or tool fails the test loudly instead of skipping it.
 #![allow(clippy::unwrap_used)]
 pub mod aur;
+pub mod avahi;
 pub mod khmer;
 pub mod netns;
 pub mod pkgrepo;
