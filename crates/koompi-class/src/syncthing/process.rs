@@ -299,11 +299,33 @@ impl Instance {
     }
 
     fn kill(&mut self) {
+        let children: Vec<i32> = self
+            .pid()
+            .and_then(|p| i32::try_from(p).ok())
+            .map(|p| children_of(p).into_iter().map(|(c, _)| c).collect())
+            .unwrap_or_default();
         self.signal(rustix::process::Signal::KILL);
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // SIGKILL is delivered, not done: the monitor's children (not ours to reap) are
+        // waited for until they are gone or zombies, 5 s at most, so that a stopped
+        // instance has no process still running when this returns.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) && children.iter().any(|&c| alive(c)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .is_some_and(|i| !stat[i + 1..].trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
     }
 }
 
