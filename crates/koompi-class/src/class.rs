@@ -18,7 +18,7 @@ use crate::syncthing::{
 };
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -255,6 +255,8 @@ fn mkdir(dir: &Path) -> Result<(), ClassError> {
 pub struct Engine {
     pub client: Client,
     pub device_id: String,
+    /// The port Syncthing's sync protocol listens on (told to the other side at a join).
+    pub sync_port: Option<u16>,
 }
 
 impl Engine {
@@ -272,6 +274,7 @@ impl Engine {
         let status = client.status().map_err(|e| not_running(e.to_string()))?;
         Ok(Engine {
             client,
+            sync_port: status.sync_port(),
             device_id: status.my_id,
         })
     }
@@ -356,13 +359,16 @@ pub fn teacher_code(state: &ClassState) -> Result<JoinCode, ClassError> {
 }
 
 /// Teacher: records an admitted student and shares with their laptop: the Lessons, and
-/// their own Submissions folder (shared with nobody else). A name another device holds is
-/// refused (the first laptop keeps it).
+/// their own Submissions folder (shared with nobody else). The student's laptop is known
+/// at `from` (the join's source address) and the sync port it told, and by local
+/// discovery; students learn each other from the teacher (they take it as introducer) with
+/// these addresses. A name another device holds is refused (the first laptop keeps it).
 pub fn admit(
     paths: &Paths,
     engine: &Engine,
     class: &str,
     student: &Admitted,
+    from: IpAddr,
 ) -> Result<(), ClassError> {
     let mut state = ClassState::load(paths, class)?;
     state.require(Part::Teacher, "serve")?;
@@ -383,11 +389,22 @@ pub fn admit(
     engine.client.add_device(&class_device(
         &student.device_id,
         &student.name,
-        &[],
+        &sync_addresses(from, student.sync_port),
         DEVICE_LIMIT_KBPS,
     ))?;
     engine.configure(paths, &state)?;
     state.save(paths)
+}
+
+/// Where a device that joined from `ip` and told `port` is dialled: there, and wherever
+/// local discovery finds it.
+fn sync_addresses(ip: IpAddr, port: Option<u16>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(port) = port {
+        out.push(format!("tcp://{}", SocketAddr::new(ip, port)));
+    }
+    out.push("dynamic".to_string());
+    out
 }
 
 /// A running class: the join server, its announcement, and the events it reports.
@@ -417,6 +434,7 @@ pub fn serve(
         class_id: state.name.clone(),
         device_id: engine.device_id.clone(),
         key: JoinKey::derive(&code, &state.name),
+        sync_port: engine.sync_port,
     };
     let server = JoinServer::bind(listen, teacher, ServerOptions::default())
         .map_err(io("cannot listen on", Path::new(&listen.to_string())))?;
@@ -868,20 +886,19 @@ pub fn join(
         device_id: engine.device_id.clone(),
         name: student_name.clone(),
         key: JoinKey::derive(&code, &class),
+        sync_port: engine.sync_port,
     };
-    let teacher_device = net::join(addr, &student, JOIN_TIMEOUT)?;
-    let mut addresses = vec!["dynamic".to_string()];
-    addresses.push(
-        req.teacher_sync
-            .clone()
-            .unwrap_or_else(|| format!("tcp://{}", SocketAddr::new(addr.ip(), SYNC_PORT))),
-    );
-    engine.client.add_device(&class_device(
-        &teacher_device,
-        "teacher",
-        &addresses,
-        DEVICE_LIMIT_KBPS,
-    ))?;
+    let welcomed = net::join(addr, &student, JOIN_TIMEOUT)?;
+    let teacher_device = welcomed.device_id;
+    let addresses = match &req.teacher_sync {
+        Some(url) => vec![url.clone(), "dynamic".to_string()],
+        None => sync_addresses(addr.ip(), Some(welcomed.sync_port.unwrap_or(SYNC_PORT))),
+    };
+    let mut teacher = class_device(&teacher_device, "teacher", &addresses, DEVICE_LIMIT_KBPS);
+    // The teacher introduces the class's other laptops: lessons then pass between
+    // students too, also while the teacher's laptop is away.
+    teacher.introducer = true;
+    engine.client.add_device(&teacher)?;
     let state = ClassState {
         version: STATE_VERSION,
         name: class.clone(),

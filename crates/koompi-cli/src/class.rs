@@ -315,8 +315,8 @@ pub fn main() -> Result<()> {
                 };
                 let mut line = ev.to_string();
                 let mut err = None;
-                if let koompi_class::join::net::JoinEvent::Admitted { student, .. } = &ev {
-                    if let Err(e) = class::admit(&paths, &engine, name, student) {
+                if let koompi_class::join::net::JoinEvent::Admitted { student, addr } = &ev {
+                    if let Err(e) = class::admit(&paths, &engine, name, student, addr.ip()) {
                         err = Some(e.to_string());
                     }
                 }
