@@ -197,6 +197,7 @@ pub struct FolderStatus {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
