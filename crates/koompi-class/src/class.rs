@@ -784,6 +784,101 @@ pub fn close(paths: &Paths, engine: &Engine, class: &str, part: Part) -> Result<
     std::fs::remove_file(&path).map_err(io("cannot remove", &path))
 }
 
+/// Teacher: takes a student out of the class. Their laptop stops receiving lessons and
+/// its Submissions folder leaves Syncthing (what was handed in stays on disk, and in
+/// `collect`'s earlier copies); the other students drop the device too, as their
+/// introducer no longer shares with it. Syncthing is changed first and the state saved
+/// last, so a run cut short is finished by the same command.
+pub fn remove_student(
+    paths: &Paths,
+    engine: &Engine,
+    class: &str,
+    name: &str,
+) -> Result<StudentEntry, ClassError> {
+    let mut state = ClassState::load(paths, class)?;
+    state.require(Part::Teacher, "remove-student")?;
+    let Some(i) = state.students.iter().position(|s| s.name == name) else {
+        return Err(ClassError::Invalid(format!(
+            "no student {name:?} in class {class}"
+        )));
+    };
+    let entry = state.students.remove(i);
+    match engine.client.remove_folder(&submissions_id(class, name)) {
+        Ok(()) | Err(RestError::Status { status: 404, .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    engine.configure(paths, &state)?;
+    let still_shared = list(paths)
+        .iter()
+        .filter(|s| s.name != class)
+        .chain(std::iter::once(&state))
+        .any(|s| s.members().iter().any(|m| m.device_id == entry.device_id));
+    if !still_shared {
+        match engine.client.remove_device(&entry.device_id) {
+            Ok(()) | Err(RestError::Status { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    state.save(paths)?;
+    Ok(entry)
+}
+
+/// What one pass of [`watch_pass`] changed.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct WatchPass {
+    /// Classes whose Lessons had local changes, put back: (class, files changed).
+    pub reverted: Vec<(String, u64)>,
+    /// Classmates' laptops (introduced by a teacher) given the per-device limit.
+    pub limited: Vec<String>,
+}
+
+/// Student: one pass of what `koompi-class watch` keeps true on a student's laptop:
+/// Lessons are the teacher's (a local change, edit or deletion, is reverted) and the
+/// classmates the teacher introduced get the same per-device bandwidth limit as the
+/// teacher. A class whose folder Syncthing does not have (yet) is skipped.
+pub fn watch_pass(paths: &Paths, engine: &Engine) -> Result<WatchPass, ClassError> {
+    let classes: Vec<ClassState> = list(paths)
+        .into_iter()
+        .filter(|s| s.part == Part::Student)
+        .collect();
+    let mut out = WatchPass::default();
+    for s in &classes {
+        let id = lessons_id(&s.name);
+        let changed = match engine.client.folder_status(&id) {
+            Ok(f) => f.receive_only_changed_files,
+            Err(RestError::Status { status: 404, .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if changed > 0 {
+            engine.client.revert(&id)?;
+            out.reverted.push((s.name.clone(), changed));
+        }
+    }
+    let teachers: std::collections::BTreeSet<String> =
+        classes.iter().map(|s| s.teacher_device.clone()).collect();
+    if teachers.is_empty() {
+        return Ok(out);
+    }
+    for d in engine.client.devices()? {
+        let limited = d.max_send_kbps == DEVICE_LIMIT_KBPS && d.max_recv_kbps == DEVICE_LIMIT_KBPS;
+        if teachers.contains(&d.introduced_by) && !limited {
+            engine.client.patch_device(
+                &d.device_id,
+                &serde_json::json!({
+                    "maxSendKbps": DEVICE_LIMIT_KBPS,
+                    "maxRecvKbps": DEVICE_LIMIT_KBPS,
+                }),
+            )?;
+            out.limited.push(if d.name.is_empty() {
+                d.device_id
+            } else {
+                d.name
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// How a student finds the teacher.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
