@@ -208,6 +208,45 @@ impl Net {
         run("ip", &["netns", "exec", &self.bridge_ns, "nft", "-f", &f]);
     }
 
+    /// Cuts device `i`'s link: every frame to or from its bridge port is dropped (as when
+    /// a laptop's Wi-Fi drops out: its connections stay open and nothing passes) until
+    /// [`Net::reconnect`]. A table of its own per device in the bridge's nftables.
+    pub fn cut(&self, i: usize) {
+        let port = &self.devices[i].port;
+        let rules = format!(
+            "table bridge koompi_cut_{i} {{\n chain forward {{\n  type filter hook forward priority -10; policy accept;\n  \
+             iifname \"{port}\" drop\n  oifname \"{port}\" drop\n }}\n}}\n"
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let file = dir.path().join("cut.nft");
+        std::fs::write(&file, rules).unwrap_or_else(|e| panic!("write nft rules: {e}"));
+        let f = file.to_string_lossy();
+        run("ip", &["netns", "exec", &self.bridge_ns, "nft", "-f", &f]);
+    }
+
+    /// Undoes [`Net::cut`] for device `i`.
+    pub fn reconnect(&self, i: usize) {
+        let table = format!("koompi_cut_{i}");
+        run(
+            "ip",
+            &["netns", "exec", &self.bridge_ns, "nft", "delete", "table", "bridge", &table],
+        );
+    }
+
+    /// Bytes device `i` has received on its link so far (`ip -s`).
+    pub fn rx_bytes(&self, i: usize) -> u64 {
+        let out = Command::new("ip")
+            .args(["-n", &self.devices[i].ns, "-s", "-j", "link", "show", IFACE])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ip: {e}"));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("ip -s -j link: {e}"));
+        v[0]["stats64"]["rx"]["bytes"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("ip -s -j link: no rx bytes in {v}"))
+    }
+
     /// `cmd` to be run in device `i`'s namespace (`ip netns exec NS PROGRAM ARGS`, with
     /// `cmd`'s environment and working directory; its stdin, stdout and stderr cannot be
     /// read back from a `Command`: set them on the one returned). `ip netns exec` execs the
@@ -463,5 +502,31 @@ mod tests {
                 .unwrap()
         });
         assert!(String::from_utf8_lossy(&spawned.stdout).contains("10.77.0.1/24"));
+    }
+
+    /// A cut link passes nothing (and the counter says so); reconnected, it passes again.
+    #[test]
+    fn a_cut_link_passes_nothing_until_reconnected() {
+        if !crate::require_root("a_cut_link_passes_nothing_until_reconnected")
+            || !crate::require_programs("netns", &["ip", "nft", "ping"])
+        {
+            return;
+        }
+        let net = Net::new(2);
+        let ping = |n: &Net| {
+            n.run_in(0, Command::new("ping").args(["-c", "1", "-W", "1", "10.77.0.2"]))
+                .stdout(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        assert!(ping(&net));
+        net.cut(1);
+        let before = net.rx_bytes(1);
+        assert!(!ping(&net));
+        assert_eq!(net.rx_bytes(1), before);
+        net.reconnect(1);
+        assert!(ping(&net));
+        assert!(net.rx_bytes(1) > before);
     }
 }
