@@ -139,6 +139,20 @@ impl Net {
                 "ip",
                 &[&br[..], &["link", "set", &port, "master", "br0", "up"]].concat(),
             );
+            // A bridge port is a wire: without this it has an IPv6 link-local address of
+            // its own and sends from it past the bridge's filters (what `cut` relies on).
+            let sysctl = format!("/proc/sys/net/ipv6/conf/{port}/disable_ipv6");
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &bridge_ns,
+                    "sh",
+                    "-c",
+                    &format!("echo 1 > {sysctl}"),
+                ],
+            );
             net.devices.push(Device { ns, addr, port });
         }
         net
@@ -209,13 +223,16 @@ impl Net {
     }
 
     /// Cuts device `i`'s link: every frame to or from its bridge port is dropped (as when
-    /// a laptop's Wi-Fi drops out: its connections stay open and nothing passes) until
+    /// a laptop's Wi-Fi drops out: its connections stay open and nothing passes, not even
+    /// what the bridge itself sends) until
     /// [`Net::reconnect`]. A table of its own per device in the bridge's nftables.
     pub fn cut(&self, i: usize) {
         let port = &self.devices[i].port;
         let rules = format!(
             "table bridge koompi_cut_{i} {{\n chain forward {{\n  type filter hook forward priority -10; policy accept;\n  \
-             iifname \"{port}\" drop\n  oifname \"{port}\" drop\n }}\n}}\n"
+             iifname \"{port}\" drop\n  oifname \"{port}\" drop\n }}\n \
+             chain output {{\n  type filter hook output priority -10; policy accept;\n  \
+             oifname \"{port}\" drop\n }}\n}}\n"
         );
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
         let file = dir.path().join("cut.nft");
