@@ -379,6 +379,12 @@ for unit in "$T/src/system/systemd"/*; do
     check "/usr/lib/systemd/system/$u, mode 644, same as system/systemd/$u" \
         eval 'grep -qxF "/usr/lib/systemd/system/$u" "$T/tools.list" && mode_is "$f" 644 && same_file "$f" "$unit"'
 done
+for unit in "$T/src/system/systemd-user"/*; do
+    u=$(basename "$unit")
+    f=$ROOT/usr/lib/systemd/user/$u
+    check "/usr/lib/systemd/user/$u, mode 644, same as system/systemd-user/$u" \
+        eval 'grep -qxF "/usr/lib/systemd/user/$u" "$T/tools.list" && mode_is "$f" 644 && same_file "$f" "$unit"'
+done
 f=$ROOT/etc/grub.d/42_koompi_watchdog
 check "/etc/grub.d/42_koompi_watchdog, mode 755, same as system/grub.d/" \
     eval 'mode_is "$f" 755 && same_file "$f" "$T/src/system/grub.d/42_koompi_watchdog"'

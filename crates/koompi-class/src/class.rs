@@ -18,7 +18,7 @@ use crate::syncthing::{
 };
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -255,6 +255,8 @@ fn mkdir(dir: &Path) -> Result<(), ClassError> {
 pub struct Engine {
     pub client: Client,
     pub device_id: String,
+    /// The port Syncthing's sync protocol listens on (told to the other side at a join).
+    pub sync_port: Option<u16>,
 }
 
 impl Engine {
@@ -272,6 +274,7 @@ impl Engine {
         let status = client.status().map_err(|e| not_running(e.to_string()))?;
         Ok(Engine {
             client,
+            sync_port: status.sync_port(),
             device_id: status.my_id,
         })
     }
@@ -356,13 +359,16 @@ pub fn teacher_code(state: &ClassState) -> Result<JoinCode, ClassError> {
 }
 
 /// Teacher: records an admitted student and shares with their laptop: the Lessons, and
-/// their own Submissions folder (shared with nobody else). A name another device holds is
-/// refused (the first laptop keeps it).
+/// their own Submissions folder (shared with nobody else). The student's laptop is known
+/// at `from` (the join's source address) and the sync port it told, and by local
+/// discovery; students learn each other from the teacher (they take it as introducer) with
+/// these addresses. A name another device holds is refused (the first laptop keeps it).
 pub fn admit(
     paths: &Paths,
     engine: &Engine,
     class: &str,
     student: &Admitted,
+    from: IpAddr,
 ) -> Result<(), ClassError> {
     let mut state = ClassState::load(paths, class)?;
     state.require(Part::Teacher, "serve")?;
@@ -383,11 +389,22 @@ pub fn admit(
     engine.client.add_device(&class_device(
         &student.device_id,
         &student.name,
-        &[],
+        &sync_addresses(from, student.sync_port),
         DEVICE_LIMIT_KBPS,
     ))?;
     engine.configure(paths, &state)?;
     state.save(paths)
+}
+
+/// Where a device that joined from `ip` and told `port` is dialled: there, and wherever
+/// local discovery finds it.
+fn sync_addresses(ip: IpAddr, port: Option<u16>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(port) = port {
+        out.push(format!("tcp://{}", SocketAddr::new(ip, port)));
+    }
+    out.push("dynamic".to_string());
+    out
 }
 
 /// A running class: the join server, its announcement, and the events it reports.
@@ -417,6 +434,7 @@ pub fn serve(
         class_id: state.name.clone(),
         device_id: engine.device_id.clone(),
         key: JoinKey::derive(&code, &state.name),
+        sync_port: engine.sync_port,
     };
     let server = JoinServer::bind(listen, teacher, ServerOptions::default())
         .map_err(io("cannot listen on", Path::new(&listen.to_string())))?;
@@ -766,6 +784,101 @@ pub fn close(paths: &Paths, engine: &Engine, class: &str, part: Part) -> Result<
     std::fs::remove_file(&path).map_err(io("cannot remove", &path))
 }
 
+/// Teacher: takes a student out of the class. Their laptop stops receiving lessons and
+/// its Submissions folder leaves Syncthing (what was handed in stays on disk, and in
+/// `collect`'s earlier copies); the other students drop the device too, as their
+/// introducer no longer shares with it. Syncthing is changed first and the state saved
+/// last, so a run cut short is finished by the same command.
+pub fn remove_student(
+    paths: &Paths,
+    engine: &Engine,
+    class: &str,
+    name: &str,
+) -> Result<StudentEntry, ClassError> {
+    let mut state = ClassState::load(paths, class)?;
+    state.require(Part::Teacher, "remove-student")?;
+    let Some(i) = state.students.iter().position(|s| s.name == name) else {
+        return Err(ClassError::Invalid(format!(
+            "no student {name:?} in class {class}"
+        )));
+    };
+    let entry = state.students.remove(i);
+    match engine.client.remove_folder(&submissions_id(class, name)) {
+        Ok(()) | Err(RestError::Status { status: 404, .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    engine.configure(paths, &state)?;
+    let still_shared = list(paths)
+        .iter()
+        .filter(|s| s.name != class)
+        .chain(std::iter::once(&state))
+        .any(|s| s.members().iter().any(|m| m.device_id == entry.device_id));
+    if !still_shared {
+        match engine.client.remove_device(&entry.device_id) {
+            Ok(()) | Err(RestError::Status { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    state.save(paths)?;
+    Ok(entry)
+}
+
+/// What one pass of [`watch_pass`] changed.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct WatchPass {
+    /// Classes whose Lessons had local changes, put back: (class, files changed).
+    pub reverted: Vec<(String, u64)>,
+    /// Classmates' laptops (introduced by a teacher) given the per-device limit.
+    pub limited: Vec<String>,
+}
+
+/// Student: one pass of what `koompi-class watch` keeps true on a student's laptop:
+/// Lessons are the teacher's (a local change, edit or deletion, is reverted) and the
+/// classmates the teacher introduced get the same per-device bandwidth limit as the
+/// teacher. A class whose folder Syncthing does not have (yet) is skipped.
+pub fn watch_pass(paths: &Paths, engine: &Engine) -> Result<WatchPass, ClassError> {
+    let classes: Vec<ClassState> = list(paths)
+        .into_iter()
+        .filter(|s| s.part == Part::Student)
+        .collect();
+    let mut out = WatchPass::default();
+    for s in &classes {
+        let id = lessons_id(&s.name);
+        let changed = match engine.client.folder_status(&id) {
+            Ok(f) => f.receive_only_changed_files,
+            Err(RestError::Status { status: 404, .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if changed > 0 {
+            engine.client.revert(&id)?;
+            out.reverted.push((s.name.clone(), changed));
+        }
+    }
+    let teachers: std::collections::BTreeSet<String> =
+        classes.iter().map(|s| s.teacher_device.clone()).collect();
+    if teachers.is_empty() {
+        return Ok(out);
+    }
+    for d in engine.client.devices()? {
+        let limited = d.max_send_kbps == DEVICE_LIMIT_KBPS && d.max_recv_kbps == DEVICE_LIMIT_KBPS;
+        if teachers.contains(&d.introduced_by) && !limited {
+            engine.client.patch_device(
+                &d.device_id,
+                &serde_json::json!({
+                    "maxSendKbps": DEVICE_LIMIT_KBPS,
+                    "maxRecvKbps": DEVICE_LIMIT_KBPS,
+                }),
+            )?;
+            out.limited.push(if d.name.is_empty() {
+                d.device_id
+            } else {
+                d.name
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// How a student finds the teacher.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
@@ -868,20 +981,19 @@ pub fn join(
         device_id: engine.device_id.clone(),
         name: student_name.clone(),
         key: JoinKey::derive(&code, &class),
+        sync_port: engine.sync_port,
     };
-    let teacher_device = net::join(addr, &student, JOIN_TIMEOUT)?;
-    let mut addresses = vec!["dynamic".to_string()];
-    addresses.push(
-        req.teacher_sync
-            .clone()
-            .unwrap_or_else(|| format!("tcp://{}", SocketAddr::new(addr.ip(), SYNC_PORT))),
-    );
-    engine.client.add_device(&class_device(
-        &teacher_device,
-        "teacher",
-        &addresses,
-        DEVICE_LIMIT_KBPS,
-    ))?;
+    let welcomed = net::join(addr, &student, JOIN_TIMEOUT)?;
+    let teacher_device = welcomed.device_id;
+    let addresses = match &req.teacher_sync {
+        Some(url) => vec![url.clone(), "dynamic".to_string()],
+        None => sync_addresses(addr.ip(), Some(welcomed.sync_port.unwrap_or(SYNC_PORT))),
+    };
+    let mut teacher = class_device(&teacher_device, "teacher", &addresses, DEVICE_LIMIT_KBPS);
+    // The teacher introduces the class's other laptops: lessons then pass between
+    // students too, also while the teacher's laptop is away.
+    teacher.introducer = true;
+    engine.client.add_device(&teacher)?;
     let state = ClassState {
         version: STATE_VERSION,
         name: class.clone(),

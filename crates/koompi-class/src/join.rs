@@ -201,11 +201,17 @@ pub enum Message {
         device_id: String,
         name: String,
         nonce: String,
+        /// The student's Syncthing port (a hint: Syncthing's TLS authenticates the device).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sync_port: Option<u16>,
     },
     Challenge {
         class_id: String,
         device_id: String,
         nonce: String,
+        /// The teacher's Syncthing port (a hint, like the student's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sync_port: Option<u16>,
     },
     Proof {
         mac: String,
@@ -310,12 +316,15 @@ pub struct Teacher {
     pub class_id: String,
     pub device_id: String,
     pub key: JoinKey,
+    /// The teacher's Syncthing port, told to students in the challenge.
+    pub sync_port: Option<u16>,
 }
 
 /// A hello the teacher answered with a challenge, waiting for the proof.
 #[derive(Debug, Clone)]
 pub struct TeacherPending {
     session: Session,
+    sync_port: Option<u16>,
 }
 
 impl TeacherPending {
@@ -330,6 +339,8 @@ impl TeacherPending {
 pub struct Admitted {
     pub name: String,
     pub device_id: String,
+    /// The student's Syncthing port as the hello told it.
+    pub sync_port: Option<u16>,
 }
 
 fn bad(detail: impl Into<String>) -> Refusal {
@@ -352,6 +363,7 @@ impl Teacher {
             device_id,
             name,
             nonce: student_nonce,
+            sync_port,
         } = msg
         else {
             return Err(bad("expected hello"));
@@ -378,8 +390,9 @@ impl Teacher {
             class_id: self.class_id.clone(),
             device_id: canon(&self.device_id),
             nonce: to_hex(&nonce.0),
+            sync_port: self.sync_port,
         };
-        Ok((TeacherPending { session }, challenge))
+        Ok((TeacherPending { session, sync_port }, challenge))
     }
 
     /// Checks the student's proof; on success admits the student and answers with the
@@ -404,6 +417,7 @@ impl Teacher {
             Admitted {
                 name: s.student_name,
                 device_id: s.student_device,
+                sync_port: pending.sync_port,
             },
             welcome,
         ))
@@ -419,6 +433,17 @@ pub struct Student {
     pub device_id: String,
     pub name: String,
     pub key: JoinKey,
+    /// The student's Syncthing port, told to the teacher in the hello.
+    pub sync_port: Option<u16>,
+}
+
+/// What the student learnt once the teacher proved the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcomed {
+    /// The teacher's Syncthing device ID.
+    pub device_id: String,
+    /// The teacher's Syncthing port, when the challenge said it.
+    pub sync_port: Option<u16>,
 }
 
 /// The student's state after the hello.
@@ -431,6 +456,7 @@ pub struct StudentHello {
 #[derive(Debug, Clone)]
 pub struct StudentProved {
     session: Session,
+    sync_port: Option<u16>,
 }
 
 impl Student {
@@ -442,6 +468,7 @@ impl Student {
             device_id: canon(&self.device_id),
             name: self.name.clone(),
             nonce: to_hex(&nonce.0),
+            sync_port: self.sync_port,
         };
         (StudentHello { nonce }, msg)
     }
@@ -453,12 +480,13 @@ impl Student {
         state: StudentHello,
         msg: Message,
     ) -> Result<(StudentProved, Message), JoinError> {
-        let (class_id, device_id, nonce) = match msg {
+        let (class_id, device_id, nonce, sync_port) = match msg {
             Message::Challenge {
                 class_id,
                 device_id,
                 nonce,
-            } => (class_id, device_id, nonce),
+                sync_port,
+            } => (class_id, device_id, nonce, sync_port),
             Message::Refused { refusal } => return Err(JoinError::Refused(refusal)),
             other => {
                 return Err(JoinError::Protocol(format!(
@@ -502,17 +530,20 @@ impl Student {
         let proof = Message::Proof {
             mac: to_hex(&prove(&self.key, Role::Student, &session)),
         };
-        Ok((StudentProved { session }, proof))
+        Ok((StudentProved { session, sync_port }, proof))
     }
 
     /// Checks the teacher's proof: the join is done when it verifies. Returns the
-    /// teacher's device ID.
-    pub fn on_welcome(&self, state: StudentProved, msg: Message) -> Result<String, JoinError> {
+    /// teacher's device ID and Syncthing port.
+    pub fn on_welcome(&self, state: StudentProved, msg: Message) -> Result<Welcomed, JoinError> {
         match msg {
             Message::Welcome { mac } => {
                 let tag = from_hex::<32>(&mac).ok_or(JoinError::TeacherProofInvalid)?;
                 if verify(&self.key, Role::Teacher, &state.session, &tag) {
-                    Ok(state.session.teacher_device)
+                    Ok(Welcomed {
+                        device_id: state.session.teacher_device,
+                        sync_port: state.sync_port,
+                    })
                 } else {
                     Err(JoinError::TeacherProofInvalid)
                 }
@@ -612,6 +643,7 @@ mod tests {
                 class_id: "class-1".into(),
                 device_id: TEACHER_DEV.into(),
                 key: key(teacher_code),
+                sync_port: Some(22000),
             },
             Student {
                 class_id: "class-1".into(),
@@ -619,6 +651,7 @@ mod tests {
                 device_id: STUDENT_DEV.into(),
                 name: "Sokha".into(),
                 key: key(student_code),
+                sync_port: Some(22001),
             },
         )
     }
@@ -631,8 +664,11 @@ mod tests {
             .map_err(|e| e.to_string())?;
         let (sp, proof) = s.on_challenge(sh, challenge).map_err(|e| e.to_string())?;
         let (admitted, welcome) = t.on_proof(tp, proof).map_err(|e| e.to_string())?;
-        let teacher = s.on_welcome(sp, welcome).map_err(|e| e.to_string())?;
-        Ok((admitted, teacher))
+        let welcomed = s.on_welcome(sp, welcome).map_err(|e| e.to_string())?;
+        // The ports travel beside the proofs, each side's to the other.
+        assert_eq!(admitted.sync_port, s.sync_port);
+        assert_eq!(welcomed.sync_port, t.sync_port);
+        Ok((admitted, welcomed.device_id))
     }
 
     #[test]

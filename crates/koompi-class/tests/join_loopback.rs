@@ -39,6 +39,7 @@ fn teacher(code: &JoinCode) -> Teacher {
         class_id: CLASS.into(),
         device_id: TEACHER_DEV.into(),
         key: JoinKey::derive_rounds(code, CLASS, ROUNDS),
+        sync_port: Some(22000),
     }
 }
 
@@ -49,6 +50,7 @@ fn student(code: &JoinCode, name: &str) -> Student {
         device_id: STUDENT_DEV.into(),
         name: name.into(),
         key: JoinKey::derive_rounds(code, CLASS, ROUNDS),
+        sync_port: Some(22001),
     }
 }
 
@@ -101,9 +103,12 @@ fn next_event(rx: &mpsc::Receiver<JoinEvent>) -> Result<JoinEvent, mpsc::RecvTim
 fn the_right_code_joins_and_both_learn_the_device_ids() -> R {
     let (handle, events) = server(options())?;
     let teacher_dev = join(handle.local_addr(), &student(&right(), "Sokha"), WAIT)?;
-    assert_eq!(teacher_dev, TEACHER_DEV);
+    assert_eq!(teacher_dev.device_id, TEACHER_DEV);
+    // Each side's Syncthing port reaches the other (where to dial it).
+    assert_eq!(teacher_dev.sync_port, Some(22000));
     match next_event(&events)? {
         JoinEvent::Admitted { student, .. } => {
+            assert_eq!(student.sync_port, Some(22001));
             assert_eq!(student.device_id, STUDENT_DEV);
             assert_eq!(student.name, "Sokha");
         }
@@ -156,7 +161,7 @@ fn a_typed_address_learns_the_teacher_device() -> R {
     let (handle, _events) = server(options())?;
     let mut s = student(&right(), "Sokha");
     s.teacher_device = String::new();
-    assert_eq!(join(handle.local_addr(), &s, WAIT)?, TEACHER_DEV);
+    assert_eq!(join(handle.local_addr(), &s, WAIT)?.device_id, TEACHER_DEV);
     Ok(())
 }
 
@@ -206,7 +211,10 @@ fn a_replayed_student_message_is_refused() -> R {
     send(&mut stream, &hello)?;
     let (state, proof) = s.on_challenge(state, recv(&mut reader)?)?;
     send(&mut stream, &proof)?;
-    assert_eq!(s.on_welcome(state, recv(&mut reader)?)?, TEACHER_DEV);
+    assert_eq!(
+        s.on_welcome(state, recv(&mut reader)?)?.device_id,
+        TEACHER_DEV
+    );
     assert!(matches!(next_event(&events)?, JoinEvent::Admitted { .. }));
     // The recording played again from another address: the teacher's new nonce voids it.
     let mut stream = connect_from([127, 0, 0, 3], handle.local_addr())?;
@@ -243,7 +251,10 @@ fn a_silent_or_garbage_client_does_not_block_the_next() -> R {
     let mut junk = connect_from([127, 0, 0, 7], addr)?;
     junk.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
     // Meanwhile a real student joins at once.
-    assert_eq!(join(addr, &student(&right(), "Sokha"), WAIT)?, TEACHER_DEV);
+    assert_eq!(
+        join(addr, &student(&right(), "Sokha"), WAIT)?.device_id,
+        TEACHER_DEV
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "the join waited for the others: {:?}",
@@ -308,6 +319,9 @@ fn after_n_wrong_codes_the_address_waits() -> R {
     send(&mut stream, &hello)?;
     let (state, proof) = s.on_challenge(state, recv(&mut reader)?)?;
     send(&mut stream, &proof)?;
-    assert_eq!(s.on_welcome(state, recv(&mut reader)?)?, TEACHER_DEV);
+    assert_eq!(
+        s.on_welcome(state, recv(&mut reader)?)?.device_id,
+        TEACHER_DEV
+    );
     Ok(())
 }

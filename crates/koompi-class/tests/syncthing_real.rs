@@ -7,8 +7,8 @@
 
 use koompi_class::syncthing::classroom::{lessons_id, submissions_id};
 use koompi_class::syncthing::{
-    apply_class_options, class_device, class_folders, user_unit, ClassOptions, Instance, Member,
-    RestError, Role, ServeConfig,
+    apply_class_options, class_device, class_folders, ClassOptions, Instance, Member, RestError,
+    Role, ServeConfig,
 };
 use koompi_core::cmd::Runner;
 use std::path::Path;
@@ -387,27 +387,4 @@ fn a_wrong_api_key_is_a_one_line_403() {
         }
         other => panic!("a folder without an ID: {other:?}"),
     }
-}
-
-/// The user unit passes `systemd-analyze verify` with no complaint about it.
-#[test]
-fn the_user_unit_verifies() {
-    if !koompi_testutil::require_programs("syncthing_real", &["syncthing", "systemd-analyze"]) {
-        return;
-    }
-    let program = koompi_testutil::which("syncthing").expect("syncthing");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let path = tmp.path().join(koompi_class::syncthing::UNIT_NAME);
-    std::fs::write(&path, user_unit(&program.display().to_string(), 28384)).expect("write");
-    let out = std::process::Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let about_ours: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains(koompi_class::syncthing::UNIT_NAME))
-        .collect();
-    assert!(out.status.success() && about_ours.is_empty(), "{err}");
 }

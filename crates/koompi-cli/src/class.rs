@@ -124,6 +124,30 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Teacher: take a student out of the class (their submissions stay on disk).
+    RemoveStudent {
+        /// The class name.
+        name: String,
+        /// The student's name, as `status` shows it.
+        student: String,
+    },
+    /// Student: keep lessons as the teacher sent them (runs until stopped; the user unit
+    /// koompi-class-watch.service runs it): a change is put back within seconds.
+    Watch {
+        /// Seconds between checks.
+        #[arg(long, value_name = "SECS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+        /// One check, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Run the classroom's Syncthing in the foreground (what koompi-class-syncthing.service
+    /// starts): its home under the state root, its REST API on 127.0.0.1.
+    Engine {
+        /// The Syncthing program.
+        #[arg(long, value_name = "PATH", default_value = "syncthing")]
+        syncthing: PathBuf,
+    },
     /// Student: put back the teacher's version of lessons changed on this laptop.
     Restore {
         /// The class name.
@@ -234,7 +258,69 @@ fn print_status(s: &class::Status) {
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     cli.global.init_logging();
-    let paths = paths(&cli)?;
+    run(&cli)
+}
+
+/// `watch`: a pass every `interval` seconds; Syncthing not (yet) answering is waited for,
+/// said once, not fatal (the unit starts with the session, maybe before Syncthing is up).
+fn watch(paths: &Paths, gui_port: u16, interval: u64, once: bool, json: bool) -> Result<()> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .context("cannot handle signals")?;
+    }
+    let mut last_error = String::new();
+    loop {
+        let pass = Engine::connect(paths, gui_port).and_then(|e| class::watch_pass(paths, &e));
+        match pass {
+            Ok(p) => {
+                last_error.clear();
+                if json && (once || p != class::WatchPass::default()) {
+                    println!("{}", serde_json::to_string(&p)?);
+                } else if !json {
+                    for (class, n) in &p.reverted {
+                        println!("{class}: {n} changed lesson files put back");
+                    }
+                    for d in &p.limited {
+                        println!("classmate {d}: per-device limit set");
+                    }
+                }
+            }
+            Err(e) if once => return Err(e.into()),
+            Err(e) => {
+                let e = e.to_string();
+                if e != last_error {
+                    eprintln!("koompi-class watch: {e} (trying again every {interval} s)");
+                    last_error = e;
+                }
+            }
+        }
+        if once {
+            return Ok(());
+        }
+        let until = std::time::Instant::now() + Duration::from_secs(interval);
+        while std::time::Instant::now() < until {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `koompi class ARGS...`: the same command line under `koompi`.
+pub fn main_from(prog: &str, args: Vec<std::ffi::OsString>) -> Result<()> {
+    let cli = Cli::parse_from(std::iter::once(std::ffi::OsString::from(prog)).chain(args));
+    cli.global.init_logging();
+    run(&cli)
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let paths = paths(cli)?;
     let json = cli.global.json;
     let gui_port = cli
         .gui_port
@@ -249,13 +335,17 @@ pub fn main() -> Result<()> {
         | Command::Close { name }
         | Command::Leave { name }
         | Command::Restore { name }
+        | Command::RemoveStudent { name, .. }
         | Command::Serve { name, .. } => {
             class::ClassState::load(&paths, name)?;
         }
         Command::Join { code, .. } => {
             koompi_class::code::JoinCode::parse(code)?;
         }
-        Command::Create { .. } | Command::Status { name: None } => {}
+        Command::Create { .. }
+        | Command::Status { name: None }
+        | Command::Watch { .. }
+        | Command::Engine { .. } => {}
     }
     match &cli.command {
         Command::Create { name } => {
@@ -315,8 +405,8 @@ pub fn main() -> Result<()> {
                 };
                 let mut line = ev.to_string();
                 let mut err = None;
-                if let koompi_class::join::net::JoinEvent::Admitted { student, .. } = &ev {
-                    if let Err(e) = class::admit(&paths, &engine, name, student) {
+                if let koompi_class::join::net::JoinEvent::Admitted { student, addr } = &ev {
+                    if let Err(e) = class::admit(&paths, &engine, name, student, addr.ip()) {
                         err = Some(e.to_string());
                     }
                 }
@@ -387,6 +477,28 @@ pub fn main() -> Result<()> {
             if !json {
                 println!("Class {name} closed; its files stay in ~/Classroom/{name}");
             }
+        }
+        Command::RemoveStudent { name, student } => {
+            let gone = class::remove_student(&paths, &engine()?, name, student)?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "removed": gone.name, "device": gone.device_id
+                }));
+            }
+            println!(
+                "{} is no longer in {name}; their submissions stay in ~/Classroom/{name}/Submissions/{}",
+                gone.name, gone.name
+            );
+        }
+        Command::Watch { interval, once } => watch(&paths, gui_port, *interval, *once, json)?,
+        Command::Engine { syncthing } => {
+            use std::os::unix::process::CommandExt;
+            let home = paths.syncthing_home();
+            koompi_class::syncthing::process::ensure_home(&Runner::real(), syncthing, &home)?;
+            let mut config = koompi_class::syncthing::ServeConfig::new(home, gui_port);
+            config.program = syncthing.clone();
+            let err = koompi_class::syncthing::process::serve_command(&config).exec();
+            return Err(err).with_context(|| format!("cannot run {}", syncthing.display()));
         }
         Command::Restore { name } => {
             let n = class::restore(&paths, &engine()?, name)?;

@@ -41,7 +41,9 @@ Examples:
   koompi search editor --json
   koompi upgrade                       # snapshot, upgrade, GRUB menu
   koompi upgrade --transactional       # a copy, the system next boot
-  koompi channel set beta              # KOOMPI's beta packages";
+  koompi channel set beta              # KOOMPI's beta packages
+
+The classroom: `koompi class ...` is `koompi-class ...` (koompi class --help).";
 
 /// Install, remove, search and upgrade software on KOOMPI OS.
 #[derive(Debug, Parser)]
@@ -289,6 +291,11 @@ pub fn update_main() -> Result<i32> {
 }
 
 fn run_args(prog: &str, args: Vec<OsString>) -> Result<i32> {
+    // `koompi class ...` is koompi-class's own command line, help and errors included.
+    if args.first().is_some_and(|a| a == "class") {
+        crate::class::main_from(&format!("{prog} class"), args[1..].to_vec())?;
+        return Ok(0);
+    }
     match dispatch(args) {
         Dispatch::PassThrough(args) => {
             let b = Backends::detect(Runner::real(), PacmanOpts::default());

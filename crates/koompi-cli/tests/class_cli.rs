@@ -395,3 +395,89 @@ fn a_class_on_loopback_lessons_out_homework_back() {
     }
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+/// The shipped user units pass `systemd-analyze verify` (with the binary under test in
+/// place of /usr/bin/koompi-class), every command they run exists, and the Syncthing unit's
+/// `koompi-class engine` starts a Syncthing whose REST API answers on the user's port with
+/// its home private.
+#[test]
+fn the_user_units_verify_and_their_commands_run() {
+    if !koompi_testutil::require_programs("class_cli", &["syncthing", "systemd-analyze"]) {
+        return;
+    }
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../system/systemd-user");
+    let tmp = scratch();
+    let mut paths = Vec::new();
+    for name in [
+        koompi_class::syncthing::UNIT_NAME,
+        koompi_class::syncthing::WATCH_UNIT_NAME,
+    ] {
+        let text = std::fs::read_to_string(units.join(name)).expect("a shipped unit");
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("ExecStart");
+        let args: Vec<&str> = exec.split_whitespace().collect();
+        assert_eq!(args[0], "/usr/bin/koompi-class", "{name}: {exec}");
+        let help = Command::new(BIN)
+            .args(&args[1..])
+            .arg("--help")
+            .output()
+            .expect("run");
+        assert!(help.status.success(), "{name}: {exec} is not a command");
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text.replace("/usr/bin/koompi-class", BIN)).expect("write");
+        paths.push(path);
+    }
+    let out = Command::new("systemd-analyze")
+        // The man page is the package's, not on this host: links are not checked here.
+        .args(["verify", "--man=no"])
+        .args(&paths)
+        .output()
+        .expect("systemd-analyze");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let about_ours: Vec<&str> = err.lines().filter(|l| l.contains("koompi-class")).collect();
+    assert!(out.status.success() && about_ours.is_empty(), "{err}");
+
+    let state = tmp.path().join("state");
+    let port = free_port();
+    let mut engine = Guard(
+        Command::new(BIN)
+            .args(["--home", &state.to_string_lossy(), "--gui-port"])
+            .arg(port.to_string())
+            .arg("engine")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("engine"),
+    );
+    let home = state.join("koompi-class/syncthing");
+    let start = Instant::now();
+    let answered = loop {
+        if let Ok(cfg) = koompi_class::syncthing::read_home_config(&home.join("config.xml")) {
+            let client =
+                koompi_class::syncthing::Client::new(&format!("127.0.0.1:{port}"), &cfg.api_key);
+            if client.ping().is_ok() {
+                break true;
+            }
+        }
+        if start.elapsed() > WAIT || engine.0.try_wait().ok().flatten().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The engine is Syncthing itself (exec), so killing it stops the monitor; its child
+    // group goes with a SIGKILL to the group too.
+    let pid = engine.0.id();
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-P", &pid.to_string()])
+        .status();
+    drop(engine);
+    assert!(
+        answered,
+        "koompi-class engine: no REST API on 127.0.0.1:{port}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&home).expect("home").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the Syncthing home is private");
+}

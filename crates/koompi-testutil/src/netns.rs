@@ -139,6 +139,20 @@ impl Net {
                 "ip",
                 &[&br[..], &["link", "set", &port, "master", "br0", "up"]].concat(),
             );
+            // A bridge port is a wire: without this it has an IPv6 link-local address of
+            // its own and sends from it past the bridge's filters (what `cut` relies on).
+            let sysctl = format!("/proc/sys/net/ipv6/conf/{port}/disable_ipv6");
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &bridge_ns,
+                    "sh",
+                    "-c",
+                    &format!("echo 1 > {sysctl}"),
+                ],
+            );
             net.devices.push(Device { ns, addr, port });
         }
         net
@@ -206,6 +220,48 @@ impl Net {
         std::fs::write(&file, rules).unwrap_or_else(|e| panic!("write nft rules: {e}"));
         let f = file.to_string_lossy();
         run("ip", &["netns", "exec", &self.bridge_ns, "nft", "-f", &f]);
+    }
+
+    /// Cuts device `i`'s link: every frame to or from its bridge port is dropped (as when
+    /// a laptop's Wi-Fi drops out: its connections stay open and nothing passes, not even
+    /// what the bridge itself sends) until
+    /// [`Net::reconnect`]. A table of its own per device in the bridge's nftables.
+    pub fn cut(&self, i: usize) {
+        let port = &self.devices[i].port;
+        let rules = format!(
+            "table bridge koompi_cut_{i} {{\n chain forward {{\n  type filter hook forward priority -10; policy accept;\n  \
+             iifname \"{port}\" drop\n  oifname \"{port}\" drop\n }}\n \
+             chain output {{\n  type filter hook output priority -10; policy accept;\n  \
+             oifname \"{port}\" drop\n }}\n}}\n"
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let file = dir.path().join("cut.nft");
+        std::fs::write(&file, rules).unwrap_or_else(|e| panic!("write nft rules: {e}"));
+        let f = file.to_string_lossy();
+        run("ip", &["netns", "exec", &self.bridge_ns, "nft", "-f", &f]);
+    }
+
+    /// Undoes [`Net::cut`] for device `i`.
+    pub fn reconnect(&self, i: usize) {
+        let table = format!("koompi_cut_{i}");
+        run(
+            "ip",
+            &["netns", "exec", &self.bridge_ns, "nft", "delete", "table", "bridge", &table],
+        );
+    }
+
+    /// Bytes device `i` has received on its link so far (`ip -s`).
+    pub fn rx_bytes(&self, i: usize) -> u64 {
+        let out = Command::new("ip")
+            .args(["-n", &self.devices[i].ns, "-s", "-j", "link", "show", IFACE])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ip: {e}"));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("ip -s -j link: {e}"));
+        v[0]["stats64"]["rx"]["bytes"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("ip -s -j link: no rx bytes in {v}"))
     }
 
     /// `cmd` to be run in device `i`'s namespace (`ip netns exec NS PROGRAM ARGS`, with
@@ -463,5 +519,36 @@ mod tests {
                 .unwrap()
         });
         assert!(String::from_utf8_lossy(&spawned.stdout).contains("10.77.0.1/24"));
+    }
+
+    /// A cut link passes nothing (and the counter says so); reconnected, it passes again.
+    #[test]
+    fn a_cut_link_passes_nothing_until_reconnected() {
+        if !crate::require_root("a_cut_link_passes_nothing_until_reconnected")
+            || !crate::require_programs("netns", &["ip", "nft"])
+        {
+            return;
+        }
+        let net = Net::new(2);
+        let _listener = net.in_ns(1, || {
+            std::net::TcpListener::bind("10.77.0.2:4002").expect("bind in device 2")
+        });
+        let connects = |n: &Net| {
+            n.in_ns(0, || {
+                std::net::TcpStream::connect_timeout(
+                    &"10.77.0.2:4002".parse().unwrap(),
+                    Duration::from_secs(1),
+                )
+                .is_ok()
+            })
+        };
+        assert!(connects(&net));
+        net.cut(1);
+        let before = net.rx_bytes(1);
+        assert!(!connects(&net));
+        assert_eq!(net.rx_bytes(1), before);
+        net.reconnect(1);
+        assert!(connects(&net));
+        assert!(net.rx_bytes(1) > before);
     }
 }

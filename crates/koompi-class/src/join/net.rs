@@ -13,7 +13,9 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Admitted, JoinError, Message, Nonce, RateLimiter, Refusal, Student, Teacher};
+use super::{
+    Admitted, JoinError, Message, Nonce, RateLimiter, Refusal, Student, Teacher, Welcomed,
+};
 
 /// The longest line either side reads (bytes, without the newline).
 pub const MAX_LINE: usize = 4096;
@@ -464,7 +466,7 @@ impl Drop for ServerHandle {
 
 /// The student's side: joins the class at `addr` (the teacher's join port) within
 /// `timeout`, and returns the teacher's device ID once the teacher proved the code.
-pub fn join(addr: SocketAddr, student: &Student, timeout: Duration) -> Result<String, JoinError> {
+pub fn join(addr: SocketAddr, student: &Student, timeout: Duration) -> Result<Welcomed, JoinError> {
     let deadline = Instant::now() + timeout;
     let stream =
         TcpStream::connect_timeout(&addr, timeout).map_err(|e| timeout_or(e, "connecting"))?;

@@ -85,6 +85,8 @@ pub fn class_device(
         },
         max_send_kbps: limit_kbps,
         max_recv_kbps: limit_kbps,
+        introducer: false,
+        introduced_by: String::new(),
     }
 }
 

@@ -21,4 +21,4 @@ pub use types::{
     Completion, DeviceConfig, FolderConfig, FolderDevice, FolderStatus, FolderType, PendingDevice,
     PendingDevices, SystemStatus, Version,
 };
-pub use unit::{user_unit, UNIT_NAME};
+pub use unit::{UNIT_NAME, WATCH_UNIT_NAME};

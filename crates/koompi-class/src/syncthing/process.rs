@@ -5,7 +5,7 @@
 //! answers, and stopped cleanly (`/rest/system/shutdown`, then SIGTERM, then SIGKILL).
 //! An [`Instance`] that is dropped kills its process group, so no test leaves one behind.
 //!
-//! The real deployment is the systemd user unit ([`user_unit`]); this runner is what the
+//! The real deployment is the systemd user unit (`system/systemd-user/`, [`super::UNIT_NAME`]); this runner is what the
 //! tests and a foreground `koompi class` use.
 
 use super::home::{read_home_config, HomeConfig, HomeError};
@@ -103,6 +103,14 @@ impl ServeConfig {
     }
 }
 
+/// The `syncthing serve` command for `config` (arguments and environment), for a caller
+/// that runs it in its own way: the `koompi-class engine` that the user unit starts execs it.
+pub fn serve_command(config: &ServeConfig) -> Command {
+    let mut command = Command::new(&config.program);
+    command.args(config.serve_args()).envs(ENV);
+    command
+}
+
 /// Creates the home (mode 0700) and its config and keys with `syncthing generate` unless
 /// config.xml is there already; returns what config.xml says.
 pub fn ensure_home(
@@ -159,10 +167,8 @@ impl Instance {
         // Cmd runs programs to completion; a daemon is spawned here, in its own process
         // group so that stopping it stops anything it started (docs/decisions.md, 60).
         tracing::debug!(target: "koompi::cmd", "starting: {cmdline}");
-        let mut command = Command::new(&config.program);
+        let mut command = serve_command(&config);
         command
-            .args(&args)
-            .envs(ENV)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
@@ -299,11 +305,33 @@ impl Instance {
     }
 
     fn kill(&mut self) {
+        let children: Vec<i32> = self
+            .pid()
+            .and_then(|p| i32::try_from(p).ok())
+            .map(|p| children_of(p).into_iter().map(|(c, _)| c).collect())
+            .unwrap_or_default();
         self.signal(rustix::process::Signal::KILL);
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // SIGKILL is delivered, not done: the monitor's children (not ours to reap) are
+        // waited for until they are gone or zombies, 5 s at most, so that a stopped
+        // instance has no process still running when this returns.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) && children.iter().any(|&c| alive(c)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .is_some_and(|i| !stat[i + 1..].trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
     }
 }
 

@@ -254,6 +254,19 @@ impl Client {
         self.send("POST", "/rest/config/devices", device)
     }
 
+    /// `PATCH /rest/config/devices/ID`: changes the given fields of a device only.
+    pub fn patch_device(
+        &self,
+        device_id: &str,
+        fields: &serde_json::Value,
+    ) -> Result<(), RestError> {
+        self.send(
+            "PATCH",
+            &format!("/rest/config/devices/{}", enc(device_id)),
+            fields,
+        )
+    }
+
     /// `DELETE /rest/config/devices/ID`.
     pub fn remove_device(&self, device_id: &str) -> Result<(), RestError> {
         self.call(

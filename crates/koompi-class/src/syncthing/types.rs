@@ -38,6 +38,37 @@ pub struct SystemStatus {
     pub my_id: String,
     #[serde(default)]
     pub uptime: u64,
+    /// Per listen address (`tcp://0.0.0.0:22000`...), what it is bound to (both 1.19 and
+    /// 2.x): where this device's sync port is read.
+    #[serde(rename = "connectionServiceStatus", default)]
+    pub connection_service_status: BTreeMap<String, serde_json::Value>,
+}
+
+impl SystemStatus {
+    /// The TCP port Syncthing's sync protocol listens on, when it listens on TCP.
+    pub fn sync_port(&self) -> Option<u16> {
+        self.connection_service_status
+            .iter()
+            .filter(|(k, v)| k.starts_with("tcp") && v.get("error").is_none_or(|e| e.is_null()))
+            .flat_map(|(k, v)| {
+                let lan = v
+                    .get("lanAddresses")
+                    .and_then(|a| a.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_string));
+                lan.chain(std::iter::once(k.clone()))
+            })
+            .find_map(|addr| port_of(&addr))
+    }
+}
+
+/// The port of `tcp://HOST:PORT` (also `tcp4://`, `[v6]:PORT`); none for port 0 or none.
+pub fn port_of(address: &str) -> Option<u16> {
+    let (_, rest) = address.split_once("://")?;
+    let hostport = rest.split(['/', '?']).next()?;
+    let port: u16 = hostport.rsplit_once(':')?.1.parse().ok()?;
+    (port != 0).then_some(port)
 }
 
 /// How a folder shares: who may change it.
@@ -104,6 +135,17 @@ pub struct DeviceConfig {
     /// Per-device receive limit in KiB/s, 0 for none.
     #[serde(rename = "maxRecvKbps")]
     pub max_recv_kbps: u32,
+    /// Whether this device introduces the devices it shares folders with (a student's
+    /// teacher does: students then pass lessons to each other).
+    #[serde(default)]
+    pub introducer: bool,
+    /// The device that introduced this one, empty when added here.
+    #[serde(
+        rename = "introducedBy",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub introduced_by: String,
 }
 
 /// One entry of `/rest/cluster/pending/devices`: a device that tried to connect and is not
@@ -159,4 +201,43 @@ pub struct FolderStatus {
     pub receive_only_changed_files: u64,
     #[serde(default)]
     pub error: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// `/rest/system/status` of Debian's Syncthing 1.19.2 (the relay failing offline).
+    const STATUS_1_19: &str = r#"{"myID":"MSK4M7W-ICOJ5FU-RA4Y2TI-FXMJZ4I-HQNSBSE-6VSYFBC-FRDI3HV-H6R4UAT",
+      "uptime": 6, "connectionServiceStatus": {
+        "dynamic+https://relays.syncthing.net/endpoint": {"error": "lookup: no such host",
+          "lanAddresses": [], "wanAddresses": []},
+        "quic://0.0.0.0:22000": {"error": null, "lanAddresses": ["quic://0.0.0.0:22000"]},
+        "tcp://0.0.0.0:22001": {"error": null, "lanAddresses": ["tcp://0.0.0.0:22001"],
+          "wanAddresses": ["tcp://0.0.0.0:0", "tcp://0.0.0.0:22001"]}}}"#;
+
+    #[test]
+    fn the_sync_port_is_the_tcp_listeners() {
+        let s: SystemStatus = serde_json::from_str(STATUS_1_19).unwrap();
+        assert_eq!(s.sync_port(), Some(22001));
+        let failed: SystemStatus = serde_json::from_str(
+            r#"{"myID":"X","connectionServiceStatus":{"tcp://0.0.0.0:22000":
+               {"error":"listen tcp: address already in use","lanAddresses":[]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(failed.sync_port(), None);
+        let none: SystemStatus = serde_json::from_str(r#"{"myID":"X"}"#).unwrap();
+        assert_eq!(none.sync_port(), None);
+    }
+
+    #[test]
+    fn ports_are_read_from_addresses() {
+        assert_eq!(port_of("tcp://0.0.0.0:22000"), Some(22000));
+        assert_eq!(port_of("tcp4://10.77.0.2:22000/?x=1"), Some(22000));
+        assert_eq!(port_of("tcp://[fe80::1%eth0]:22001"), Some(22001));
+        assert_eq!(port_of("tcp://0.0.0.0:0"), None);
+        assert_eq!(port_of("dynamic"), None);
+        assert_eq!(port_of("tcp://host"), None);
+    }
 }
