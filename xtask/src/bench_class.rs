@@ -15,8 +15,11 @@
 //! that namespace, `Net::in_ns`) and the release `koompi-class` binary through
 //! `ip netns exec` with its own HOME and `--home`: the teacher `create`s and `serve`s the
 //! class, every student `join`s with the code and the teacher's address (a few at a time),
-//! the teacher `share`s a lesson of deterministic pseudo-random bytes (`--lesson-mb` in
-//! `--files` files), then every student `submit`s `--submission-mb`. Nothing is configured
+//! every student runs `koompi-class watch` (what koompi-class-watch.service runs on a
+//! student's laptop: classmates get the per-device limit), the lesson waits until the
+//! teacher (the students' introducer) has introduced every classmate, the teacher `share`s
+//! a lesson of deterministic pseudo-random bytes (`--lesson-mb` in `--files` files, every
+//! block unique), then every student `submit`s `--submission-mb`. Nothing is configured
 //! behind the tool's back: Syncthing runs with the classroom's options as `koompi-class`
 //! sets them (LAN only, local discovery on, the per-device limit of decision 77).
 //!
@@ -29,7 +32,8 @@
 //! - peak memory per laptop: VmHWM of its Syncthing from /proc (1.19's monitor process runs
 //!   the real Syncthing as its child: the child's figure, the monitor's printed apart);
 //! - CPU: utime + stime of every Syncthing process per phase, against the wall time and
-//!   against what the whole machine did (/proc/stat), to show when a run was CPU-bound;
+//!   against what the whole machine did (/proc/stat, also sampled every second: how much
+//!   of the phase it was saturated), to show when a run was CPU-bound;
 //! - the bytes every device sent during the lesson (the bridge ports' counters), which tell
 //!   whether students passed lesson blocks to each other or the teacher sent everything.
 //!
@@ -348,10 +352,38 @@ impl Laptop {
     }
 }
 
-/// The `serve` process: SIGTERM (it withdraws and stops), then SIGKILL, on drop.
+/// A process of ours (`serve`, a `watch`): SIGTERM (it stops cleanly), then SIGKILL
+/// after 5 s, on drop.
+#[derive(Debug)]
+struct Guard(Child);
+
+impl Guard {
+    fn pid(&self) -> i32 {
+        i32::try_from(self.0.id()).unwrap_or(0)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid()) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The teacher's `serve` process and what it printed.
 #[derive(Debug)]
 struct Serve {
-    child: Child,
+    child: Guard,
     /// Its stdout's lines (a Mutex: the rig is shared with the join threads).
     lines: Mutex<mpsc::Receiver<String>>,
     seen: Vec<String>,
@@ -371,7 +403,7 @@ impl Serve {
                 return Ok(());
             }
             interrupt::check()?;
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child.0.try_wait() {
                 bail!(
                     "koompi-class serve exited ({status}) before {what}: {:?}",
                     self.seen
@@ -396,26 +428,11 @@ impl Serve {
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Everything running; dropped in field order: `serve`, the Syncthings, then the network.
+/// Everything running; dropped in field order: the students' `watch`, `serve`, the
+/// Syncthings, then the network.
 #[derive(Debug)]
 struct Rig {
+    watchers: Vec<Guard>,
     serve: Option<Serve>,
     syncthings: Vec<Instance>,
     net: Net,
@@ -577,6 +594,7 @@ fn syncthing_procs(rig: &Rig) -> Vec<Procs> {
 struct CpuSample {
     at: Instant,
     syncthing_ticks: u64,
+    watch_ticks: u64,
     busy: u64,
     total: u64,
 }
@@ -587,10 +605,12 @@ fn cpu_sample(rig: &Rig) -> CpuSample {
         .flat_map(|p| p.all().collect::<Vec<_>>())
         .map(cpu_ticks)
         .sum();
+    let watch_ticks = rig.watchers.iter().map(|w| cpu_ticks(w.pid())).sum();
     let (busy, total) = machine_ticks();
     CpuSample {
         at: Instant::now(),
         syncthing_ticks,
+        watch_ticks,
         busy,
         total,
     }
@@ -615,14 +635,91 @@ fn machine_ticks() -> (u64, u64) {
     (total.saturating_sub(idle), total)
 }
 
+/// The machine's busy share in each second of a phase, sampled on a thread of its own.
+#[derive(Debug)]
+struct BusySampler {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<f64>>>,
+}
+
+impl BusySampler {
+    fn start() -> BusySampler {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let mut last = machine_ticks();
+            while !flag.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = machine_ticks();
+                let total = now.1.saturating_sub(last.1);
+                if total > 0 {
+                    out.push(now.0.saturating_sub(last.0) as f64 / total as f64);
+                }
+                last = now;
+            }
+            out
+        });
+        BusySampler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The share of the seconds in which the machine was at least 95 % busy.
+    fn saturated(mut self) -> f64 {
+        self.stop.store(true, Ordering::SeqCst);
+        let v = self
+            .thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().filter(|&&b| b >= 0.95).count() as f64 / v.len() as f64
+        }
+    }
+}
+
+impl Drop for BusySampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Syncthing processes running on this machine that are not this run's (another test
+/// or benchmark competing for the CPU).
+fn foreign_syncthings(rig: &Rig) -> usize {
+    let ours: std::collections::HashSet<i32> = syncthing_procs(rig)
+        .iter()
+        .flat_map(|p| p.all().collect::<Vec<_>>())
+        .collect();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| !ours.contains(pid))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "syncthing")
+        })
+        .count()
+}
+
 /// What a phase cost in CPU.
 #[derive(Debug, Clone)]
 struct CpuUse {
     wall: f64,
     /// Seconds of CPU of every Syncthing process.
     syncthing: f64,
+    /// Seconds of CPU of every student's `koompi-class watch`.
+    watch: f64,
     /// Share of the machine's CPUs busy (0..1), whoever used them.
     machine_busy: f64,
+    /// Share of the phase's seconds with the machine at least 95 % busy.
+    saturated: f64,
 }
 
 fn cpu_use(a: &CpuSample, b: &CpuSample) -> CpuUse {
@@ -631,6 +728,8 @@ fn cpu_use(a: &CpuSample, b: &CpuSample) -> CpuUse {
     CpuUse {
         wall: b.at.duration_since(a.at).as_secs_f64(),
         syncthing: b.syncthing_ticks.saturating_sub(a.syncthing_ticks) as f64 / hz,
+        watch: b.watch_ticks.saturating_sub(a.watch_ticks) as f64 / hz,
+        saturated: 0.0,
         machine_busy: if total == 0 {
             0.0
         } else {
@@ -639,8 +738,9 @@ fn cpu_use(a: &CpuSample, b: &CpuSample) -> CpuUse {
     }
 }
 
-/// Bytes each device sent, from its bridge port's receive counter (`ip -j -s link`).
-fn sent_bytes(net: &Net) -> Result<Vec<u64>> {
+/// (sent, received) bytes of each device: its bridge port's receive and transmit
+/// counters (`ip -j -s link` in the bridge's namespace).
+fn port_counters(net: &Net) -> Result<Vec<(u64, u64)>> {
     let mut c = Command::new("ip");
     c.args(["-n", net.bridge_ns(), "-j", "-s", "link", "show"]);
     let out = cmd::stdout(&mut c)?;
@@ -650,12 +750,15 @@ fn sent_bytes(net: &Net) -> Result<Vec<u64>> {
     net.devices()
         .iter()
         .map(|d| {
-            links
+            let link = links
                 .iter()
-                .find(|l| l.get("ifname").and_then(|n| n.as_str()) == Some(d.port.as_str()))
-                .and_then(|l| l.pointer("/stats64/rx/bytes"))
-                .and_then(|b| b.as_u64())
-                .with_context(|| format!("no byte counter for bridge port {}", d.port))
+                .find(|l| l.get("ifname").and_then(|n| n.as_str()) == Some(d.port.as_str()));
+            let counter = |dir: &str| {
+                link.and_then(|l| l.pointer(&format!("/stats64/{dir}/bytes")))
+                    .and_then(|b| b.as_u64())
+                    .with_context(|| format!("no {dir} byte counter for bridge port {}", d.port))
+            };
+            Ok((counter("rx")?, counter("tx")?))
         })
         .collect()
 }
@@ -714,7 +817,12 @@ struct Figures {
     lesson_sent_teacher: u64,
     lesson_sent_students: Vec<u64>,
     /// Whether a student's Lessons folder is shared with anyone but the teacher.
-    students_share_lessons: bool,
+    /// Whether the students take the teacher as introducer.
+    introducer: bool,
+    mesh_at_share: Mesh,
+    mesh_after: Mesh,
+    /// Classmates the students' `watch` gave the per-device limit (lines of its output).
+    classmates_limited: usize,
     /// VmHWM per laptop (teacher first) of the real Syncthing; of the monitors.
     memory: Vec<u64>,
     monitor_memory: Vec<u64>,
@@ -723,6 +831,8 @@ struct Figures {
     cpu_submissions: CpuUse,
     cpu_all: CpuUse,
     cores: usize,
+    /// Syncthing processes not of this run seen during the lesson.
+    foreign_syncthings: usize,
 }
 
 fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<Figures> {
@@ -784,6 +894,7 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
         laptops.push(Laptop::new(scratch, format!("s{k}"))?);
     }
     let mut rig = Rig {
+        watchers: Vec::new(),
         serve: None,
         syncthings: Vec::new(),
         net,
@@ -865,7 +976,7 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
         }
     });
     rig.serve = Some(Serve {
-        child,
+        child: Guard(child),
         lines: Mutex::new(lines),
         seen: Vec::new(),
     });
@@ -959,18 +1070,87 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
         &format!("connect: {n}/{n} students connected to the teacher"),
         t,
     );
-    let students_share_lessons = {
-        let folder = rig.rest(1, |st| st.client().folder(&lessons_id(CLASS)))??;
-        // The folder's devices include the student's own.
-        folder
-            .devices
-            .iter()
-            .any(|d| d.device_id != ids[0] && d.device_id != ids[1])
-    };
+
+    // Every student runs `koompi-class watch`, as koompi-class-watch.service does on a
+    // student's laptop (lessons kept as sent, classmates given the per-device limit).
+    let t = Instant::now();
+    let mut watchers = Vec::new();
+    for k in 1..=n {
+        let log = scratch.join(format!("watch-s{k}.log"));
+        let file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let err = file
+            .try_clone()
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        let mut c = rig.net.run_in(k, &rig.laptops[k].cmd(bin, &["watch"]));
+        c.stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err));
+        watchers.push(Guard(
+            c.spawn()
+                .with_context(|| format!("cannot run `{}`", describe(&c)))?,
+        ));
+    }
+    rig.watchers = watchers;
+    step(
+        &format!("watch: {n} students' koompi-class watch running"),
+        t,
+    );
+
+    // Students learn each other from the teacher (the introducer, where the code has it):
+    // the lesson starts once the class is set up, as in a classroom.
+    let t = Instant::now();
+    let mut last_print = Instant::now();
+    let introducer = rig
+        .rest(1, |st| st.client().devices())??
+        .iter()
+        .any(|d| d.device_id == ids[0] && d.introducer);
+    let mut mesh = mesh_state(&rig, &ids)?;
+    while introducer && mesh.introduced < n {
+        interrupt::check()?;
+        if t.elapsed() > Duration::from_secs(300) {
+            progress("introductions: not complete within 300 s; the lesson starts anyway");
+            break;
+        }
+        if last_print.elapsed() >= Duration::from_secs(5) {
+            progress(&format!(
+                "introductions: {}/{n} students know every classmate, {:.1} s",
+                mesh.introduced,
+                t.elapsed().as_secs_f64()
+            ));
+            last_print = Instant::now();
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        mesh = mesh_state(&rig, &ids)?;
+    }
+    let mesh_at_share = mesh;
+    step(
+        &if introducer {
+            format!(
+                "introductions: {}/{n} students share the Lessons with every classmate, {} of {} student pairs connected",
+                mesh_at_share.introduced,
+                mesh_at_share.pairs,
+                n * n.saturating_sub(1) / 2
+            )
+        } else {
+            "introductions: none (the students' teacher device is no introducer)".to_string()
+        },
+        t,
+    );
 
     // The lesson.
-    let sent_before = sent_bytes(&rig.net)?;
+    let counters_before = port_counters(&rig.net)?;
+    let sent_before: Vec<u64> = counters_before.iter().map(|c| c.0).collect();
+    let received_before: u64 = counters_before[1..].iter().map(|c| c.1).sum();
+    let lesson_total = n as u64 * plan.lesson_bytes;
+    let foreign = foreign_syncthings(&rig);
+    if foreign > 0 {
+        progress(&format!(
+            "warning: {foreign} Syncthing processes of something else run on this machine and compete for its CPU"
+        ));
+    }
     let cpu_lesson_start = cpu_sample(&rig);
+    let busy_lesson = BusySampler::start();
     let t_lesson = Instant::now();
     let mut args: Vec<String> = vec!["share".into(), CLASS.into()];
     for f in &lesson_files {
@@ -983,11 +1163,22 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
         "share: {} files copied and scanned by the teacher in {share_cmd:.1} s",
         plan.files
     ));
+    let received = || {
+        port_counters(&rig.net).ok().map(|c| {
+            let got = c[1..].iter().map(|c| c.1).sum::<u64>() - received_before;
+            format!(
+                ", {:.2} of {:.2} GB received",
+                got as f64 / 1e9,
+                lesson_total as f64 / 1e9
+            )
+        })
+    };
     let lesson = wait_complete(
         &rig,
         "lesson",
         t_lesson,
         timeout,
+        &received,
         (1..=n)
             .map(|k| Target {
                 laptop: k,
@@ -1009,7 +1200,10 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
             .collect(),
     )?;
     let cpu_lesson_end = cpu_sample(&rig);
-    let sent_after = sent_bytes(&rig.net)?;
+    let lesson_saturated = busy_lesson.saturated();
+    let foreign = foreign.max(foreign_syncthings(&rig));
+    let sent_after: Vec<u64> = port_counters(&rig.net)?.iter().map(|c| c.0).collect();
+    let mesh_after = mesh_state(&rig, &ids)?;
     let sent: Vec<u64> = sent_after
         .iter()
         .zip(&sent_before)
@@ -1033,6 +1227,7 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
 
     // The submissions.
     let cpu_sub_start = cpu_sample(&rig);
+    let busy_sub = BusySampler::start();
     let t_sub = Instant::now();
     parallel(n, PARALLEL * 2, |j| {
         let k = j + 1;
@@ -1052,6 +1247,7 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
         "submissions",
         t_sub,
         timeout,
+        &|| None,
         (1..=n)
             .map(|k| Target {
                 laptop: 0,
@@ -1070,6 +1266,18 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
             .collect(),
     )?;
     let cpu_sub_end = cpu_sample(&rig);
+    let sub_saturated = busy_sub.saturated();
+    let classmates_limited = (1..=n)
+        .map(|k| {
+            std::fs::read_to_string(scratch.join(format!("watch-s{k}.log")))
+                .map(|t| {
+                    t.lines()
+                        .filter(|l| l.contains("per-device limit set"))
+                        .count()
+                })
+                .unwrap_or(0)
+        })
+        .sum();
 
     // Peak memory, while every Syncthing still runs.
     let procs = syncthing_procs(&rig);
@@ -1095,12 +1303,22 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
         submit_cmds,
         lesson_sent_teacher: sent[0],
         lesson_sent_students: sent[1..].to_vec(),
-        students_share_lessons,
+        introducer,
+        mesh_at_share,
+        mesh_after,
+        classmates_limited,
         memory,
         monitor_memory,
         has_monitor,
-        cpu_lesson: cpu_use(&cpu_lesson_start, &cpu_lesson_end),
-        cpu_submissions: cpu_use(&cpu_sub_start, &cpu_sub_end),
+        cpu_lesson: CpuUse {
+            saturated: lesson_saturated,
+            ..cpu_use(&cpu_lesson_start, &cpu_lesson_end)
+        },
+        cpu_submissions: CpuUse {
+            saturated: sub_saturated,
+            ..cpu_use(&cpu_sub_start, &cpu_sub_end)
+        },
+        foreign_syncthings: foreign,
         cpu_all: cpu_use(&cpu_start, &cpu_sub_end),
         cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
     };
@@ -1214,6 +1432,64 @@ fn link_check(net: &Net, plan: &Plan) -> Result<f64> {
     })
 }
 
+/// How far the students know each other.
+#[derive(Debug, Clone, Copy)]
+struct Mesh {
+    /// Students whose Lessons folder is shared with every classmate.
+    introduced: usize,
+    /// Students whose Lessons folder is shared with at least one classmate.
+    sharing: usize,
+    /// Student pairs connected (as each side counts them, halved).
+    pairs: usize,
+}
+
+/// Every student's Lessons folder and connections, through its REST API.
+fn mesh_state(rig: &Rig, ids: &[String]) -> Result<Mesh> {
+    let n = ids.len() - 1;
+    let mut mesh = Mesh {
+        introduced: 0,
+        sharing: 0,
+        pairs: 0,
+    };
+    let mut ends = 0;
+    for k in 1..=n {
+        let (folder, conns) = rig.rest(k, |st| {
+            (
+                st.client().folder(&lessons_id(CLASS)),
+                st.client().connections(),
+            )
+        })?;
+        let folder = folder?;
+        let conns = conns?;
+        // The folder's devices include the student's own.
+        let classmates = folder
+            .devices
+            .iter()
+            .filter(|d| d.device_id != ids[0] && d.device_id != ids[k])
+            .count();
+        if classmates > 0 {
+            mesh.sharing += 1;
+        }
+        if classmates + 1 >= n {
+            mesh.introduced += 1;
+        }
+        ends += ids[1..]
+            .iter()
+            .enumerate()
+            .filter(|(j, id)| {
+                j + 1 != k
+                    && conns
+                        .get(id.as_str())
+                        .and_then(|c| c.get("connected"))
+                        .and_then(|v| v.as_bool())
+                        == Some(true)
+            })
+            .count();
+    }
+    mesh.pairs = ends / 2;
+    Ok(mesh)
+}
+
 /// One thing to wait for: files on a laptop's disk, then a folder's status.
 #[derive(Debug)]
 struct Target {
@@ -1241,6 +1517,7 @@ fn wait_complete(
     what: &str,
     start: Instant,
     timeout: Duration,
+    extra: &dyn Fn() -> Option<String>,
     targets: Vec<Target>,
 ) -> Result<Vec<f64>> {
     let n = targets.len();
@@ -1283,7 +1560,8 @@ fn wait_complete(
             || quiet >= Duration::from_secs(15)
         {
             progress(&format!(
-                "{what}: {count}/{n} complete ({files_done}/{total_files} files), {:.1} s",
+                "{what}: {count}/{n} complete ({files_done}/{total_files} files{}), {:.1} s",
+                extra().unwrap_or_default(),
                 start.elapsed().as_secs_f64()
             ));
             last_print = Instant::now();
@@ -1415,13 +1693,22 @@ impl Figures {
         } else {
             "the lesson came from the teacher alone"
         };
-        let cpu_bound = self.cpu_lesson.machine_busy >= 0.9;
+        let c = &self.cpu_lesson;
+        let cpu_bound = if c.machine_busy >= 0.9 || c.saturated >= 0.5 {
+            "the lesson was CPU-bound"
+        } else if c.saturated >= 0.2 {
+            "the lesson was partly CPU-bound"
+        } else {
+            "the lesson was not CPU-bound"
+        };
         if json {
             let cpu = |c: &CpuUse| {
                 serde_json::json!({
                     "wall_seconds": c.wall,
                     "syncthing_cpu_seconds": c.syncthing,
+                    "watch_cpu_seconds": c.watch,
                     "machine_busy": c.machine_busy,
+                    "machine_saturated_share": c.saturated,
                 })
             };
             let v = serde_json::json!({
@@ -1444,7 +1731,12 @@ impl Figures {
                 "lesson_over_teacher_alone_bound": lesson / plan.teacher_alone_bound(),
                 "lesson_sent_teacher_bytes": self.lesson_sent_teacher,
                 "lesson_sent_students_bytes": students_sent,
-                "students_share_lessons": self.students_share_lessons,
+                "introducer": self.introducer,
+                "students_introduced_at_share": self.mesh_at_share.introduced,
+                "student_pairs_connected_at_share": self.mesh_at_share.pairs,
+                "students_sharing_lessons_after": self.mesh_after.sharing,
+                "student_pairs_connected_after": self.mesh_after.pairs,
+                "classmates_limited_by_watch": self.classmates_limited,
                 "swarmed": self.swarmed(plan),
                 "submissions_seconds": subs,
                 "submit_commands_seconds": self.submit_cmds,
@@ -1457,6 +1749,8 @@ impl Figures {
                 "cpu_submissions": cpu(&self.cpu_submissions),
                 "cpu_all": cpu(&self.cpu_all),
                 "cores": self.cores,
+                "cpu_verdict": cpu_bound,
+                "foreign_syncthing_processes": self.foreign_syncthings,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
@@ -1502,17 +1796,26 @@ impl Figures {
                 plan.pair_limit_bound()
             );
             println!(
-                "  sent during the lesson: teacher {:.2} GB ({:.1} lessons), students {:.2} GB ({:.1} lessons): {flow}; a student's Lessons folder is shared with {}",
+                "  sent during the lesson: teacher {:.2} GB ({:.1} lessons), students {:.2} GB ({:.1} lessons): {flow}",
                 self.lesson_sent_teacher as f64 / 1e9,
                 self.lesson_sent_teacher as f64 / lesson_copies,
                 students_sent as f64 / 1e9,
                 students_sent as f64 / lesson_copies,
-                if self.students_share_lessons {
-                    "other students too"
-                } else {
-                    "the teacher only"
-                }
             );
+            let pairs = n * n.saturating_sub(1) / 2;
+            if self.introducer {
+                println!(
+                    "  the teacher introduces: at the share {}/{n} students knew every classmate, {} of {pairs} student pairs connected; after the lesson {}; watch limited {} classmate devices",
+                    self.mesh_at_share.introduced,
+                    self.mesh_at_share.pairs,
+                    self.mesh_after.pairs,
+                    self.classmates_limited
+                );
+            } else {
+                println!(
+                    "  no introductions: every student's Lessons folder is shared with the teacher only"
+                );
+            }
             println!(
                 "submissions: {subs:.1} s (the submit commands {:.1} s); bound {:.1} s (N x {} MB over the teacher's link): x{:.2}",
                 self.submit_cmds,
@@ -1544,25 +1847,36 @@ impl Figures {
                 ("submissions", &self.cpu_submissions),
                 ("whole run", &self.cpu_all),
             ] {
+                let saturated = if name == "whole run" {
+                    String::new()
+                } else {
+                    format!(
+                        ", at least 95 % busy in {:.0} % of its seconds",
+                        c.saturated * 100.0
+                    )
+                };
                 println!(
-                    "cpu: {name}: Syncthing {:.1} s of CPU in {:.1} s wall ({:.2} of {} cores); the machine {:.0} % busy",
+                    "cpu: {name}: Syncthing {:.1} s of CPU in {:.1} s wall ({:.2} of {} cores), the watch processes {:.1} s; the machine {:.0} % busy{saturated}",
                     c.syncthing,
                     c.wall,
                     if c.wall > 0.0 { c.syncthing / c.wall } else { 0.0 },
                     self.cores,
+                    c.watch,
                     c.machine_busy * 100.0
                 );
             }
             println!(
-                "cpu: {} Syncthings share {} cores here: {}",
+                "cpu: {} Syncthings share {} cores here (the machine's busy time also holds the kernel's work for the {} shaped virtual links): {cpu_bound}",
                 n + 1,
                 self.cores,
-                if cpu_bound {
-                    "the lesson was CPU-bound (hashing, TLS, the shaped virtual links), so its time is this machine's, not the network's"
-                } else {
-                    "the lesson was not CPU-bound"
-                }
+                n + 1
             );
+            if self.foreign_syncthings > 0 {
+                println!(
+                    "cpu: warning: {} Syncthing processes of something else ran on this machine during the lesson",
+                    self.foreign_syncthings
+                );
+            }
         }
         println!("lesson: all {n} devices complete in {lesson:.1} s");
         println!("submissions: all {n} at the teacher in {subs:.1} s");
