@@ -676,7 +676,7 @@ pub fn status(paths: &Paths, engine: &Engine, class: &str) -> Result<Status, Cla
                 .client
                 .folder_status(&lessons_id(class))
                 .ok()
-                .map(|f| f.receive_only_changed_files);
+                .map(|f| f.receive_only_total_items);
             if let Some(me) = &state.student_name {
                 out.my_submissions = list_files(&dir.join("Submissions").join(me));
             }
@@ -691,7 +691,7 @@ pub fn restore(paths: &Paths, engine: &Engine, class: &str) -> Result<u64, Class
     let state = ClassState::load(paths, class)?;
     state.require(Part::Student, "restore")?;
     let id = lessons_id(class);
-    let changed = engine.client.folder_status(&id)?.receive_only_changed_files;
+    let changed = engine.client.folder_status(&id)?.receive_only_total_items;
     if changed > 0 {
         engine.client.revert(&id)?;
     }
@@ -845,7 +845,7 @@ pub fn watch_pass(paths: &Paths, engine: &Engine) -> Result<WatchPass, ClassErro
     for s in &classes {
         let id = lessons_id(&s.name);
         let changed = match engine.client.folder_status(&id) {
-            Ok(f) => f.receive_only_changed_files,
+            Ok(f) => f.receive_only_total_items,
             Err(RestError::Status { status: 404, .. }) => continue,
             Err(e) => return Err(e.into()),
         };

@@ -189,9 +189,13 @@ pub struct FolderStatus {
     pub local_files: u64,
     #[serde(rename = "needFiles", default)]
     pub need_files: u64,
-    /// Files changed locally in a receive-only folder (what a revert undoes).
+    /// Files changed locally in a receive-only folder (edits and new files).
     #[serde(rename = "receiveOnlyChangedFiles", default)]
     pub receive_only_changed_files: u64,
+    /// Every local change in a receive-only folder: files, directories, symlinks and
+    /// deletions (what a revert undoes; a deleted lesson is not among the files).
+    #[serde(rename = "receiveOnlyTotalItems", default)]
+    pub receive_only_total_items: u64,
     #[serde(default)]
     pub error: String,
 }
