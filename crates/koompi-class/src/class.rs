@@ -16,6 +16,7 @@ use crate::syncthing::{
     apply_class_options, class_device, class_folders, read_home_config, ClassOptions, Client,
     Member, RestError, Role,
 };
+use koompi_core::fsutil::{try_lock, Lock};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -65,6 +66,8 @@ pub enum ClassError {
         path: String,
         source: std::io::Error,
     },
+    #[error("another koompi-class command is changing class {0:?}: try again when it is done")]
+    Busy(String),
     #[error("state file {path}: {reason}")]
     State { path: String, reason: String },
     #[error("{0}")]
@@ -237,6 +240,28 @@ impl ClassState {
     }
 }
 
+/// How long a command waits for another one changing the same class (`serve` admitting a
+/// student takes well under a second).
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Takes class `class`'s lock (`STATE/koompi/class/.NAME.lock`, an flock released when
+/// the process ends however it ends), waiting at most `within` for another command.
+/// Every change of a class's state and Syncthing folders holds it: two commands never
+/// load, change and save the same state file at once (one student's admission lost).
+fn lock_class(paths: &Paths, class: &str, within: Duration) -> Result<Lock, ClassError> {
+    let path = paths.state_dir().join(format!(".{class}.lock"));
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(lock) = try_lock(&path).map_err(io("cannot lock", &path))? {
+            return Ok(lock);
+        }
+        if start.elapsed() >= within {
+            return Err(ClassError::Busy(class.to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn mkdir_private(dir: &Path) -> Result<(), ClassError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -318,6 +343,7 @@ pub struct Created {
 /// Teacher: a new class: its folders, its Lessons in Syncthing, a fresh join code.
 pub fn create(paths: &Paths, engine: &Engine, name: &str) -> Result<Created, ClassError> {
     discovery::check_class_name(name)?;
+    let _lock = lock_class(paths, name, LOCK_WAIT)?;
     if paths.state_file(name).exists() {
         return Err(ClassError::Exists(name.to_string()));
     }
@@ -370,6 +396,7 @@ pub fn admit(
     student: &Admitted,
     from: IpAddr,
 ) -> Result<(), ClassError> {
+    let _lock = lock_class(paths, class, LOCK_WAIT)?;
     let mut state = ClassState::load(paths, class)?;
     state.require(Part::Teacher, "serve")?;
     if let Some(known) = state.students.iter().find(|s| s.name == student.name) {
@@ -838,6 +865,7 @@ fn copy_tree(
 /// Teacher `close`, student `leave`: the class's folders and devices leave Syncthing and
 /// the state file goes; the files in ~/Classroom/NAME stay.
 pub fn close(paths: &Paths, engine: &Engine, class: &str, part: Part) -> Result<(), ClassError> {
+    let _lock = lock_class(paths, class, LOCK_WAIT)?;
     let state = ClassState::load(paths, class)?;
     state.require(
         part,
@@ -888,6 +916,7 @@ pub fn remove_student(
     class: &str,
     name: &str,
 ) -> Result<StudentEntry, ClassError> {
+    let _lock = lock_class(paths, class, LOCK_WAIT)?;
     let mut state = ClassState::load(paths, class)?;
     state.require(Part::Teacher, "remove-student")?;
     let Some(i) = state.students.iter().position(|s| s.name == name) else {
@@ -1065,6 +1094,7 @@ pub fn join(
         }
     };
     discovery::check_class_name(&class)?;
+    let _lock = lock_class(paths, &class, LOCK_WAIT)?;
     if paths.state_file(&class).exists() {
         return Err(ClassError::Exists(class));
     }
@@ -1310,5 +1340,32 @@ mod tests {
             vec![]
         };
         assert_eq!(left, expected);
+    }
+
+    /// A second command changing the same class waits for the first, then gives up with
+    /// one line; another class is not held up.
+    #[test]
+    fn a_class_is_changed_by_one_command_at_a_time() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = paths(t.path());
+        let held = lock_class(&p, "Maths", LOCK_WAIT).expect("first");
+        let start = std::time::Instant::now();
+        let e = lock_class(&p, "Maths", Duration::from_millis(300)).expect_err("second");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(
+            e.to_string().contains("another koompi-class command"),
+            "{e}"
+        );
+        lock_class(&p, "Art", Duration::ZERO).expect("another class");
+        let waiter = {
+            let p = p.clone();
+            std::thread::spawn(move || lock_class(&p, "Maths", Duration::from_secs(5)).is_ok())
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+        assert!(
+            waiter.join().expect("thread"),
+            "the waiter never got the lock"
+        );
     }
 }
