@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 use koompi_class::class::{self, Engine, Part, Paths};
 use koompi_class::discovery::Avahi;
+use koompi_class::join::net::JoinEvent;
 use koompi_class::syncthing::classroom::gui_port_for_uid;
 use koompi_core::cmd::Runner;
 
@@ -261,6 +262,27 @@ pub fn main() -> Result<()> {
     run(&cli)
 }
 
+/// A join event for `serve --json`: one object per line, the device ID whole.
+fn event_json(ev: &JoinEvent, error: Option<&str>) -> serde_json::Value {
+    match ev {
+        JoinEvent::Admitted { addr, student } => serde_json::json!({
+            "event": "joined", "name": student.name, "address": addr.ip().to_string(),
+            "device": student.device_id, "error": error,
+        }),
+        JoinEvent::Refused {
+            addr,
+            name,
+            refusal,
+        } => serde_json::json!({
+            "event": "refused", "name": name, "address": addr.ip().to_string(),
+            "reason": refusal.to_string(),
+        }),
+        JoinEvent::Failed { addr, error } => serde_json::json!({
+            "event": "failed", "address": addr.ip().to_string(), "reason": error,
+        }),
+    }
+}
+
 /// `watch`: a pass every `interval` seconds; Syncthing not (yet) answering is waited for,
 /// said once, not fatal (the unit starts with the session, maybe before Syncthing is up).
 fn watch(paths: &Paths, gui_port: u16, interval: u64, once: bool, json: bool) -> Result<()> {
@@ -405,7 +427,7 @@ fn run(cli: &Cli) -> Result<()> {
                 };
                 let mut line = ev.to_string();
                 let mut err = None;
-                if let koompi_class::join::net::JoinEvent::Admitted { student, addr } = &ev {
+                if let JoinEvent::Admitted { student, addr } = &ev {
                     if let Err(e) = class::admit(&paths, &engine, name, student, addr.ip()) {
                         err = Some(e.to_string());
                     }
@@ -414,10 +436,7 @@ fn run(cli: &Cli) -> Result<()> {
                     line = format!("{line} (not set up: {e})");
                 }
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "event": ev.to_string(), "error": err })
-                    );
+                    println!("{}", event_json(&ev, err.as_deref()));
                 } else {
                     println!("{line}");
                 }
