@@ -212,7 +212,14 @@ fn print_status(s: &class::Status) {
                 } else if st.last_seen.is_empty() {
                     "never seen".to_string()
                 } else {
-                    format!("last seen {}", st.last_seen)
+                    let when = chrono::DateTime::parse_from_rfc3339(&st.last_seen)
+                        .map(|d| {
+                            d.with_timezone(&chrono::Local)
+                                .format("%Y-%m-%d %H:%M")
+                                .to_string()
+                        })
+                        .unwrap_or_else(|_| st.last_seen.clone());
+                    format!("last seen {when}")
                 };
                 let lessons = st
                     .lessons_completion
