@@ -16,6 +16,7 @@ use crate::syncthing::{
     apply_class_options, class_device, class_folders, read_home_config, ClassOptions, Client,
     Member, RestError, Role,
 };
+use koompi_core::fsutil::{try_lock, Lock};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -65,6 +66,8 @@ pub enum ClassError {
         path: String,
         source: std::io::Error,
     },
+    #[error("another koompi-class command is changing class {0:?}: try again when it is done")]
+    Busy(String),
     #[error("state file {path}: {reason}")]
     State { path: String, reason: String },
     #[error("{0}")]
@@ -237,6 +240,28 @@ impl ClassState {
     }
 }
 
+/// How long a command waits for another one changing the same class (`serve` admitting a
+/// student takes well under a second).
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Takes class `class`'s lock (`STATE/koompi/class/.NAME.lock`, an flock released when
+/// the process ends however it ends), waiting at most `within` for another command.
+/// Every change of a class's state and Syncthing folders holds it: two commands never
+/// load, change and save the same state file at once (one student's admission lost).
+fn lock_class(paths: &Paths, class: &str, within: Duration) -> Result<Lock, ClassError> {
+    let path = paths.state_dir().join(format!(".{class}.lock"));
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(lock) = try_lock(&path).map_err(io("cannot lock", &path))? {
+            return Ok(lock);
+        }
+        if start.elapsed() >= within {
+            return Err(ClassError::Busy(class.to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn mkdir_private(dir: &Path) -> Result<(), ClassError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -318,6 +343,7 @@ pub struct Created {
 /// Teacher: a new class: its folders, its Lessons in Syncthing, a fresh join code.
 pub fn create(paths: &Paths, engine: &Engine, name: &str) -> Result<Created, ClassError> {
     discovery::check_class_name(name)?;
+    let _lock = lock_class(paths, name, LOCK_WAIT)?;
     if paths.state_file(name).exists() {
         return Err(ClassError::Exists(name.to_string()));
     }
@@ -370,6 +396,7 @@ pub fn admit(
     student: &Admitted,
     from: IpAddr,
 ) -> Result<(), ClassError> {
+    let _lock = lock_class(paths, class, LOCK_WAIT)?;
     let mut state = ClassState::load(paths, class)?;
     state.require(Part::Teacher, "serve")?;
     if let Some(known) = state.students.iter().find(|s| s.name == student.name) {
@@ -480,27 +507,58 @@ fn file_name(file: &Path) -> Result<String, ClassError> {
     Ok(name.to_string())
 }
 
-/// Copies `file` into `dir` atomically: to a temporary name Syncthing skips
-/// (`.syncthing.*.tmp`), synced, then renamed. Returns the destination.
-fn copy_into(file: &Path, dir: &Path) -> Result<PathBuf, ClassError> {
-    let name = file_name(file)?;
-    let meta = std::fs::metadata(file).map_err(io("cannot read", file))?;
+/// Opens `path` for reading only if it is a regular file: never blocks on a FIFO or a
+/// device (O_NONBLOCK), and with `nofollow` refuses a symbolic link (O_NOFOLLOW).
+fn open_regular(path: &Path, nofollow: bool) -> Result<std::fs::File, ClassError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = rustix::fs::OFlags::NONBLOCK.bits();
+    if nofollow {
+        flags |= rustix::fs::OFlags::NOFOLLOW.bits();
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags as i32)
+        .open(path)
+        .map_err(io("cannot read", path))?;
+    let meta = f.metadata().map_err(io("cannot read", path))?;
     if !meta.is_file() {
         return Err(ClassError::Invalid(format!(
             "{}: not a regular file",
-            file.display()
+            path.display()
         )));
     }
+    Ok(f)
+}
+
+/// Copies `src` to a new file `dest` (never through a link planted there), synced.
+fn copy_file(mut src: std::fs::File, dest: &Path) -> Result<(), ClassError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(dest)
+        .map_err(io("cannot write", dest))?;
+    std::io::copy(&mut src, &mut out).map_err(io("cannot copy to", dest))?;
+    out.flush().map_err(io("cannot write", dest))?;
+    out.sync_all().map_err(io("cannot write", dest))
+}
+
+/// Copies `file` into `dir` atomically: to a temporary name Syncthing skips
+/// (`.syncthing.*.tmp`), synced, then renamed. Returns the destination. A temporary file
+/// an interrupted run left is replaced.
+fn copy_into(file: &Path, dir: &Path) -> Result<PathBuf, ClassError> {
+    let name = file_name(file)?;
+    let src = open_regular(file, false)?;
     let dest = dir.join(&name);
     let tmp = dir.join(format!(".syncthing.{name}.koompi.tmp"));
-    let result = (|| {
-        let mut src = std::fs::File::open(file).map_err(io("cannot read", file))?;
-        let mut out = std::fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
-        std::io::copy(&mut src, &mut out).map_err(io("cannot copy to", &tmp))?;
-        out.flush().map_err(io("cannot write", &tmp))?;
-        out.sync_all().map_err(io("cannot write", &tmp))?;
-        std::fs::rename(&tmp, &dest).map_err(io("cannot rename to", &dest))
-    })();
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("cannot remove", &tmp)(e)),
+    }
+    let result = copy_file(src, &tmp)
+        .and_then(|()| std::fs::rename(&tmp, &dest).map_err(io("cannot rename to", &dest)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -676,7 +734,7 @@ pub fn status(paths: &Paths, engine: &Engine, class: &str) -> Result<Status, Cla
                 .client
                 .folder_status(&lessons_id(class))
                 .ok()
-                .map(|f| f.receive_only_changed_files);
+                .map(|f| f.receive_only_total_items);
             if let Some(me) = &state.student_name {
                 out.my_submissions = list_files(&dir.join("Submissions").join(me));
             }
@@ -691,7 +749,7 @@ pub fn restore(paths: &Paths, engine: &Engine, class: &str) -> Result<u64, Class
     let state = ClassState::load(paths, class)?;
     state.require(Part::Student, "restore")?;
     let id = lessons_id(class);
-    let changed = engine.client.folder_status(&id)?.receive_only_changed_files;
+    let changed = engine.client.folder_status(&id)?.receive_only_total_items;
     if changed > 0 {
         engine.client.revert(&id)?;
     }
@@ -707,7 +765,11 @@ pub struct Collected {
 }
 
 /// Teacher: a dated copy of every submission, `INTO/NAME-YYYYMMDD-HHMMSS/<student>/...`
-/// (INTO: `~/Classroom/NAME/Collected` unless told).
+/// (INTO: `~/Classroom/NAME/Collected` unless told): regular files and the folders they
+/// are in; a symbolic link a student's laptop sent is left out, never followed. The copy
+/// is made under a hidden name and renamed when whole, so a failed or interrupted collect
+/// leaves no half copy under the dated name (a hidden `.partial` left by a killed run is
+/// removed by the next collect).
 pub fn collect(
     paths: &Paths,
     class: &str,
@@ -720,31 +782,90 @@ pub fn collect(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| paths.class_dir(class).join("Collected"));
     let dir = base.join(format!("{class}-{stamp}"));
-    if dir.exists() {
+    if dir.symlink_metadata().is_ok() {
         return Err(ClassError::Invalid(format!(
             "{} exists already",
             dir.display()
         )));
     }
-    mkdir(&dir)?;
-    let mut files = Vec::new();
-    for s in &state.students {
-        let src = paths.class_dir(class).join("Submissions").join(&s.name);
-        let dest = dir.join(&s.name);
-        mkdir(&dest)?;
-        for f in list_files(&src) {
-            let from = src.join(&f.name);
-            let to = dest.join(&f.name);
-            std::fs::copy(&from, &to).map_err(io("cannot copy", &from))?;
-            files.push((s.name.clone(), f.name));
+    mkdir(&base)?;
+    // Leftovers of interrupted collects of this class.
+    if let Ok(rd) = std::fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&format!(".{class}-")) && n.ends_with(".partial") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
+    let partial = base.join(format!(".{class}-{stamp}.partial"));
+    let mut files = Vec::new();
+    let result = (|| {
+        mkdir_private(&partial)?;
+        for s in &state.students {
+            let src = paths.class_dir(class).join("Submissions").join(&s.name);
+            let dest = partial.join(&s.name);
+            mkdir(&dest)?;
+            copy_tree(&src, &dest, Path::new(""), &mut |rel| {
+                files.push((s.name.clone(), rel.display().to_string()))
+            })?;
+        }
+        std::fs::rename(&partial, &dir).map_err(io("cannot rename to", &dir))
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
     Ok(Collected { dir, files })
+}
+
+/// Copies the regular files and directories under `src` to `dest` (which exists), at
+/// most 32 levels deep; symbolic links and special files are skipped, as are Syncthing's
+/// own hidden files.
+fn copy_tree(
+    src: &Path,
+    dest: &Path,
+    rel: &Path,
+    seen: &mut dyn FnMut(&Path),
+) -> Result<(), ClassError> {
+    if rel.components().count() > 32 {
+        return Ok(());
+    }
+    let Ok(rd) = std::fs::read_dir(src) else {
+        return Ok(());
+    };
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let n = name.to_string_lossy();
+        if n.starts_with(".syncthing.") || n.starts_with("~syncthing~") || n == ".stfolder" {
+            continue;
+        }
+        let Ok(kind) = e.file_type() else { continue };
+        let (from, to, r) = (src.join(&name), dest.join(&name), rel.join(&name));
+        if kind.is_dir() {
+            mkdir(&to)?;
+            copy_tree(&from, &to, &r, seen)?;
+        } else if kind.is_file() {
+            match open_regular(&from, true) {
+                Ok(f) => {
+                    copy_file(f, &to)?;
+                    seen(&r);
+                }
+                // Replaced by something else since it was listed: left out.
+                Err(ClassError::Invalid(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Teacher `close`, student `leave`: the class's folders and devices leave Syncthing and
 /// the state file goes; the files in ~/Classroom/NAME stay.
 pub fn close(paths: &Paths, engine: &Engine, class: &str, part: Part) -> Result<(), ClassError> {
+    let _lock = lock_class(paths, class, LOCK_WAIT)?;
     let state = ClassState::load(paths, class)?;
     state.require(
         part,
@@ -795,6 +916,7 @@ pub fn remove_student(
     class: &str,
     name: &str,
 ) -> Result<StudentEntry, ClassError> {
+    let _lock = lock_class(paths, class, LOCK_WAIT)?;
     let mut state = ClassState::load(paths, class)?;
     state.require(Part::Teacher, "remove-student")?;
     let Some(i) = state.students.iter().position(|s| s.name == name) else {
@@ -845,7 +967,7 @@ pub fn watch_pass(paths: &Paths, engine: &Engine) -> Result<WatchPass, ClassErro
     for s in &classes {
         let id = lessons_id(&s.name);
         let changed = match engine.client.folder_status(&id) {
-            Ok(f) => f.receive_only_changed_files,
+            Ok(f) => f.receive_only_total_items,
             Err(RestError::Status { status: 404, .. }) => continue,
             Err(e) => return Err(e.into()),
         };
@@ -972,6 +1094,7 @@ pub fn join(
         }
     };
     discovery::check_class_name(&class)?;
+    let _lock = lock_class(paths, &class, LOCK_WAIT)?;
     if paths.state_file(&class).exists() {
         return Err(ClassError::Exists(class));
     }
@@ -1051,5 +1174,198 @@ mod tests {
     fn hidden_and_odd_names_are_not_shared() {
         assert!(file_name(Path::new("/x/.secret")).is_err());
         assert_eq!(file_name(Path::new("/x/a.pdf")).expect("name"), "a.pdf");
+    }
+
+    fn teacher_state(paths: &Paths, students: &[&str]) -> ClassState {
+        let state = ClassState {
+            version: STATE_VERSION,
+            name: "Maths".into(),
+            part: Part::Teacher,
+            device_id: "T".into(),
+            teacher_device: "T".into(),
+            code: Some(1),
+            student_name: None,
+            students: students
+                .iter()
+                .map(|n| StudentEntry {
+                    name: n.to_string(),
+                    device_id: format!("D-{n}"),
+                    joined: 0,
+                })
+                .collect(),
+            created: 0,
+        };
+        state.save(paths).expect("save");
+        state
+    }
+
+    fn paths(dir: &Path) -> Paths {
+        Paths {
+            state_root: dir.join("state"),
+            user_home: dir.join("home"),
+        }
+    }
+
+    /// A FIFO given to share is refused at once (never read: it would block); a link an
+    /// attacker planted at the temporary name is replaced, not written through; a
+    /// temporary file an interrupted share left is healed.
+    #[test]
+    fn share_copies_only_regular_files_and_never_through_a_link() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let dir = t.path().join("Lessons");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let fifo = t.path().join("pipe");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (f2, d2) = (fifo.clone(), dir.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(copy_into(&f2, &d2).map_err(|e| e.to_string()));
+        });
+        let r = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("copy_into blocked on a FIFO");
+        assert!(r
+            .expect_err("a FIFO was copied")
+            .contains("not a regular file"));
+
+        let outside = t.path().join("outside");
+        std::fs::write(&outside, b"keep").expect("write");
+        let lesson = t.path().join("a.txt");
+        std::fs::write(&lesson, b"lesson").expect("write");
+        std::os::unix::fs::symlink(&outside, dir.join(".syncthing.a.txt.koompi.tmp"))
+            .expect("symlink");
+        let dest = copy_into(&lesson, &dir).expect("copy");
+        assert_eq!(std::fs::read(&dest).expect("read"), b"lesson");
+        assert_eq!(std::fs::read(&outside).expect("read"), b"keep");
+        assert!(!dir.join(".syncthing.a.txt.koompi.tmp").exists());
+    }
+
+    /// collect copies nested folders and regular files, leaves out a link a student's
+    /// laptop sent (pointing at the teacher's secrets), clears a killed run's partial copy,
+    /// and refuses to overwrite an earlier collect.
+    #[test]
+    fn collect_copies_files_not_links_and_heals_a_partial_copy() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = paths(t.path());
+        teacher_state(&p, &["dara", "sokha"]);
+        let sub = p.class_dir("Maths").join("Submissions");
+        std::fs::create_dir_all(sub.join("dara/project")).expect("mkdir");
+        std::fs::write(sub.join("dara/essay.txt"), b"essay").expect("write");
+        std::fs::write(sub.join("dara/project/main.py"), b"print(1)").expect("write");
+        let secret = t.path().join("id_rsa");
+        std::fs::write(&secret, b"PRIVATE").expect("write");
+        std::fs::create_dir_all(sub.join("sokha")).expect("mkdir");
+        std::os::unix::fs::symlink(&secret, sub.join("sokha/key.txt")).expect("symlink");
+        let into = t.path().join("marking");
+        std::fs::create_dir_all(into.join(".Maths-old.partial")).expect("mkdir");
+        let c = collect(&p, "Maths", Some(&into), "20261206-1200").expect("collect");
+        assert_eq!(
+            c.files,
+            vec![
+                ("dara".to_string(), "essay.txt".to_string()),
+                ("dara".to_string(), "project/main.py".to_string()),
+            ]
+        );
+        assert_eq!(
+            std::fs::read(c.dir.join("dara/project/main.py")).expect("read"),
+            b"print(1)"
+        );
+        assert!(c.dir.join("sokha").is_dir());
+        assert!(c.dir.join("sokha/key.txt").symlink_metadata().is_err());
+        assert!(!into.join(".Maths-old.partial").exists());
+        let again = collect(&p, "Maths", Some(&into), "20261206-1200");
+        assert!(again.is_err_and(|e| e.to_string().contains("exists already")));
+    }
+
+    /// A collect that fails half-way leaves nothing under the dated name and no partial
+    /// copy: as root, the disk fills up (INTO is a 64 KiB tmpfs, the homework 48 KiB in
+    /// two files); otherwise a file cannot be read (mode 000).
+    #[test]
+    fn a_failed_collect_leaves_no_half_copy() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = paths(t.path());
+        teacher_state(&p, &["dara"]);
+        let sub = p.class_dir("Maths").join("Submissions/dara");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        std::fs::write(sub.join("a.txt"), vec![b'a'; 24 << 10]).expect("write");
+        std::fs::write(sub.join("b.txt"), vec![b'b'; 24 << 10]).expect("write");
+        let into = t.path().join("marking");
+        std::fs::create_dir_all(&into).expect("mkdir");
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            rustix::mount::mount(
+                "tmpfs",
+                &into,
+                "tmpfs",
+                rustix::mount::MountFlags::empty(),
+                c"size=64k",
+            )
+            .expect("mount a small tmpfs");
+            std::fs::write(into.join("already-there"), vec![0u8; 24 << 10]).expect("fill");
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(sub.join("b.txt"), std::fs::Permissions::from_mode(0o000))
+                .expect("chmod");
+        }
+        let result = collect(&p, "Maths", Some(&into), "x");
+        let left: Vec<_> = std::fs::read_dir(&into)
+            .expect("into")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if root {
+            let _ = rustix::mount::unmount(&into, rustix::mount::UnmountFlags::DETACH);
+        }
+        let err = result
+            .expect_err("the collect should have failed")
+            .to_string();
+        assert!(
+            err.contains(if root {
+                "No space left"
+            } else {
+                "ermission denied"
+            }),
+            "{err}"
+        );
+        let expected: Vec<String> = if root {
+            vec!["already-there".into()]
+        } else {
+            vec![]
+        };
+        assert_eq!(left, expected);
+    }
+
+    /// A second command changing the same class waits for the first, then gives up with
+    /// one line; another class is not held up.
+    #[test]
+    fn a_class_is_changed_by_one_command_at_a_time() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = paths(t.path());
+        let held = lock_class(&p, "Maths", LOCK_WAIT).expect("first");
+        let start = std::time::Instant::now();
+        let e = lock_class(&p, "Maths", Duration::from_millis(300)).expect_err("second");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(
+            e.to_string().contains("another koompi-class command"),
+            "{e}"
+        );
+        lock_class(&p, "Art", Duration::ZERO).expect("another class");
+        let waiter = {
+            let p = p.clone();
+            std::thread::spawn(move || lock_class(&p, "Maths", Duration::from_secs(5)).is_ok())
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+        assert!(
+            waiter.join().expect("thread"),
+            "the waiter never got the lock"
+        );
     }
 }

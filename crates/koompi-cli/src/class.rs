@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 use koompi_class::class::{self, Engine, Part, Paths};
 use koompi_class::discovery::Avahi;
+use koompi_class::join::net::JoinEvent;
 use koompi_class::syncthing::classroom::gui_port_for_uid;
 use koompi_core::cmd::Runner;
 
@@ -211,7 +212,14 @@ fn print_status(s: &class::Status) {
                 } else if st.last_seen.is_empty() {
                     "never seen".to_string()
                 } else {
-                    format!("last seen {}", st.last_seen)
+                    let when = chrono::DateTime::parse_from_rfc3339(&st.last_seen)
+                        .map(|d| {
+                            d.with_timezone(&chrono::Local)
+                                .format("%Y-%m-%d %H:%M")
+                                .to_string()
+                        })
+                        .unwrap_or_else(|_| st.last_seen.clone());
+                    format!("last seen {when}")
                 };
                 let lessons = st
                     .lessons_completion
@@ -259,6 +267,27 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     cli.global.init_logging();
     run(&cli)
+}
+
+/// A join event for `serve --json`: one object per line, the device ID whole.
+fn event_json(ev: &JoinEvent, error: Option<&str>) -> serde_json::Value {
+    match ev {
+        JoinEvent::Admitted { addr, student } => serde_json::json!({
+            "event": "joined", "name": student.name, "address": addr.ip().to_string(),
+            "device": student.device_id, "error": error,
+        }),
+        JoinEvent::Refused {
+            addr,
+            name,
+            refusal,
+        } => serde_json::json!({
+            "event": "refused", "name": name, "address": addr.ip().to_string(),
+            "reason": refusal.to_string(),
+        }),
+        JoinEvent::Failed { addr, error } => serde_json::json!({
+            "event": "failed", "address": addr.ip().to_string(), "reason": error,
+        }),
+    }
 }
 
 /// `watch`: a pass every `interval` seconds; Syncthing not (yet) answering is waited for,
@@ -405,7 +434,7 @@ fn run(cli: &Cli) -> Result<()> {
                 };
                 let mut line = ev.to_string();
                 let mut err = None;
-                if let koompi_class::join::net::JoinEvent::Admitted { student, addr } = &ev {
+                if let JoinEvent::Admitted { student, addr } = &ev {
                     if let Err(e) = class::admit(&paths, &engine, name, student, addr.ip()) {
                         err = Some(e.to_string());
                     }
@@ -414,10 +443,7 @@ fn run(cli: &Cli) -> Result<()> {
                     line = format!("{line} (not set up: {e})");
                 }
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "event": ev.to_string(), "error": err })
-                    );
+                    println!("{}", event_json(&ev, err.as_deref()));
                 } else {
                     println!("{line}");
                 }

@@ -246,7 +246,16 @@ impl Net {
         let table = format!("koompi_cut_{i}");
         run(
             "ip",
-            &["netns", "exec", &self.bridge_ns, "nft", "delete", "table", "bridge", &table],
+            &[
+                "netns",
+                "exec",
+                &self.bridge_ns,
+                "nft",
+                "delete",
+                "table",
+                "bridge",
+                &table,
+            ],
         );
     }
 
@@ -257,8 +266,8 @@ impl Net {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run ip: {e}"));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("ip -s -j link: {e}"));
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ip -s -j link: {e}"));
         v[0]["stats64"]["rx"]["bytes"]
             .as_u64()
             .unwrap_or_else(|| panic!("ip -s -j link: no rx bytes in {v}"))
@@ -384,6 +393,11 @@ impl KillOnDrop {
             child,
             what: what.to_string(),
         }
+    }
+
+    /// The child, for its pipes and its exit status.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
     }
 
     /// The process id.

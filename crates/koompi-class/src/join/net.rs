@@ -69,7 +69,8 @@ impl fmt::Display for JoinEvent {
                 "joined: {} from {} (device {})",
                 student.name,
                 addr.ip(),
-                student.device_id
+                // Syncthing's short form (its logs and GUI): the line fits 80 columns.
+                student.device_id.get(..7).unwrap_or(&student.device_id)
             ),
             JoinEvent::Refused {
                 addr,

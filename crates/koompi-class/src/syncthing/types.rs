@@ -196,9 +196,13 @@ pub struct FolderStatus {
     pub local_bytes: u64,
     #[serde(rename = "needBytes", default)]
     pub need_bytes: u64,
-    /// Files changed locally in a receive-only folder (what a revert undoes).
+    /// Files changed locally in a receive-only folder (edits and new files).
     #[serde(rename = "receiveOnlyChangedFiles", default)]
     pub receive_only_changed_files: u64,
+    /// Every local change in a receive-only folder: files, directories, symlinks and
+    /// deletions (what a revert undoes; a deleted lesson is not among the files).
+    #[serde(rename = "receiveOnlyTotalItems", default)]
+    pub receive_only_total_items: u64,
     #[serde(default)]
     pub error: String,
 }
