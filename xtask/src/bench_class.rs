@@ -48,6 +48,7 @@
 //! end unless `--keep`; every Syncthing, the `serve` process and every namespace go at the
 //! end, on error and on Ctrl-C (guards).
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -542,13 +543,19 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
 
 /// utime + stime of `pid`, in clock ticks.
 fn cpu_ticks(pid: i32) -> u64 {
+    let (u, s) = cpu_times(pid);
+    u + s
+}
+
+/// (utime, stime) of `pid`, in clock ticks.
+fn cpu_times(pid: i32) -> (u64, u64) {
     // utime and stime are fields 14 and 15; the fields here start at 3.
     stat_fields(pid)
         .map(|f| {
             let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            get(11) + get(12)
+            (get(11), get(12))
         })
-        .unwrap_or(0)
+        .unwrap_or((0, 0))
 }
 
 /// VmHWM of `pid` in bytes.
@@ -595,25 +602,48 @@ struct CpuSample {
     at: Instant,
     syncthing_ticks: u64,
     watch_ticks: u64,
+    /// User time of this run's Syncthings and watch processes.
+    ours_user: u64,
+    /// User time of every process on the machine.
+    machine_user: u64,
     busy: u64,
     total: u64,
 }
 
 fn cpu_sample(rig: &Rig) -> CpuSample {
-    let syncthing_ticks = syncthing_procs(rig)
+    let syncthing: Vec<(u64, u64)> = syncthing_procs(rig)
         .iter()
         .flat_map(|p| p.all().collect::<Vec<_>>())
-        .map(cpu_ticks)
-        .sum();
-    let watch_ticks = rig.watchers.iter().map(|w| cpu_ticks(w.pid())).sum();
+        .map(cpu_times)
+        .collect();
+    let watch: Vec<(u64, u64)> = rig.watchers.iter().map(|w| cpu_times(w.pid())).collect();
     let (busy, total) = machine_ticks();
     CpuSample {
         at: Instant::now(),
-        syncthing_ticks,
-        watch_ticks,
+        syncthing_ticks: syncthing.iter().map(|(u, s)| u + s).sum(),
+        watch_ticks: watch.iter().map(|(u, s)| u + s).sum(),
+        ours_user: syncthing.iter().chain(&watch).map(|(u, _)| u).sum(),
+        machine_user: machine_user_ticks(),
         busy,
         total,
     }
+}
+
+/// user + nice ticks of all CPUs from /proc/stat.
+fn machine_user_ticks() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|t| {
+            let line = t.lines().find(|l| l.starts_with("cpu "))?.to_string();
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .take(2)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            Some(v.iter().sum())
+        })
+        .unwrap_or(0)
 }
 
 /// (busy, total) ticks of all CPUs from /proc/stat (idle and iowait are not busy).
@@ -688,15 +718,15 @@ impl Drop for BusySampler {
     }
 }
 
-/// Syncthing processes running on this machine that are not this run's (another test
-/// or benchmark competing for the CPU).
-fn foreign_syncthings(rig: &Rig) -> usize {
-    let ours: std::collections::HashSet<i32> = syncthing_procs(rig)
+/// The CPU ticks of every Syncthing process on this machine that is not this run's
+/// (another test or benchmark competing for the CPU), by pid.
+fn foreign_syncthings(rig: &Rig) -> HashMap<i32, u64> {
+    let ours: HashSet<i32> = syncthing_procs(rig)
         .iter()
         .flat_map(|p| p.all().collect::<Vec<_>>())
         .collect();
     let Ok(rd) = std::fs::read_dir("/proc") else {
-        return 0;
+        return HashMap::new();
     };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
@@ -705,7 +735,18 @@ fn foreign_syncthings(rig: &Rig) -> usize {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim() == "syncthing")
         })
-        .count()
+        .map(|pid| (pid, cpu_ticks(pid)))
+        .collect()
+}
+
+/// Seconds of CPU the foreign Syncthings alive at `after` used since `before` (the whole
+/// of those started since; those that came and went in between are not seen).
+fn foreign_cpu(before: &HashMap<i32, u64>, after: &HashMap<i32, u64>) -> f64 {
+    let ticks: u64 = after
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum();
+    ticks as f64 / rustix::param::clock_ticks_per_second() as f64
 }
 
 /// What a phase cost in CPU.
@@ -720,6 +761,9 @@ struct CpuUse {
     machine_busy: f64,
     /// Share of the phase's seconds with the machine at least 95 % busy.
     saturated: f64,
+    /// Seconds of user CPU of every other process (xtask's own polling, and whatever else
+    /// runs on this machine).
+    others_user: f64,
 }
 
 fn cpu_use(a: &CpuSample, b: &CpuSample) -> CpuUse {
@@ -730,6 +774,10 @@ fn cpu_use(a: &CpuSample, b: &CpuSample) -> CpuUse {
         syncthing: b.syncthing_ticks.saturating_sub(a.syncthing_ticks) as f64 / hz,
         watch: b.watch_ticks.saturating_sub(a.watch_ticks) as f64 / hz,
         saturated: 0.0,
+        others_user: (b.machine_user.saturating_sub(a.machine_user) as f64
+            - b.ours_user.saturating_sub(a.ours_user) as f64)
+            .max(0.0)
+            / hz,
         machine_busy: if total == 0 {
             0.0
         } else {
@@ -831,8 +879,8 @@ struct Figures {
     cpu_submissions: CpuUse,
     cpu_all: CpuUse,
     cores: usize,
-    /// Syncthing processes not of this run seen during the lesson.
-    foreign_syncthings: usize,
+    /// Syncthing processes not of this run seen during the lesson, and their CPU seconds.
+    foreign_syncthings: (usize, f64),
 }
 
 fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<Figures> {
@@ -1143,10 +1191,11 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
     let sent_before: Vec<u64> = counters_before.iter().map(|c| c.0).collect();
     let received_before: u64 = counters_before[1..].iter().map(|c| c.1).sum();
     let lesson_total = n as u64 * plan.lesson_bytes;
-    let foreign = foreign_syncthings(&rig);
-    if foreign > 0 {
+    let foreign_before = foreign_syncthings(&rig);
+    if !foreign_before.is_empty() {
         progress(&format!(
-            "warning: {foreign} Syncthing processes of something else run on this machine and compete for its CPU"
+            "note: {} Syncthing processes of something else run on this machine (their CPU during the lesson is reported)",
+            foreign_before.len()
         ));
     }
     let cpu_lesson_start = cpu_sample(&rig);
@@ -1201,7 +1250,11 @@ fn bench(plan: &Plan, bin: &Path, scratch: &Path, timeout: Duration) -> Result<F
     )?;
     let cpu_lesson_end = cpu_sample(&rig);
     let lesson_saturated = busy_lesson.saturated();
-    let foreign = foreign.max(foreign_syncthings(&rig));
+    let foreign_after = foreign_syncthings(&rig);
+    let foreign = (
+        foreign_before.len().max(foreign_after.len()),
+        foreign_cpu(&foreign_before, &foreign_after),
+    );
     let sent_after: Vec<u64> = port_counters(&rig.net)?.iter().map(|c| c.0).collect();
     let mesh_after = mesh_state(&rig, &ids)?;
     let sent: Vec<u64> = sent_after
@@ -1707,6 +1760,7 @@ impl Figures {
                     "wall_seconds": c.wall,
                     "syncthing_cpu_seconds": c.syncthing,
                     "watch_cpu_seconds": c.watch,
+                    "other_processes_user_cpu_seconds": c.others_user,
                     "machine_busy": c.machine_busy,
                     "machine_saturated_share": c.saturated,
                 })
@@ -1750,7 +1804,8 @@ impl Figures {
                 "cpu_all": cpu(&self.cpu_all),
                 "cores": self.cores,
                 "cpu_verdict": cpu_bound,
-                "foreign_syncthing_processes": self.foreign_syncthings,
+                "foreign_syncthing_processes": self.foreign_syncthings.0,
+                "foreign_syncthing_cpu_seconds_lesson": self.foreign_syncthings.1,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
@@ -1856,12 +1911,13 @@ impl Figures {
                     )
                 };
                 println!(
-                    "cpu: {name}: Syncthing {:.1} s of CPU in {:.1} s wall ({:.2} of {} cores), the watch processes {:.1} s; the machine {:.0} % busy{saturated}",
+                    "cpu: {name}: Syncthing {:.1} s of CPU in {:.1} s wall ({:.2} of {} cores), the watch processes {:.1} s, other processes {:.1} s of user CPU; the machine {:.0} % busy{saturated}",
                     c.syncthing,
                     c.wall,
                     if c.wall > 0.0 { c.syncthing / c.wall } else { 0.0 },
                     self.cores,
                     c.watch,
+                    c.others_user,
                     c.machine_busy * 100.0
                 );
             }
@@ -1871,10 +1927,10 @@ impl Figures {
                 self.cores,
                 n + 1
             );
-            if self.foreign_syncthings > 0 {
+            if self.foreign_syncthings.0 > 0 {
                 println!(
-                    "cpu: warning: {} Syncthing processes of something else ran on this machine during the lesson",
-                    self.foreign_syncthings
+                    "cpu: {} Syncthing processes of something else ran on this machine; they used {:.1} s of CPU during the lesson",
+                    self.foreign_syncthings.0, self.foreign_syncthings.1
                 );
             }
         }
