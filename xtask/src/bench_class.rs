@@ -1728,9 +1728,21 @@ fn mib(b: f64) -> f64 {
 
 impl Figures {
     /// Whether students sent a real share of the lesson (more than 5 % of what they got).
-    fn swarmed(&self, plan: &Plan) -> bool {
+    /// The students' share of the bytes sent during the lesson (0..1).
+    fn students_share(&self) -> f64 {
         let students: u64 = self.lesson_sent_students.iter().sum();
-        students as f64 > 0.05 * plan.students as f64 * plan.lesson_bytes as f64
+        let all = students + self.lesson_sent_teacher;
+        if all == 0 {
+            0.0
+        } else {
+            students as f64 / all as f64
+        }
+    }
+
+    /// Whether the students sent a real part of the lesson (a tenth or more of the bytes;
+    /// below that it is acknowledgements, indexes and a few blocks).
+    fn swarmed(&self) -> bool {
+        self.students_share() >= 0.1
     }
 
     fn report(&self, plan: &Plan, json: bool) -> Result<()> {
@@ -1741,10 +1753,16 @@ impl Figures {
         let mem: Vec<f64> = self.memory.iter().map(|&b| b as f64).collect();
         let mon: Vec<f64> = self.monitor_memory.iter().map(|&b| b as f64).collect();
         let lesson_copies = plan.lesson_bytes as f64;
-        let flow = if self.swarmed(plan) {
-            "students passed lesson blocks to each other (swarm)"
+        let flow = if self.swarmed() {
+            format!(
+                "students passed lesson blocks to each other (swarm): {:.0} % of the bytes came from students",
+                self.students_share() * 100.0
+            )
         } else {
-            "the lesson came from the teacher alone"
+            format!(
+                "the lesson came from the teacher ({:.0} % of the bytes from students)",
+                self.students_share() * 100.0
+            )
         };
         let c = &self.cpu_lesson;
         let cpu_bound = if c.machine_busy >= 0.9 || c.saturated >= 0.5 {
@@ -1791,7 +1809,8 @@ impl Figures {
                 "students_sharing_lessons_after": self.mesh_after.sharing,
                 "student_pairs_connected_after": self.mesh_after.pairs,
                 "classmates_limited_by_watch": self.classmates_limited,
-                "swarmed": self.swarmed(plan),
+                "swarmed": self.swarmed(),
+                "students_share_of_bytes_sent": self.students_share(),
                 "submissions_seconds": subs,
                 "submit_commands_seconds": self.submit_cmds,
                 "submissions_bound_seconds": plan.submissions_bound(),
@@ -1879,7 +1898,7 @@ impl Figures {
                 subs / plan.submissions_bound()
             );
             println!(
-                "memory per laptop (VmHWM of {}): max {:.1} MiB, median {:.1} MiB, mean {:.1} MiB; the teacher's {:.1} MiB",
+                "memory per laptop (VmHWM of {}): max {:.1} MiB, median {:.1} MiB, mean {:.1} MiB; the teacher's {:.1} MiB, the students' max {:.1} MiB",
                 if self.has_monitor {
                     "the real Syncthing, the child of 1.19's monitor process"
                 } else {
@@ -1888,7 +1907,8 @@ impl Figures {
                 mib(max(&mem)),
                 mib(median(&mem)),
                 mib(mean(&mem)),
-                mib(mem.first().copied().unwrap_or(0.0))
+                mib(mem.first().copied().unwrap_or(0.0)),
+                mib(max(mem.get(1..).unwrap_or_default()))
             );
             if self.has_monitor {
                 println!(
@@ -1990,6 +2010,23 @@ mod tests {
         // No two 128 KiB blocks alike (Syncthing would copy a block it has).
         let bytes = std::fs::read(&a).unwrap();
         assert_ne!(bytes[..131_072], bytes[131_072..262_144]);
+    }
+
+    /// A folder is complete by its bytes and state, as `/rest/db/status` of 1.19 words it.
+    #[test]
+    fn a_folder_is_complete_by_its_bytes() {
+        let status = |local: u64, need_files: u64, state: &str| -> FolderStatus {
+            serde_json::from_value(serde_json::json!({
+                "state": state, "globalBytes": 2_000_000, "globalFiles": 1,
+                "localBytes": local, "localFiles": 1, "needBytes": 2_000_000 - local,
+                "needFiles": need_files, "receiveOnlyChangedFiles": 0, "error": ""
+            }))
+            .unwrap()
+        };
+        assert!(complete(&status(2_000_000, 0, "idle"), 2_000_000));
+        assert!(!complete(&status(2_000_000, 0, "syncing"), 2_000_000));
+        assert!(!complete(&status(1_000_000, 1, "syncing"), 2_000_000));
+        assert!(!complete(&status(2_000_000, 0, "idle"), 3_000_000));
     }
 
     #[test]
