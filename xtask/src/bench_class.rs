@@ -602,8 +602,10 @@ struct CpuSample {
     at: Instant,
     syncthing_ticks: u64,
     watch_ticks: u64,
-    /// User time of this run's Syncthings and watch processes.
+    /// User time of this run's processes: Syncthings, watch, serve and this one.
     ours_user: u64,
+    /// CPU of this process and `serve`.
+    bench_ticks: u64,
     /// User time of every process on the machine.
     machine_user: u64,
     busy: u64,
@@ -617,12 +619,23 @@ fn cpu_sample(rig: &Rig) -> CpuSample {
         .map(cpu_times)
         .collect();
     let watch: Vec<(u64, u64)> = rig.watchers.iter().map(|w| cpu_times(w.pid())).collect();
+    // This process (its polling) and `serve` are this run's too.
+    let mut rest = vec![cpu_times(std::process::id() as i32)];
+    if let Some(serve) = &rig.serve {
+        rest.push(cpu_times(serve.child.pid()));
+    }
     let (busy, total) = machine_ticks();
     CpuSample {
         at: Instant::now(),
         syncthing_ticks: syncthing.iter().map(|(u, s)| u + s).sum(),
         watch_ticks: watch.iter().map(|(u, s)| u + s).sum(),
-        ours_user: syncthing.iter().chain(&watch).map(|(u, _)| u).sum(),
+        ours_user: syncthing
+            .iter()
+            .chain(&watch)
+            .chain(&rest)
+            .map(|(u, _)| u)
+            .sum(),
+        bench_ticks: rest.iter().map(|(u, s)| u + s).sum(),
         machine_user: machine_user_ticks(),
         busy,
         total,
@@ -761,8 +774,9 @@ struct CpuUse {
     machine_busy: f64,
     /// Share of the phase's seconds with the machine at least 95 % busy.
     saturated: f64,
-    /// Seconds of user CPU of every other process (xtask's own polling, and whatever else
-    /// runs on this machine).
+    /// Seconds of CPU of this process (its polling) and `serve`.
+    bench: f64,
+    /// Seconds of user CPU of every other process (whatever else runs on this machine).
     others_user: f64,
 }
 
@@ -774,6 +788,7 @@ fn cpu_use(a: &CpuSample, b: &CpuSample) -> CpuUse {
         syncthing: b.syncthing_ticks.saturating_sub(a.syncthing_ticks) as f64 / hz,
         watch: b.watch_ticks.saturating_sub(a.watch_ticks) as f64 / hz,
         saturated: 0.0,
+        bench: b.bench_ticks.saturating_sub(a.bench_ticks) as f64 / hz,
         others_user: (b.machine_user.saturating_sub(a.machine_user) as f64
             - b.ours_user.saturating_sub(a.ours_user) as f64)
             .max(0.0)
@@ -1778,6 +1793,7 @@ impl Figures {
                     "wall_seconds": c.wall,
                     "syncthing_cpu_seconds": c.syncthing,
                     "watch_cpu_seconds": c.watch,
+                    "bench_and_serve_cpu_seconds": c.bench,
                     "other_processes_user_cpu_seconds": c.others_user,
                     "machine_busy": c.machine_busy,
                     "machine_saturated_share": c.saturated,
@@ -1931,12 +1947,13 @@ impl Figures {
                     )
                 };
                 println!(
-                    "cpu: {name}: Syncthing {:.1} s of CPU in {:.1} s wall ({:.2} of {} cores), the watch processes {:.1} s, other processes {:.1} s of user CPU; the machine {:.0} % busy{saturated}",
+                    "cpu: {name}: Syncthing {:.1} s of CPU in {:.1} s wall ({:.2} of {} cores), the watch processes {:.1} s, the benchmark and serve {:.1} s, other processes {:.1} s of user CPU; the machine {:.0} % busy{saturated}",
                     c.syncthing,
                     c.wall,
                     if c.wall > 0.0 { c.syncthing / c.wall } else { 0.0 },
                     self.cores,
                     c.watch,
+                    c.bench,
                     c.others_user,
                     c.machine_busy * 100.0
                 );
