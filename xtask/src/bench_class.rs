@@ -204,6 +204,12 @@ impl Plan {
 /// Runs the benchmark.
 pub fn run(opts: &Options) -> Result<()> {
     interrupt::install();
+    sbin_on_path();
+    // The test network's helpers panic on failure and `no_panic` turns that into an error:
+    // a panic is one line here, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("bench-class: panic: {info}");
+    }));
     preflight()?;
     let root = workspace_root()?;
     if !opts.no_build {
@@ -268,6 +274,26 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     let figures = result?;
     figures.report(&plan, opts.json)
+}
+
+/// `ip` and `tc` live in /usr/sbin, which a user's PATH may lack, and the test network runs
+/// them by name: the sbin directories go at the end of PATH (as the sudo re-run has them).
+fn sbin_on_path() {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let mut add: Vec<PathBuf> = ["/usr/local/sbin", "/usr/sbin", "/sbin"]
+        .into_iter()
+        .map(PathBuf::from)
+        .filter(|d| !dirs.contains(d))
+        .collect();
+    if add.is_empty() {
+        return;
+    }
+    let mut all = dirs;
+    all.append(&mut add);
+    if let Ok(joined) = std::env::join_paths(all) {
+        std::env::set_var("PATH", joined);
+    }
 }
 
 /// Root, and the programs: one line naming what is missing.
