@@ -56,7 +56,7 @@ pub enum ClassError {
     Rest(#[from] RestError),
     #[error("{0}")]
     Code(#[from] CodeError),
-    #[error("the code is not right: {0}")]
+    #[error("{}", join_message(.0))]
     Join(#[from] JoinError),
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -72,6 +72,19 @@ pub enum ClassError {
     State { path: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A failed join in words a student can act on: the code, or the way to the teacher.
+fn join_message(e: &JoinError) -> String {
+    match e {
+        JoinError::Refused(join::Refusal::WrongCode) | JoinError::TeacherProofInvalid => {
+            format!("the code is not right: {e}")
+        }
+        JoinError::Io(_) | JoinError::Timeout(_) => {
+            format!("cannot reach the teacher's laptop: {e}")
+        }
+        _ => e.to_string(),
+    }
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ClassError {
