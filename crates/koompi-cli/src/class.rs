@@ -559,9 +559,23 @@ fn run(cli: &Cli) -> Result<()> {
                 student_name,
             };
             let avahi = Avahi::new(Runner::real());
+            let engine = engine()?;
+            // Progress on stderr (stdout stays the result): the browse and the proof take
+            // seconds, the connection up to half a minute when the teacher is not serving yet.
+            if !json {
+                match (teacher, name) {
+                    (Some(t), _) => eprintln!("Joining the class at {t} ..."),
+                    (None, Some(n)) => eprintln!(
+                        "Looking for class {n} on the network (up to {browse_secs} s) ..."
+                    ),
+                    (None, None) => {
+                        eprintln!("Looking for classes on the network (up to {browse_secs} s) ...")
+                    }
+                }
+            }
             let j = class::join(
                 &paths,
-                &engine()?,
+                &engine,
                 &req,
                 Some(&avahi),
                 Duration::from_secs(*browse_secs),
