@@ -475,6 +475,13 @@ pub fn serve(
         device_id: engine.device_id.clone(),
         key: JoinKey::derive(&code, &state.name),
         sync_port: engine.sync_port,
+        names: std::sync::Arc::new(std::sync::Mutex::new(
+            state
+                .students
+                .iter()
+                .map(|s| (s.name.clone(), s.device_id.clone()))
+                .collect(),
+        )),
     };
     let server = JoinServer::bind(listen, teacher, ServerOptions::default())
         .map_err(io("cannot listen on", Path::new(&listen.to_string())))?;

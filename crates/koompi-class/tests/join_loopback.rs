@@ -40,6 +40,7 @@ fn teacher(code: &JoinCode) -> Teacher {
         device_id: TEACHER_DEV.into(),
         key: JoinKey::derive_rounds(code, CLASS, ROUNDS),
         sync_port: Some(22000),
+        names: Default::default(),
     }
 }
 
