@@ -11,7 +11,7 @@ use crate::code::{CodeError, JoinCode};
 use crate::discovery::{self, Announcement, Avahi, Publication};
 use crate::join::net::{self, JoinEvent, JoinServer, ServerHandle, ServerOptions};
 use crate::join::{self, Admitted, JoinError, JoinKey, Student, Teacher};
-use crate::syncthing::classroom::{lessons_id, submissions_id};
+use crate::syncthing::classroom::{lessons_id, submissions_id, IGNORE_PATTERNS};
 use crate::syncthing::{
     apply_class_options, class_device, class_folders, read_home_config, ClassOptions, Client,
     Member, RestError, Role,
@@ -337,6 +337,7 @@ impl Engine {
         ) {
             mkdir(Path::new(&f.path))?;
             self.client.add_folder(&f)?;
+            self.client.set_ignores(&f.id, &IGNORE_PATTERNS)?;
         }
         Ok(())
     }
@@ -373,6 +374,8 @@ pub fn create(paths: &Paths, engine: &Engine, name: &str) -> Result<Created, Cla
         created: now(),
     };
     let dir = paths.class_dir(name);
+    // Homework and the state of a class are the user's alone on a shared laptop.
+    mkdir_private(&dir)?;
     mkdir(&dir.join("Lessons"))?;
     mkdir(&dir.join("Submissions"))?;
     engine.configure(paths, &state)?;
@@ -551,13 +554,20 @@ fn open_regular(path: &Path, nofollow: bool) -> Result<std::fs::File, ClassError
 }
 
 /// Copies `src` to a new file `dest` (never through a link planted there), synced.
-fn copy_file(mut src: std::fs::File, dest: &Path) -> Result<(), ClassError> {
-    use std::os::unix::fs::OpenOptionsExt;
+fn copy_file(src: std::fs::File, dest: &Path) -> Result<(), ClassError> {
+    copy_file_mode(src, dest, 0o644)
+}
+
+/// [`copy_file`] with the new file's permission bits.
+fn copy_file_mode(mut src: std::fs::File, dest: &Path, mode: u32) -> Result<(), ClassError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(dest)
+        .map_err(io("cannot write", dest))?;
+    out.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io("cannot write", dest))?;
     std::io::copy(&mut src, &mut out).map_err(io("cannot copy to", dest))?;
     out.flush().map_err(io("cannot write", dest))?;
@@ -567,7 +577,7 @@ fn copy_file(mut src: std::fs::File, dest: &Path) -> Result<(), ClassError> {
 /// Copies `file` into `dir` atomically: to a temporary name Syncthing skips
 /// (`.syncthing.*.tmp`), synced, then renamed. Returns the destination. A temporary file
 /// an interrupted run left is replaced.
-fn copy_into(file: &Path, dir: &Path) -> Result<PathBuf, ClassError> {
+fn copy_into(file: &Path, dir: &Path, mode: u32) -> Result<PathBuf, ClassError> {
     let name = file_name(file)?;
     let src = open_regular(file, false)?;
     let dest = dir.join(&name);
@@ -577,7 +587,7 @@ fn copy_into(file: &Path, dir: &Path) -> Result<PathBuf, ClassError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("cannot remove", &tmp)(e)),
     }
-    let result = copy_file(src, &tmp)
+    let result = copy_file_mode(src, &tmp, mode)
         .and_then(|()| std::fs::rename(&tmp, &dest).map_err(io("cannot rename to", &dest)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -616,8 +626,11 @@ pub fn put_files(
     }
     mkdir(&dir)?;
     let mut out = Vec::new();
+    // Lessons are read-only (Syncthing carries the mode to every student: an editor says
+    // so, and the student saves a copy elsewhere instead of a change `watch` would undo).
+    let mode = if part == Part::Teacher { 0o444 } else { 0o644 };
     for f in files {
-        out.push(copy_into(f, &dir)?);
+        out.push(copy_into(f, &dir, mode)?);
     }
     engine.client.scan(&folder)?;
     Ok(out)
@@ -1148,6 +1161,7 @@ pub fn join(
         students: Vec::new(),
         created: now(),
     };
+    mkdir_private(&paths.class_dir(&class))?;
     engine.configure(paths, &state)?;
     state.save(paths)?;
     Ok(Joined {
@@ -1246,7 +1260,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let (f2, d2) = (fifo.clone(), dir.clone());
         std::thread::spawn(move || {
-            let _ = tx.send(copy_into(&f2, &d2).map_err(|e| e.to_string()));
+            let _ = tx.send(copy_into(&f2, &d2, 0o444).map_err(|e| e.to_string()));
         });
         let r = rx
             .recv_timeout(Duration::from_secs(5))
@@ -1261,7 +1275,7 @@ mod tests {
         std::fs::write(&lesson, b"lesson").expect("write");
         std::os::unix::fs::symlink(&outside, dir.join(".syncthing.a.txt.koompi.tmp"))
             .expect("symlink");
-        let dest = copy_into(&lesson, &dir).expect("copy");
+        let dest = copy_into(&lesson, &dir, 0o444).expect("copy");
         assert_eq!(std::fs::read(&dest).expect("read"), b"lesson");
         assert_eq!(std::fs::read(&outside).expect("read"), b"keep");
         assert!(!dir.join(".syncthing.a.txt.koompi.tmp").exists());
