@@ -127,7 +127,8 @@ pub enum Part {
 }
 
 impl Part {
-    fn word(self) -> &'static str {
+    /// "teacher" or "student".
+    pub fn word(self) -> &'static str {
         match self {
             Part::Teacher => "teacher",
             Part::Student => "student",

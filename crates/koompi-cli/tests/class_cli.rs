@@ -323,7 +323,7 @@ fn a_class_on_loopback_lessons_out_homework_back() {
     });
     let human = teacher.ok(&["status", "Maths"]);
     assert!(
-        human.contains("dara: online, lessons 100 %, 1 submissions"),
+        human.contains("dara: online, lessons 100 %, 1 submission"),
         "{human}"
     );
     assert!(human.contains("hw-sokha.txt ("), "{human}");

@@ -252,8 +252,11 @@ impl JoinServer {
 
 fn report(shared: &Mutex<Shared>, events: &mpsc::Sender<JoinEvent>, event: JoinEvent) {
     match &event {
-        JoinEvent::Admitted { .. } => tracing::info!("class join: {event}"),
-        _ => tracing::warn!("class join: {event}"),
+        // `serve` prints every event; a warning on top would say each refusal twice.
+        JoinEvent::Admitted { .. } | JoinEvent::Refused { .. } => {
+            tracing::info!("class join: {event}")
+        }
+        JoinEvent::Failed { .. } => tracing::warn!("class join: {event}"),
     }
     {
         let mut s = lock(shared);
