@@ -455,6 +455,11 @@ fn sync_addresses(ip: IpAddr, port: Option<u16>) -> Vec<String> {
 #[derive(Debug)]
 pub struct Serving {
     pub server: ServerHandle,
+    /// The names the join server holds taken (shared with it): [`refresh_names`] lets go
+    /// of the ones `remove-student` freed while it runs.
+    pub names: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+    /// The students of the state file when the names were last read.
+    pub known: std::collections::BTreeMap<String, String>,
     pub publication: Option<Publication>,
     pub events: mpsc::Receiver<JoinEvent>,
     /// Why the class is not announced, when it is not.
@@ -479,14 +484,9 @@ pub fn serve(
         device_id: engine.device_id.clone(),
         key: JoinKey::derive(&code, &state.name),
         sync_port: engine.sync_port,
-        names: std::sync::Arc::new(std::sync::Mutex::new(
-            state
-                .students
-                .iter()
-                .map(|s| (s.name.clone(), s.device_id.clone()))
-                .collect(),
-        )),
+        names: std::sync::Arc::new(std::sync::Mutex::new(student_names(&state))),
     };
+    let names = std::sync::Arc::clone(&teacher.names);
     let server = JoinServer::bind(listen, teacher, ServerOptions::default())
         .map_err(io("cannot listen on", Path::new(&listen.to_string())))?;
     let port = server
@@ -511,10 +511,45 @@ pub fn serve(
     };
     Ok(Serving {
         server,
+        names,
+        known: student_names(&state),
         publication,
         events,
         announce_error,
     })
+}
+
+fn student_names(state: &ClassState) -> std::collections::BTreeMap<String, String> {
+    state
+        .students
+        .iter()
+        .map(|s| (s.name.clone(), s.device_id.clone()))
+        .collect()
+}
+
+/// Teacher: while `serve` runs, frees the names of students `remove-student` took out
+/// since the last call (those that were in the state and no longer are), so another laptop
+/// may join under them. Names proved since then and not yet saved are kept.
+pub fn refresh_names(paths: &Paths, class: &str, serving: &mut Serving) -> Result<(), ClassError> {
+    let now = student_names(&ClassState::load(paths, class)?);
+    let mut names = serving.names.lock().unwrap_or_else(|e| e.into_inner());
+    free_removed(&serving.known, &now, &mut names);
+    drop(names);
+    serving.known = now;
+    Ok(())
+}
+
+type Names = std::collections::BTreeMap<String, String>;
+
+/// Removes from `names` each (name, device) that was in the state (`before`) and is not
+/// any more (`now`); a name taken by a join since (not in `before`, or another device)
+/// stays.
+fn free_removed(before: &Names, now: &Names, names: &mut Names) {
+    for (name, device) in before {
+        if now.get(name) != Some(device) && names.get(name) == Some(device) {
+            names.remove(name);
+        }
+    }
 }
 
 /// The name of a file given on the command line, as it is put in a class folder.
@@ -873,7 +908,12 @@ fn copy_tree(
     for e in entries {
         let name = e.file_name();
         let n = name.to_string_lossy();
-        if n.starts_with(".syncthing.") || n.starts_with("~syncthing~") || n == ".stfolder" {
+        // Syncthing's own: its temporary files, the folder marker, the ignore patterns
+        // (every class folder has a `.stignore`), versions.
+        if n.starts_with(".syncthing.")
+            || n.starts_with("~syncthing~")
+            || matches!(n.as_ref(), ".stfolder" | ".stignore" | ".stversions")
+        {
             continue;
         }
         let Ok(kind) = e.file_type() else { continue };
@@ -1128,7 +1168,6 @@ pub fn join(
         }
     };
     discovery::check_class_name(&class)?;
-    let _lock = lock_class(paths, &class, LOCK_WAIT)?;
     if paths.state_file(&class).exists() {
         return Err(ClassError::Exists(class));
     }
@@ -1141,6 +1180,12 @@ pub fn join(
         sync_port: engine.sync_port,
     };
     let welcomed = net::join(addr, &student, JOIN_TIMEOUT)?;
+    // Locked after the handshake (it may wait half a minute for the teacher), checked
+    // again under the lock.
+    let _lock = lock_class(paths, &class, LOCK_WAIT)?;
+    if paths.state_file(&class).exists() {
+        return Err(ClassError::Exists(class));
+    }
     let teacher_device = welcomed.device_id;
     let addresses = match &req.teacher_sync {
         Some(url) => vec![url.clone(), "dynamic".to_string()],
@@ -1293,6 +1338,7 @@ mod tests {
         let sub = p.class_dir("Maths").join("Submissions");
         std::fs::create_dir_all(sub.join("dara/project")).expect("mkdir");
         std::fs::write(sub.join("dara/essay.txt"), b"essay").expect("write");
+        std::fs::write(sub.join("dara/.stignore"), b"(?d).~lock.*#").expect("write");
         std::fs::write(sub.join("dara/project/main.py"), b"print(1)").expect("write");
         let secret = t.path().join("id_rsa");
         std::fs::write(&secret, b"PRIVATE").expect("write");
@@ -1402,5 +1448,25 @@ mod tests {
             waiter.join().expect("thread"),
             "the waiter never got the lock"
         );
+    }
+
+    /// A removed student's name is freed for the running join server; a name proved since
+    /// the state was read, and the students still in it, are kept.
+    #[test]
+    fn a_removed_students_name_is_freed_and_nothing_else() {
+        let n = |v: &[(&str, &str)]| -> Names {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let before = n(&[("dara", "D1"), ("rithy", "D5")]);
+        let now = n(&[("dara", "D1")]);
+        let mut names = n(&[("dara", "D1"), ("rithy", "D5"), ("new", "D7")]);
+        free_removed(&before, &now, &mut names);
+        assert_eq!(names, n(&[("dara", "D1"), ("new", "D7")]));
+        // Rithy rejoined from another laptop before the refresh: that is a new holder.
+        let mut names = n(&[("dara", "D1"), ("rithy", "D9")]);
+        free_removed(&before, &now, &mut names);
+        assert_eq!(names, n(&[("dara", "D1"), ("rithy", "D9")]));
     }
 }

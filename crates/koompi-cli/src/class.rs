@@ -253,14 +253,15 @@ fn print_status(s: &class::Status) {
                 "offline"
             };
             println!(
-                "you are {} in this class; the teacher is {online}",
+                "your name in this class: {}; the teacher is {online}",
                 s.student_name.as_deref().unwrap_or("?")
             );
             if let Some(n) = s.lessons_changed.filter(|n| *n > 0) {
                 println!(
-                    "{} changed here (koompi-class restore {} puts them back)",
+                    "{} changed here (koompi-class restore {} puts {} back)",
                     count(n, "lesson file", "lesson files"),
-                    s.name
+                    s.name,
+                    if n == 1 { "it" } else { "them" }
                 );
             }
             println!("submitted: {}", s.my_submissions.len());
@@ -283,11 +284,22 @@ pub fn main() -> Result<()> {
 
 /// This laptop's address on the LAN, as a student types it after `--teacher`: the source
 /// address the kernel picks towards the mDNS group (a UDP "connect" sends nothing).
+/// A classroom access point without a gateway gives no route to the group: then the
+/// private ranges' last addresses are tried, which the LAN's own route covers.
 fn lan_address() -> Option<std::net::IpAddr> {
-    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect("224.0.0.251:5353").ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+    [
+        "224.0.0.251:5353",
+        "10.255.255.255:9",
+        "172.31.255.255:9",
+        "192.168.255.255:9",
+    ]
+    .iter()
+    .find_map(|to| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.connect(to).ok()?;
+        let ip = s.local_addr().ok()?.ip();
+        (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+    })
 }
 
 /// A join event for `serve --json`: one object per line, the device ID whole.
@@ -421,7 +433,7 @@ fn run(cli: &Cli) -> Result<()> {
         } => {
             let engine = engine()?;
             let avahi = Avahi::new(Runner::real());
-            let serving = class::serve(
+            let mut serving = class::serve(
                 &paths,
                 &engine,
                 name,
@@ -442,11 +454,9 @@ fn run(cli: &Cli) -> Result<()> {
                     })
                 );
             } else {
-                println!(
-                    "Class {name}: students join on port {port} with the code {} ({})",
-                    code.words(),
-                    code.digits()
-                );
+                // Two lines: the code stays whole in 80 columns.
+                println!("Class {name}: students join on port {port} with the code");
+                println!("  {}  ({})", code.words(), code.digits());
                 if let Some(ip) = ip {
                     let at = if port == class::DEFAULT_JOIN_PORT {
                         ip.to_string()
@@ -472,7 +482,15 @@ fn run(cli: &Cli) -> Result<()> {
                 signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
                     .context("cannot handle signals")?;
             }
+            let mut refreshed = std::time::Instant::now();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A student removed meanwhile frees their name (remove-student).
+                if refreshed.elapsed() >= Duration::from_secs(2) {
+                    refreshed = std::time::Instant::now();
+                    if let Err(e) = class::refresh_names(&paths, name, &mut serving) {
+                        eprintln!("koompi-class: warning: {e}");
+                    }
+                }
                 let ev = match serving.events.recv_timeout(Duration::from_millis(200)) {
                     Ok(ev) => ev,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,

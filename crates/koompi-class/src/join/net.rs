@@ -251,13 +251,8 @@ impl JoinServer {
 }
 
 fn report(shared: &Mutex<Shared>, events: &mpsc::Sender<JoinEvent>, event: JoinEvent) {
-    match &event {
-        // `serve` prints every event; a warning on top would say each refusal twice.
-        JoinEvent::Admitted { .. } | JoinEvent::Refused { .. } => {
-            tracing::info!("class join: {event}")
-        }
-        JoinEvent::Failed { .. } => tracing::warn!("class join: {event}"),
-    }
+    // `serve` prints every event; a warning on top would say each one twice.
+    tracing::info!("class join: {event}");
     {
         let mut s = lock(shared);
         if s.recent.len() == RECENT_EVENTS {
@@ -308,9 +303,14 @@ fn handshake(
         Ok(n) => n,
         Err(e) => return failed(e),
     };
+    // The name the hello gave, for the event line when it is refused (a taken name).
+    let said = match &hello {
+        Message::Hello { name, .. } => super::check_name(name).ok(),
+        _ => None,
+    };
     let (pending, challenge) = match teacher.on_hello(hello, nonce) {
         Ok(x) => x,
-        Err(refusal) => return refuse(&mut conn, None, refusal),
+        Err(refusal) => return refuse(&mut conn, said, refusal),
     };
     let name = Some(pending.student_name().to_string());
     if let Err(e) = conn.send(&challenge, deadline) {
@@ -335,7 +335,7 @@ fn handshake(
         Err(refusal) => {
             if refusal == Refusal::WrongCode {
                 if let Some(wait) = lock(shared).limiter.failure(addr.ip(), Instant::now()) {
-                    tracing::warn!(
+                    tracing::info!(
                         "class join: {} locked out for {} s after wrong codes",
                         addr.ip(),
                         wait.as_secs()
