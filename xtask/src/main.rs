@@ -3,6 +3,7 @@
 //! This file only parses the command line and dispatches; each task lives in its own module.
 
 mod bench;
+mod bench_class;
 mod bench_packages;
 mod configs;
 mod host;
@@ -32,6 +33,9 @@ enum Task {
     BenchSnapshots(bench::Options),
     /// Time koompi search/list against pacman -Ss/-Q on one generated database (no root).
     BenchPackages(bench_packages::Options),
+    /// Time a lesson to N students and their homework back, each laptop a network
+    /// namespace with its own Syncthing on shaped links (needs root).
+    BenchClass(bench_class::Options),
     /// Build (or reuse) the bootable KOOMPI test disk image (needs root); prints its path.
     VmImage(vm::ImageOptions),
     /// Boot the image in QEMU and run a test scenario over the serial console.
@@ -50,6 +54,7 @@ impl Task {
         match self {
             Task::Test(_) => Some("test"),
             Task::BenchSnapshots(_) => Some("bench-snapshots"),
+            Task::BenchClass(_) => Some("bench-class"),
             Task::VmImage(_) => Some("vm-image"),
             Task::VmTest(_) => Some("vm-test"),
             Task::VmRun(_) => Some("vm-run"),
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Task::IsoLint(opts) => host::workspace_root().and_then(|root| iso_lint::main(&root, &opts)),
         Task::BenchSnapshots(opts) => bench::run(&opts),
         Task::BenchPackages(opts) => bench_packages::run(&opts),
+        Task::BenchClass(opts) => bench_class::run(&opts),
         Task::VmImage(opts) => vm::image(&opts),
         Task::VmTest(opts) => vm::test(&opts),
         Task::VmRun(opts) => vm::run(&opts),

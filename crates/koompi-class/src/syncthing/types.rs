@@ -192,6 +192,13 @@ pub struct FolderStatus {
     pub local_files: u64,
     #[serde(rename = "needFiles", default)]
     pub need_files: u64,
+    /// Bytes of the folder as the cluster has it, as this device has it, and still needed.
+    #[serde(rename = "globalBytes", default)]
+    pub global_bytes: u64,
+    #[serde(rename = "localBytes", default)]
+    pub local_bytes: u64,
+    #[serde(rename = "needBytes", default)]
+    pub need_bytes: u64,
     /// Files changed locally in a receive-only folder (edits and new files).
     #[serde(rename = "receiveOnlyChangedFiles", default)]
     pub receive_only_changed_files: u64,
