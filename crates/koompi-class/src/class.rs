@@ -11,7 +11,7 @@ use crate::code::{CodeError, JoinCode};
 use crate::discovery::{self, Announcement, Avahi, Publication};
 use crate::join::net::{self, JoinEvent, JoinServer, ServerHandle, ServerOptions};
 use crate::join::{self, Admitted, JoinError, JoinKey, Student, Teacher};
-use crate::syncthing::classroom::{lessons_id, submissions_id};
+use crate::syncthing::classroom::{lessons_id, submissions_id, IGNORE_PATTERNS};
 use crate::syncthing::{
     apply_class_options, class_device, class_folders, read_home_config, ClassOptions, Client,
     Member, RestError, Role,
@@ -56,7 +56,7 @@ pub enum ClassError {
     Rest(#[from] RestError),
     #[error("{0}")]
     Code(#[from] CodeError),
-    #[error("the code is not right: {0}")]
+    #[error("{}", join_message(.0))]
     Join(#[from] JoinError),
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -72,6 +72,19 @@ pub enum ClassError {
     State { path: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A failed join in words a student can act on: the code, or the way to the teacher.
+fn join_message(e: &JoinError) -> String {
+    match e {
+        JoinError::Refused(join::Refusal::WrongCode) | JoinError::TeacherProofInvalid => {
+            format!("the code is not right: {e}")
+        }
+        JoinError::Io(_) | JoinError::Timeout(_) => {
+            format!("cannot reach the teacher's laptop: {e}")
+        }
+        _ => e.to_string(),
+    }
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ClassError {
@@ -114,7 +127,8 @@ pub enum Part {
 }
 
 impl Part {
-    fn word(self) -> &'static str {
+    /// "teacher" or "student".
+    pub fn word(self) -> &'static str {
         match self {
             Part::Teacher => "teacher",
             Part::Student => "student",
@@ -324,6 +338,7 @@ impl Engine {
         ) {
             mkdir(Path::new(&f.path))?;
             self.client.add_folder(&f)?;
+            self.client.set_ignores(&f.id, &IGNORE_PATTERNS)?;
         }
         Ok(())
     }
@@ -360,6 +375,8 @@ pub fn create(paths: &Paths, engine: &Engine, name: &str) -> Result<Created, Cla
         created: now(),
     };
     let dir = paths.class_dir(name);
+    // Homework and the state of a class are the user's alone on a shared laptop.
+    mkdir_private(&dir)?;
     mkdir(&dir.join("Lessons"))?;
     mkdir(&dir.join("Submissions"))?;
     engine.configure(paths, &state)?;
@@ -438,6 +455,11 @@ fn sync_addresses(ip: IpAddr, port: Option<u16>) -> Vec<String> {
 #[derive(Debug)]
 pub struct Serving {
     pub server: ServerHandle,
+    /// The names the join server holds taken (shared with it): [`refresh_names`] lets go
+    /// of the ones `remove-student` freed while it runs.
+    pub names: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+    /// The students of the state file when the names were last read.
+    pub known: std::collections::BTreeMap<String, String>,
     pub publication: Option<Publication>,
     pub events: mpsc::Receiver<JoinEvent>,
     /// Why the class is not announced, when it is not.
@@ -462,7 +484,9 @@ pub fn serve(
         device_id: engine.device_id.clone(),
         key: JoinKey::derive(&code, &state.name),
         sync_port: engine.sync_port,
+        names: std::sync::Arc::new(std::sync::Mutex::new(student_names(&state))),
     };
+    let names = std::sync::Arc::clone(&teacher.names);
     let server = JoinServer::bind(listen, teacher, ServerOptions::default())
         .map_err(io("cannot listen on", Path::new(&listen.to_string())))?;
     let port = server
@@ -487,10 +511,45 @@ pub fn serve(
     };
     Ok(Serving {
         server,
+        names,
+        known: student_names(&state),
         publication,
         events,
         announce_error,
     })
+}
+
+fn student_names(state: &ClassState) -> std::collections::BTreeMap<String, String> {
+    state
+        .students
+        .iter()
+        .map(|s| (s.name.clone(), s.device_id.clone()))
+        .collect()
+}
+
+/// Teacher: while `serve` runs, frees the names of students `remove-student` took out
+/// since the last call (those that were in the state and no longer are), so another laptop
+/// may join under them. Names proved since then and not yet saved are kept.
+pub fn refresh_names(paths: &Paths, class: &str, serving: &mut Serving) -> Result<(), ClassError> {
+    let now = student_names(&ClassState::load(paths, class)?);
+    let mut names = serving.names.lock().unwrap_or_else(|e| e.into_inner());
+    free_removed(&serving.known, &now, &mut names);
+    drop(names);
+    serving.known = now;
+    Ok(())
+}
+
+type Names = std::collections::BTreeMap<String, String>;
+
+/// Removes from `names` each (name, device) that was in the state (`before`) and is not
+/// any more (`now`); a name taken by a join since (not in `before`, or another device)
+/// stays.
+fn free_removed(before: &Names, now: &Names, names: &mut Names) {
+    for (name, device) in before {
+        if now.get(name) != Some(device) && names.get(name) == Some(device) {
+            names.remove(name);
+        }
+    }
 }
 
 /// The name of a file given on the command line, as it is put in a class folder.
@@ -531,13 +590,20 @@ fn open_regular(path: &Path, nofollow: bool) -> Result<std::fs::File, ClassError
 }
 
 /// Copies `src` to a new file `dest` (never through a link planted there), synced.
-fn copy_file(mut src: std::fs::File, dest: &Path) -> Result<(), ClassError> {
-    use std::os::unix::fs::OpenOptionsExt;
+fn copy_file(src: std::fs::File, dest: &Path) -> Result<(), ClassError> {
+    copy_file_mode(src, dest, 0o644)
+}
+
+/// [`copy_file`] with the new file's permission bits.
+fn copy_file_mode(mut src: std::fs::File, dest: &Path, mode: u32) -> Result<(), ClassError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(dest)
+        .map_err(io("cannot write", dest))?;
+    out.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io("cannot write", dest))?;
     std::io::copy(&mut src, &mut out).map_err(io("cannot copy to", dest))?;
     out.flush().map_err(io("cannot write", dest))?;
@@ -547,7 +613,7 @@ fn copy_file(mut src: std::fs::File, dest: &Path) -> Result<(), ClassError> {
 /// Copies `file` into `dir` atomically: to a temporary name Syncthing skips
 /// (`.syncthing.*.tmp`), synced, then renamed. Returns the destination. A temporary file
 /// an interrupted run left is replaced.
-fn copy_into(file: &Path, dir: &Path) -> Result<PathBuf, ClassError> {
+fn copy_into(file: &Path, dir: &Path, mode: u32) -> Result<PathBuf, ClassError> {
     let name = file_name(file)?;
     let src = open_regular(file, false)?;
     let dest = dir.join(&name);
@@ -557,7 +623,7 @@ fn copy_into(file: &Path, dir: &Path) -> Result<PathBuf, ClassError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("cannot remove", &tmp)(e)),
     }
-    let result = copy_file(src, &tmp)
+    let result = copy_file_mode(src, &tmp, mode)
         .and_then(|()| std::fs::rename(&tmp, &dest).map_err(io("cannot rename to", &dest)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -596,8 +662,11 @@ pub fn put_files(
     }
     mkdir(&dir)?;
     let mut out = Vec::new();
+    // Lessons are read-only (Syncthing carries the mode to every student: an editor says
+    // so, and the student saves a copy elsewhere instead of a change `watch` would undo).
+    let mode = if part == Part::Teacher { 0o444 } else { 0o644 };
     for f in files {
-        out.push(copy_into(f, &dir)?);
+        out.push(copy_into(f, &dir, mode)?);
     }
     engine.client.scan(&folder)?;
     Ok(out)
@@ -839,7 +908,12 @@ fn copy_tree(
     for e in entries {
         let name = e.file_name();
         let n = name.to_string_lossy();
-        if n.starts_with(".syncthing.") || n.starts_with("~syncthing~") || n == ".stfolder" {
+        // Syncthing's own: its temporary files, the folder marker, the ignore patterns
+        // (every class folder has a `.stignore`), versions.
+        if n.starts_with(".syncthing.")
+            || n.starts_with("~syncthing~")
+            || matches!(n.as_ref(), ".stfolder" | ".stignore" | ".stversions")
+        {
             continue;
         }
         let Ok(kind) = e.file_type() else { continue };
@@ -1094,7 +1168,6 @@ pub fn join(
         }
     };
     discovery::check_class_name(&class)?;
-    let _lock = lock_class(paths, &class, LOCK_WAIT)?;
     if paths.state_file(&class).exists() {
         return Err(ClassError::Exists(class));
     }
@@ -1107,6 +1180,12 @@ pub fn join(
         sync_port: engine.sync_port,
     };
     let welcomed = net::join(addr, &student, JOIN_TIMEOUT)?;
+    // Locked after the handshake (it may wait half a minute for the teacher), checked
+    // again under the lock.
+    let _lock = lock_class(paths, &class, LOCK_WAIT)?;
+    if paths.state_file(&class).exists() {
+        return Err(ClassError::Exists(class));
+    }
     let teacher_device = welcomed.device_id;
     let addresses = match &req.teacher_sync {
         Some(url) => vec![url.clone(), "dynamic".to_string()],
@@ -1128,6 +1207,7 @@ pub fn join(
         students: Vec::new(),
         created: now(),
     };
+    mkdir_private(&paths.class_dir(&class))?;
     engine.configure(paths, &state)?;
     state.save(paths)?;
     Ok(Joined {
@@ -1226,7 +1306,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let (f2, d2) = (fifo.clone(), dir.clone());
         std::thread::spawn(move || {
-            let _ = tx.send(copy_into(&f2, &d2).map_err(|e| e.to_string()));
+            let _ = tx.send(copy_into(&f2, &d2, 0o444).map_err(|e| e.to_string()));
         });
         let r = rx
             .recv_timeout(Duration::from_secs(5))
@@ -1241,7 +1321,7 @@ mod tests {
         std::fs::write(&lesson, b"lesson").expect("write");
         std::os::unix::fs::symlink(&outside, dir.join(".syncthing.a.txt.koompi.tmp"))
             .expect("symlink");
-        let dest = copy_into(&lesson, &dir).expect("copy");
+        let dest = copy_into(&lesson, &dir, 0o444).expect("copy");
         assert_eq!(std::fs::read(&dest).expect("read"), b"lesson");
         assert_eq!(std::fs::read(&outside).expect("read"), b"keep");
         assert!(!dir.join(".syncthing.a.txt.koompi.tmp").exists());
@@ -1258,6 +1338,7 @@ mod tests {
         let sub = p.class_dir("Maths").join("Submissions");
         std::fs::create_dir_all(sub.join("dara/project")).expect("mkdir");
         std::fs::write(sub.join("dara/essay.txt"), b"essay").expect("write");
+        std::fs::write(sub.join("dara/.stignore"), b"(?d).~lock.*#").expect("write");
         std::fs::write(sub.join("dara/project/main.py"), b"print(1)").expect("write");
         let secret = t.path().join("id_rsa");
         std::fs::write(&secret, b"PRIVATE").expect("write");
@@ -1367,5 +1448,25 @@ mod tests {
             waiter.join().expect("thread"),
             "the waiter never got the lock"
         );
+    }
+
+    /// A removed student's name is freed for the running join server; a name proved since
+    /// the state was read, and the students still in it, are kept.
+    #[test]
+    fn a_removed_students_name_is_freed_and_nothing_else() {
+        let n = |v: &[(&str, &str)]| -> Names {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let before = n(&[("dara", "D1"), ("rithy", "D5")]);
+        let now = n(&[("dara", "D1")]);
+        let mut names = n(&[("dara", "D1"), ("rithy", "D5"), ("new", "D7")]);
+        free_removed(&before, &now, &mut names);
+        assert_eq!(names, n(&[("dara", "D1"), ("new", "D7")]));
+        // Rithy rejoined from another laptop before the refresh: that is a new holder.
+        let mut names = n(&[("dara", "D1"), ("rithy", "D9")]);
+        free_removed(&before, &now, &mut names);
+        assert_eq!(names, n(&[("dara", "D1"), ("rithy", "D9")]));
     }
 }

@@ -137,6 +137,12 @@ impl JoinCode {
     /// underscores, dots or commas (digits may also run together), Khmer digits allowed, one
     /// slipped letter per word forgiven.
     pub fn parse(input: &str) -> Result<Self, CodeError> {
+        // What a phone shows after scanning the QR code (`crate::qr`), pasted whole.
+        let trimmed = input.trim();
+        let input = trimmed
+            .get(..13)
+            .filter(|p| p.eq_ignore_ascii_case("koompi class:"))
+            .map_or(trimmed, |_| &trimmed[13..]);
         let normal: String = input
             .chars()
             .map(|c| match c {

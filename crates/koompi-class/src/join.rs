@@ -22,9 +22,10 @@
 
 pub mod net;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -173,6 +174,8 @@ pub enum Refusal {
     RateLimited { retry_after_secs: u64 },
     /// Another join from this address is under way, or the teacher is at capacity.
     Busy,
+    /// Another laptop joined under this name.
+    NameTaken { name: String },
     /// The message was not what the protocol expects here.
     BadRequest { detail: String },
 }
@@ -186,6 +189,10 @@ impl fmt::Display for Refusal {
                 write!(f, "too many wrong codes: wait {retry_after_secs} s")
             }
             Refusal::Busy => f.write_str("busy: another join from this address is under way"),
+            Refusal::NameTaken { name } => write!(
+                f,
+                "another laptop joined as {name:?}: join under another name (--as NAME)"
+            ),
             Refusal::BadRequest { detail } => write!(f, "bad request: {detail}"),
         }
     }
@@ -310,6 +317,13 @@ pub fn check_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+fn lock_names(
+    names: &Mutex<BTreeMap<String, String>>,
+) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+    // Plain inserts: a panicking holder left consistent data.
+    names.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The teacher's side: the class, the teacher's device and the key.
 #[derive(Debug, Clone)]
 pub struct Teacher {
@@ -318,6 +332,11 @@ pub struct Teacher {
     pub key: JoinKey,
     /// The teacher's Syncthing port, told to students in the challenge.
     pub sync_port: Option<u16>,
+    /// The names taken in the class, with the device each belongs to: a hello under a name
+    /// another device holds is refused before any proof, so a student is never welcomed
+    /// under a name the teacher will not admit. Shared by every connection; a proved join
+    /// takes its name at once.
+    pub names: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 /// A hello the teacher answered with a challenge, waiting for the proof.
@@ -377,6 +396,11 @@ impl Teacher {
             return Err(bad("that is the teacher's own device ID"));
         }
         let student_name = check_name(&name).map_err(bad)?;
+        if let Some(holder) = lock_names(&self.names).get(&student_name) {
+            if *holder != student_device {
+                return Err(Refusal::NameTaken { name: student_name });
+            }
+        }
         let student_nonce = from_hex::<32>(&student_nonce).ok_or_else(|| bad("bad nonce"))?;
         let session = Session {
             class_id: self.class_id.clone(),
@@ -413,6 +437,19 @@ impl Teacher {
             mac: to_hex(&prove(&self.key, Role::Teacher, &pending.session)),
         };
         let s = pending.session;
+        let mut names = lock_names(&self.names);
+        match names.get(&s.student_name) {
+            Some(holder) if *holder != s.student_device => {
+                // Taken by a join that finished between this one's hello and proof.
+                return Err(Refusal::NameTaken {
+                    name: s.student_name,
+                });
+            }
+            _ => {
+                names.insert(s.student_name.clone(), s.student_device.clone());
+            }
+        }
+        drop(names);
         Ok((
             Admitted {
                 name: s.student_name,
@@ -644,6 +681,7 @@ mod tests {
                 device_id: TEACHER_DEV.into(),
                 key: key(teacher_code),
                 sync_port: Some(22000),
+                names: Default::default(),
             },
             Student {
                 class_id: "class-1".into(),
@@ -669,6 +707,37 @@ mod tests {
         assert_eq!(admitted.sync_port, s.sync_port);
         assert_eq!(welcomed.sync_port, t.sync_port);
         Ok((admitted, welcomed.device_id))
+    }
+
+    /// A name another laptop holds is refused at the hello, before any proof (the student
+    /// is never welcomed under a name the teacher will not admit); the same laptop may
+    /// join again; a proved join takes its name for the next one.
+    #[test]
+    fn a_name_another_laptop_holds_is_refused() -> Result<(), String> {
+        let (t, s) = sides(42, 42);
+        lock_names(&t.names).insert("Sokha".into(), "OTHER-DEVICE".into());
+        let (_, hello) = s.hello(Nonce([1; 32]));
+        match t.on_hello(hello, Nonce([2; 32])) {
+            Err(Refusal::NameTaken { name }) => assert_eq!(name, "Sokha"),
+            other => return Err(format!("{other:?}")),
+        }
+        lock_names(&t.names).clear();
+        run(&t, &s)?;
+        assert_eq!(
+            lock_names(&t.names).get("Sokha").map(String::as_str),
+            Some(STUDENT_DEV)
+        );
+        run(&t, &s)?;
+        let other = Student {
+            device_id: TEACHER_DEV.replace('A', "B"),
+            ..s.clone()
+        };
+        let (_, hello) = other.hello(Nonce([3; 32]));
+        assert!(matches!(
+            t.on_hello(hello, Nonce([4; 32])),
+            Err(Refusal::NameTaken { .. })
+        ));
+        Ok(())
     }
 
     #[test]

@@ -121,4 +121,14 @@ mod tests {
         let long = "X".repeat(1000);
         assert!(matches!(render(&long), Err(QrError::TooWide(_))));
     }
+
+    /// What a phone reads from the QR code, pasted whole, is a code `join` accepts.
+    #[test]
+    fn the_qr_text_pasted_whole_is_the_code() {
+        let code = JoinCode::from_value(123_456_789_012).expect("code");
+        let text = payload(&code);
+        assert_eq!(JoinCode::parse(&text).ok(), Some(code));
+        assert_eq!(JoinCode::parse(&text.to_lowercase()).ok(), Some(code));
+        assert!(JoinCode::parse("KOOMPI CLASS:").is_err());
+    }
 }

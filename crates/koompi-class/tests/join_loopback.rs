@@ -40,6 +40,7 @@ fn teacher(code: &JoinCode) -> Teacher {
         device_id: TEACHER_DEV.into(),
         key: JoinKey::derive_rounds(code, CLASS, ROUNDS),
         sync_port: Some(22000),
+        names: Default::default(),
     }
 }
 
@@ -323,5 +324,42 @@ fn after_n_wrong_codes_the_address_waits() -> R {
         s.on_welcome(state, recv(&mut reader)?)?.device_id,
         TEACHER_DEV
     );
+    Ok(())
+}
+
+/// A student who types the code before the teacher started `serve` is not turned away:
+/// the connection is tried again until the join's deadline; with nobody ever listening,
+/// the join fails within it.
+#[test]
+fn a_join_waits_for_a_teacher_who_is_not_serving_yet() -> R {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let later = std::thread::spawn(
+        move || -> Result<(ServerHandle, mpsc::Receiver<JoinEvent>), std::io::Error> {
+            std::thread::sleep(Duration::from_millis(1500));
+            let (tx, rx) = mpsc::channel();
+            let handle = JoinServer::bind(addr, teacher(&right()), options())?.spawn(tx)?;
+            Ok((handle, rx))
+        },
+    );
+    let start = Instant::now();
+    let welcomed = join(addr, &student(&right(), "Sokha"), WAIT)?;
+    assert_eq!(welcomed.device_id, TEACHER_DEV);
+    assert!(start.elapsed() >= Duration::from_millis(1500));
+    let (_handle, _events) = later.join().map_err(|_| "server thread")??;
+
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let start = Instant::now();
+    let Err(err) = join(nobody, &student(&right(), "Sokha"), Duration::from_secs(3)) else {
+        return Err("joined with nobody listening".into());
+    };
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.to_string().contains("refused"), "{err}");
     Ok(())
 }

@@ -25,6 +25,7 @@ Teacher:
   koompi-class share Maths lesson1.pdf
   koompi-class status Maths          students, online, lessons received, submissions
   koompi-class collect Maths --into ~/Marking
+  koompi-class remove-student Maths sokha
   koompi-class close Maths
 
 Student:
@@ -193,6 +194,11 @@ fn ago(t: u64) -> String {
         .unwrap_or_default()
 }
 
+/// "1 submission", "2 submissions".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn size(n: u64) -> String {
     match n {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
@@ -202,7 +208,12 @@ fn size(n: u64) -> String {
 }
 
 fn print_status(s: &class::Status) {
-    println!("{} ({:?}) in {}", s.name, s.part, s.dir.display());
+    println!(
+        "{} (you are the {}) in {}",
+        s.name,
+        s.part.word(),
+        s.dir.display()
+    );
     match s.part {
         Part::Teacher => {
             println!("{} students", s.students.len());
@@ -226,9 +237,9 @@ fn print_status(s: &class::Status) {
                     .map(|c| format!("{c:.0} %"))
                     .unwrap_or_else(|| "?".into());
                 println!(
-                    "  {}: {when}, lessons {lessons}, {} submissions",
+                    "  {}: {when}, lessons {lessons}, {}",
                     st.name,
-                    st.submissions.len()
+                    count(st.submissions.len() as u64, "submission", "submissions")
                 );
                 for f in &st.submissions {
                     println!("    {} ({}, {})", f.name, size(f.size), ago(f.modified));
@@ -242,13 +253,15 @@ fn print_status(s: &class::Status) {
                 "offline"
             };
             println!(
-                "you are {} in this class; the teacher is {online}",
+                "your name in this class: {}; the teacher is {online}",
                 s.student_name.as_deref().unwrap_or("?")
             );
             if let Some(n) = s.lessons_changed.filter(|n| *n > 0) {
                 println!(
-                    "{n} lesson files changed here (koompi-class restore {} puts them back)",
-                    s.name
+                    "{} changed here (koompi-class restore {} puts {} back)",
+                    count(n, "lesson file", "lesson files"),
+                    s.name,
+                    if n == 1 { "it" } else { "them" }
                 );
             }
             println!("submitted: {}", s.my_submissions.len());
@@ -267,6 +280,26 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     cli.global.init_logging();
     run(&cli)
+}
+
+/// This laptop's address on the LAN, as a student types it after `--teacher`: the source
+/// address the kernel picks towards the mDNS group (a UDP "connect" sends nothing).
+/// A classroom access point without a gateway gives no route to the group: then the
+/// private ranges' last addresses are tried, which the LAN's own route covers.
+fn lan_address() -> Option<std::net::IpAddr> {
+    [
+        "224.0.0.251:5353",
+        "10.255.255.255:9",
+        "172.31.255.255:9",
+        "192.168.255.255:9",
+    ]
+    .iter()
+    .find_map(|to| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.connect(to).ok()?;
+        let ip = s.local_addr().ok()?.ip();
+        (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+    })
 }
 
 /// A join event for `serve --json`: one object per line, the device ID whole.
@@ -312,7 +345,10 @@ fn watch(paths: &Paths, gui_port: u16, interval: u64, once: bool, json: bool) ->
                     println!("{}", serde_json::to_string(&p)?);
                 } else if !json {
                     for (class, n) in &p.reverted {
-                        println!("{class}: {n} changed lesson files put back");
+                        println!(
+                            "{class}: {} put back",
+                            count(*n, "changed lesson file", "changed lesson files")
+                        );
                     }
                     for d in &p.limited {
                         println!("classmate {d}: per-device limit set");
@@ -397,7 +433,7 @@ fn run(cli: &Cli) -> Result<()> {
         } => {
             let engine = engine()?;
             let avahi = Avahi::new(Runner::real());
-            let serving = class::serve(
+            let mut serving = class::serve(
                 &paths,
                 &engine,
                 name,
@@ -406,12 +442,32 @@ fn run(cli: &Cli) -> Result<()> {
             )?;
             let state = class::ClassState::load(&paths, name)?;
             let code = class::teacher_code(&state)?;
-            println!(
-                "Class {name}: students join on port {} with the code {} ({})",
-                serving.server.local_addr().port(),
-                code.words(),
-                code.digits()
-            );
+            let port = serving.server.local_addr().port();
+            let ip = lan_address();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "event": "serving", "class": name, "port": port,
+                        "address": ip.map(|i| i.to_string()),
+                        "words": code.words(), "digits": code.digits(),
+                    })
+                );
+            } else {
+                // Two lines: the code stays whole in 80 columns.
+                println!("Class {name}: students join on port {port} with the code");
+                println!("  {}  ({})", code.words(), code.digits());
+                if let Some(ip) = ip {
+                    let at = if port == class::DEFAULT_JOIN_PORT {
+                        ip.to_string()
+                    } else {
+                        std::net::SocketAddr::new(ip, port).to_string()
+                    };
+                    println!(
+                        "Where the class is not found: koompi-class join {name} --teacher {at}"
+                    );
+                }
+            }
             if let Some(e) = &serving.announce_error {
                 eprintln!("koompi-class: warning: the class is not announced: {e}");
             }
@@ -426,7 +482,15 @@ fn run(cli: &Cli) -> Result<()> {
                 signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
                     .context("cannot handle signals")?;
             }
+            let mut refreshed = std::time::Instant::now();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A student removed meanwhile frees their name (remove-student).
+                if refreshed.elapsed() >= Duration::from_secs(2) {
+                    refreshed = std::time::Instant::now();
+                    if let Err(e) = class::refresh_names(&paths, name, &mut serving) {
+                        eprintln!("koompi-class: warning: {e}");
+                    }
+                }
                 let ev = match serving.events.recv_timeout(Duration::from_millis(200)) {
                     Ok(ev) => ev,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
@@ -487,7 +551,7 @@ fn run(cli: &Cli) -> Result<()> {
                 println!("No class on this laptop.");
             }
             for s in all {
-                println!("{} ({:?})", s.name, s.part);
+                println!("{} ({})", s.name, s.part.word());
             }
         }
         Command::Collect { name, into } => {
@@ -496,7 +560,11 @@ fn run(cli: &Cli) -> Result<()> {
             if json {
                 return print_json(&c);
             }
-            println!("{} files into {}", c.files.len(), c.dir.display());
+            println!(
+                "{} into {}",
+                count(c.files.len() as u64, "file", "files"),
+                c.dir.display()
+            );
         }
         Command::Close { name } => {
             class::close(&paths, &engine()?, name, Part::Teacher)?;
@@ -531,7 +599,10 @@ fn run(cli: &Cli) -> Result<()> {
             if json {
                 return print_json(&serde_json::json!({ "changed": n }));
             }
-            println!("{n} changed lesson files put back");
+            println!(
+                "{} put back",
+                count(n, "changed lesson file", "changed lesson files")
+            );
         }
         Command::Leave { name } => {
             class::close(&paths, &engine()?, name, Part::Student)?;
@@ -559,9 +630,23 @@ fn run(cli: &Cli) -> Result<()> {
                 student_name,
             };
             let avahi = Avahi::new(Runner::real());
+            let engine = engine()?;
+            // Progress on stderr (stdout stays the result): the browse and the proof take
+            // seconds, the connection up to half a minute when the teacher is not serving yet.
+            if !json {
+                match (teacher, name) {
+                    (Some(t), _) => eprintln!("Joining the class at {t} ..."),
+                    (None, Some(n)) => eprintln!(
+                        "Looking for class {n} on the network (up to {browse_secs} s) ..."
+                    ),
+                    (None, None) => {
+                        eprintln!("Looking for classes on the network (up to {browse_secs} s) ...")
+                    }
+                }
+            }
             let j = class::join(
                 &paths,
-                &engine()?,
+                &engine,
                 &req,
                 Some(&avahi),
                 Duration::from_secs(*browse_secs),

@@ -39,6 +39,7 @@ pub fn main_wrapper<C: clap::CommandFactory>(
     prog: &str,
     body: impl FnOnce() -> anyhow::Result<()>,
 ) -> std::process::ExitCode {
+    quiet_broken_pipe();
     if let Some(code) = generated::<C>(prog) {
         return code;
     }
@@ -56,6 +57,7 @@ pub fn main_with_code<C: clap::CommandFactory>(
     prog: &str,
     body: impl FnOnce() -> anyhow::Result<i32>,
 ) -> std::process::ExitCode {
+    quiet_broken_pipe();
     if let Some(code) = generated::<C>(prog) {
         return code;
     }
@@ -66,6 +68,26 @@ pub fn main_with_code<C: clap::CommandFactory>(
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `koompi-class status | head -3`: Rust ignores SIGPIPE, so printing to a closed pipe
+/// fails and `println!` panics with a backtrace hint. Like any Unix tool, the command then
+/// just ends, quietly, with the status a SIGPIPE death gives (141), decided here in safe
+/// code (a panic hook) rather than by restoring the signal's default handler.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// An error and its causes as one line, each cause said once: a cause whose text a

@@ -323,7 +323,7 @@ fn a_class_on_loopback_lessons_out_homework_back() {
     });
     let human = teacher.ok(&["status", "Maths"]);
     assert!(
-        human.contains("dara: online, lessons 100 %, 1 submissions"),
+        human.contains("dara: online, lessons 100 %, 1 submission"),
         "{human}"
     );
     assert!(human.contains("hw-sokha.txt ("), "{human}");
@@ -458,6 +458,12 @@ fn the_user_units_verify_and_their_commands_run() {
             let client =
                 koompi_class::syncthing::Client::new(&format!("127.0.0.1:{port}"), &cfg.api_key);
             if client.ping().is_ok() {
+                // LAN only from the first start, before any class configured it.
+                let opts = client.options().expect("options");
+                assert!(
+                    koompi_class::syncthing::classroom::is_lan_only(&opts),
+                    "{opts}"
+                );
                 break true;
             }
         }

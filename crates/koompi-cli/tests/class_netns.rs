@@ -368,6 +368,18 @@ fn a_class_of_six_laptops_on_a_network() {
             .iter()
             .all(|&i| l[i].has("Lessons/lesson1.txt", &lesson1))
     });
+    // Lessons arrive read-only, in a class folder only the user can enter.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: PathBuf| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(l[1].file("Lessons/lesson1.txt")), 0o444);
+    assert_eq!(mode(l[1].file("")), 0o700);
+    // An editor's lock file beside an open lesson is not a change: it stays.
+    let lock = l[2].file("Lessons/.~lock.lesson1.txt#");
+    std::fs::write(&lock, b"sokha,laptop").expect("lock file");
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(lock.exists(), "watch removed an editor's lock file");
+    let changed = l[2].rest(|c| c.folder_status("koompi-Maths-lessons").expect("status"));
+    assert_eq!(changed.receive_only_total_items, 0, "{changed:?}");
     // Dara edits it, Rithy deletes it: both are put back.
     std::fs::write(l[1].file("Lessons/lesson1.txt"), b"my answers\n").expect("edit");
     std::fs::remove_file(l[5].file("Lessons/lesson1.txt")).expect("delete");
@@ -466,6 +478,17 @@ fn a_class_of_six_laptops_on_a_network() {
         l[0].has("Submissions/dara/hw-dara.txt", &hw("dara"))
             && l[0].has("Submissions/sokha/hw-sokha.txt", &hw("sokha"))
     });
+    // Handed in is handed in: Dara deleting her copy does not delete the teacher's.
+    std::fs::remove_file(l[1].file("Submissions/dara/hw-dara.txt")).expect("delete");
+    wait("the teacher heard of dara's deletion", &l, || {
+        l[0].rest(|c| c.file_info("koompi-Maths-sub-dara", "hw-dara.txt"))
+            .is_ok_and(|v| v["global"]["deleted"] == true)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        l[0].has("Submissions/dara/hw-dara.txt", &hw("dara")),
+        "the teacher lost homework"
+    );
     assert!(
         !l[2].file("Submissions/dara").exists(),
         "sokha received dara's work"

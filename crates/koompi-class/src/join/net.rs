@@ -251,10 +251,8 @@ impl JoinServer {
 }
 
 fn report(shared: &Mutex<Shared>, events: &mpsc::Sender<JoinEvent>, event: JoinEvent) {
-    match &event {
-        JoinEvent::Admitted { .. } => tracing::info!("class join: {event}"),
-        _ => tracing::warn!("class join: {event}"),
-    }
+    // `serve` prints every event; a warning on top would say each one twice.
+    tracing::info!("class join: {event}");
     {
         let mut s = lock(shared);
         if s.recent.len() == RECENT_EVENTS {
@@ -305,9 +303,14 @@ fn handshake(
         Ok(n) => n,
         Err(e) => return failed(e),
     };
+    // The name the hello gave, for the event line when it is refused (a taken name).
+    let said = match &hello {
+        Message::Hello { name, .. } => super::check_name(name).ok(),
+        _ => None,
+    };
     let (pending, challenge) = match teacher.on_hello(hello, nonce) {
         Ok(x) => x,
-        Err(refusal) => return refuse(&mut conn, None, refusal),
+        Err(refusal) => return refuse(&mut conn, said, refusal),
     };
     let name = Some(pending.student_name().to_string());
     if let Err(e) = conn.send(&challenge, deadline) {
@@ -332,7 +335,7 @@ fn handshake(
         Err(refusal) => {
             if refusal == Refusal::WrongCode {
                 if let Some(wait) = lock(shared).limiter.failure(addr.ip(), Instant::now()) {
-                    tracing::warn!(
+                    tracing::info!(
                         "class join: {} locked out for {} s after wrong codes",
                         addr.ip(),
                         wait.as_secs()
@@ -465,12 +468,41 @@ impl Drop for ServerHandle {
     }
 }
 
+/// Connects to the teacher's join server before `deadline`, trying again every second
+/// while the laptop cannot be reached yet (`serve` not started, the Wi-Fi still
+/// associating, an ARP reply lost on a busy network); the last error when time is up.
+fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, JoinError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(JoinError::Timeout("connecting"));
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::HostUnreachable
+                        | io::ErrorKind::NetworkUnreachable
+                ) && left > Duration::from_secs(1) =>
+            {
+                tracing::debug!("class join: {addr}: {e}; trying again");
+                std::thread::sleep(Duration::from_secs(1));
+                if Instant::now() + Duration::from_secs(1) >= deadline {
+                    return Err(JoinError::Io(e));
+                }
+            }
+            Err(e) => return Err(timeout_or(e, "connecting")),
+        }
+    }
+}
+
 /// The student's side: joins the class at `addr` (the teacher's join port) within
 /// `timeout`, and returns the teacher's device ID once the teacher proved the code.
 pub fn join(addr: SocketAddr, student: &Student, timeout: Duration) -> Result<Welcomed, JoinError> {
     let deadline = Instant::now() + timeout;
-    let stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| timeout_or(e, "connecting"))?;
+    let stream = connect(addr, deadline)?;
     let mut conn = Conn::new(stream)?;
     let (state, hello) = student.hello(Nonce::generate()?);
     conn.send(&hello, deadline)?;

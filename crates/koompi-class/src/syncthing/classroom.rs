@@ -107,6 +107,20 @@ pub struct Member {
     pub role: Role,
 }
 
+/// What no class folder shares: the lock and backup files editors leave beside an open
+/// document (LibreOffice's `.~lock.NAME#`, Microsoft Office's `~$NAME`, Vim's swap files,
+/// Emacs' `.#NAME` and `NAME~`). On a student's laptop they would otherwise count as local
+/// changes to the lessons and be removed by `watch` while the document is open, and a
+/// teacher's would reach every student. `(?d)`: Syncthing may delete them when they are
+/// all that keeps a directory from being removed.
+pub const IGNORE_PATTERNS: [&str; 5] = [
+    "(?d).~lock.*#",
+    "(?d)~$*",
+    "(?d)*.sw[a-p]",
+    "(?d).#*",
+    "(?d)*~",
+];
+
 /// The folder ID of a class's lessons.
 pub fn lessons_id(class: &str) -> String {
     format!("koompi-{class}-lessons")
@@ -136,6 +150,7 @@ fn folder(
         fs_watcher_enabled: true,
         fs_watcher_delay_s: 2,
         rescan_interval_s: 3600,
+        ignore_delete: false,
     }
 }
 
@@ -173,13 +188,17 @@ pub fn class_folders(
                 students.iter().map(|(d, _)| d.to_string()).collect(),
             )];
             for (device, name) in &students {
-                out.push(folder(
+                let mut f = folder(
                     submissions_id(class, name),
                     format!("{class}: {name}"),
                     &root.join("Submissions").join(name),
                     FolderType::ReceiveOnly,
                     vec![device.to_string()],
-                ));
+                );
+                // Handed in is handed in: a student deleting their copy does not delete
+                // the teacher's.
+                f.ignore_delete = true;
+                out.push(f);
             }
             out
         }

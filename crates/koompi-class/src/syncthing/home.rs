@@ -1,7 +1,9 @@
 //! What KOOMPI reads from a Syncthing home's `config.xml`: the REST API key, the GUI
 //! address and the devices listed at the top level (right after `syncthing generate`, only
-//! this device). A small read of a few elements, the same in Syncthing 1.19 and 2.x; every
-//! change to the config goes through the REST API, never by editing this file.
+//! this device). A small read of a few elements, the same in Syncthing 1.19 and 2.x. Every
+//! change to a running Syncthing's config goes through the REST API; the one edit of the
+//! file is [`lan_only`], on a config `syncthing generate` just wrote, before the first
+//! start, so that not even that start announces anything outside the LAN.
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -137,6 +139,59 @@ pub fn parse_home_config(text: &str, path: &str) -> Result<HomeConfig, HomeError
     })
 }
 
+/// The options a fresh config gets before Syncthing's first start: the classroom's LAN-only
+/// settings of [`super::classroom::apply_class_options`] (which the first class applies
+/// again through the REST API), as the text of the elements in `<options>`.
+const LAN_ONLY: [(&str, &str); 9] = [
+    ("globalAnnounceEnabled", "false"),
+    ("relaysEnabled", "false"),
+    ("natEnabled", "false"),
+    ("localAnnounceEnabled", "true"),
+    ("urAccepted", "-1"),
+    ("crashReportingEnabled", "false"),
+    ("autoUpgradeIntervalH", "0"),
+    ("startBrowser", "false"),
+    ("limitBandwidthInLan", "true"),
+];
+
+/// `xml` (a `config.xml`) with the LAN-only options set: the text of those elements
+/// directly under `<configuration><options>` replaced, everything else copied as it is.
+/// An option the file does not have is not added.
+pub fn lan_only(xml: &str) -> Result<String, String> {
+    use quick_xml::events::BytesText;
+    use quick_xml::Writer;
+    let mut reader = Reader::from_str(xml);
+    let mut writer = Writer::new(Vec::new());
+    let mut path: Vec<String> = Vec::new();
+    loop {
+        let event = reader.read_event().map_err(|e| e.to_string())?;
+        let event = match event {
+            Event::Eof => break,
+            Event::Start(ref e) => {
+                path.push(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+                event
+            }
+            Event::End(_) => {
+                path.pop();
+                event
+            }
+            Event::Text(_) => {
+                let replaced = match path.as_slice() {
+                    [c, o, name] if c == "configuration" && o == "options" => LAN_ONLY
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| Event::Text(BytesText::new(v))),
+                    _ => None,
+                };
+                replaced.unwrap_or(event)
+            }
+            other => other,
+        };
+        writer.write_event(event).map_err(|e| e.to_string())?;
+    }
+    String::from_utf8(writer.into_inner()).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +236,24 @@ mod tests {
         assert!(parse_home_config("<html></html>", "c.xml").is_err());
         assert!(parse_home_config("", "c.xml").is_err());
         assert!(parse_home_config("<configuration><gui>", "c.xml").is_err());
+    }
+
+    /// The options part of what 1.19.2's `syncthing generate` writes.
+    const FRESH: &str = "<configuration version=\"36\">\n    <device id=\"X\" name=\"h\"></device>\n    <gui enabled=\"true\" tls=\"false\">\n        <address>127.0.0.1:8384</address>\n    </gui>\n    <options>\n        <listenAddress>default</listenAddress>\n        <globalAnnounceEnabled>true</globalAnnounceEnabled>\n        <localAnnounceEnabled>true</localAnnounceEnabled>\n        <relaysEnabled>true</relaysEnabled>\n        <startBrowser>true</startBrowser>\n        <natEnabled>true</natEnabled>\n        <urAccepted>0</urAccepted>\n        <autoUpgradeIntervalH>12</autoUpgradeIntervalH>\n        <limitBandwidthInLan>false</limitBandwidthInLan>\n        <crashReportingEnabled>true</crashReportingEnabled>\n    </options>\n    <defaults><folder><globalAnnounceEnabled>true</globalAnnounceEnabled></folder></defaults>\n</configuration>\n";
+
+    #[test]
+    fn a_fresh_config_is_made_lan_only_and_nothing_else_changes() {
+        let out = lan_only(FRESH).expect("rewrite");
+        for (k, v) in LAN_ONLY {
+            if FRESH.contains(&format!("<{k}>")) {
+                assert!(out.contains(&format!("    <{k}>{v}</{k}>")), "{k}: {out}");
+            }
+        }
+        // Outside <options> nothing moves; the layout is kept line for line.
+        assert!(out.contains("<folder><globalAnnounceEnabled>true</globalAnnounceEnabled>"));
+        assert!(out.contains("<listenAddress>default</listenAddress>"));
+        assert_eq!(out.lines().count(), FRESH.lines().count());
+        assert_eq!(lan_only(&out).expect("again"), out);
+        assert!(lan_only("<configuration><options>").is_err() || lan_only("<a></b>").is_err());
     }
 }

@@ -112,7 +112,8 @@ pub fn serve_command(config: &ServeConfig) -> Command {
 }
 
 /// Creates the home (mode 0700) and its config and keys with `syncthing generate` unless
-/// config.xml is there already; returns what config.xml says.
+/// config.xml is there already, a new config made LAN only ([`super::home::lan_only`]);
+/// returns what config.xml says.
 pub fn ensure_home(
     runner: &Runner,
     program: &Path,
@@ -138,6 +139,13 @@ pub fn ensure_home(
             cmd = cmd.env(k, v);
         }
         cmd.run(runner)?;
+        // Before the first start: LAN only from the first second (docs/decisions.md, 87).
+        let text = std::fs::read_to_string(&config).map_err(io)?;
+        let lan = super::home::lan_only(&text).map_err(|reason| ProcessError::Io {
+            path: config.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+        })?;
+        koompi_core::fsutil::write_atomic(&config, lan.as_bytes(), 0o600).map_err(io)?;
     }
     Ok(read_home_config(&config)?)
 }

@@ -306,6 +306,25 @@ impl Client {
         self.send("POST", "/rest/config/folders", folder)
     }
 
+    /// `GET /rest/db/file?folder=ID&file=NAME`: the file as this device has it (`local`) and
+    /// as the cluster does (`global`), with `deleted` flags.
+    pub fn file_info(&self, folder_id: &str, file: &str) -> Result<serde_json::Value, RestError> {
+        self.get(&format!(
+            "/rest/db/file?folder={}&file={}",
+            enc(folder_id),
+            enc(file)
+        ))
+    }
+
+    /// `POST /rest/db/ignores?folder=ID`: the folder's ignore patterns (its `.stignore`).
+    pub fn set_ignores(&self, folder_id: &str, patterns: &[&str]) -> Result<(), RestError> {
+        self.send(
+            "POST",
+            &format!("/rest/db/ignores?folder={}", enc(folder_id)),
+            &serde_json::json!({ "ignore": patterns }),
+        )
+    }
+
     /// `DELETE /rest/config/folders/ID`.
     pub fn remove_folder(&self, folder_id: &str) -> Result<(), RestError> {
         self.call(

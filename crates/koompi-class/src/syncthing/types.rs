@@ -112,6 +112,9 @@ pub struct FolderConfig {
     /// The full rescan every so many seconds (a safety net behind the watcher).
     #[serde(rename = "rescanIntervalS")]
     pub rescan_interval_s: u32,
+    /// Keep local files another device deleted (the teacher keeps handed-in work).
+    #[serde(rename = "ignoreDelete", default)]
+    pub ignore_delete: bool,
 }
 
 impl FolderConfig {
