@@ -1769,6 +1769,11 @@ fn mib(b: f64) -> f64 {
 
 impl Figures {
     /// Whether students sent a real share of the lesson (more than 5 % of what they got).
+    /// Whether other processes used more than a tenth of a core during the lesson.
+    fn not_alone(&self) -> bool {
+        self.cpu_lesson.others_user > 0.1 * self.cpu_lesson.wall
+    }
+
     /// The students' share of the bytes sent during the lesson (0..1).
     fn students_share(&self) -> f64 {
         let students: u64 = self.lesson_sent_students.iter().sum();
@@ -1857,6 +1862,9 @@ impl Figures {
                 "submit_commands_seconds": self.submit_cmds,
                 "submissions_bound_seconds": plan.submissions_bound(),
                 "submissions_over_bound": subs / plan.submissions_bound(),
+            });
+            // Two objects merged: one json! of everything passes the macro's recursion limit.
+            let machine = serde_json::json!({
                 "memory_vmhwm_bytes": self.memory,
                 "memory_is_child_of_monitor": self.has_monitor,
                 "monitor_vmhwm_bytes": self.monitor_memory,
@@ -1865,9 +1873,14 @@ impl Figures {
                 "cpu_all": cpu(&self.cpu_all),
                 "cores": self.cores,
                 "cpu_verdict": cpu_bound,
+                "not_alone_on_the_machine": self.not_alone(),
                 "foreign_syncthing_processes": self.foreign_syncthings.0,
                 "foreign_syncthing_cpu_seconds_lesson": self.foreign_syncthings.1,
             });
+            let mut v = v;
+            if let (Some(all), Some(more)) = (v.as_object_mut(), machine.as_object()) {
+                all.extend(more.clone());
+            }
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
             println!(
@@ -1990,6 +2003,13 @@ impl Figures {
                 self.cores,
                 n + 1
             );
+            if self.not_alone() {
+                println!(
+                    "cpu: warning: other processes used {:.1} s of CPU during the lesson ({:.0} % of a core): this run was not alone on the machine, its times are not this code's alone",
+                    self.cpu_lesson.others_user,
+                    self.cpu_lesson.others_user / self.cpu_lesson.wall.max(1e-9) * 100.0
+                );
+            }
             if self.foreign_syncthings.0 > 0 {
                 println!(
                     "cpu: {} Syncthing processes of something else ran on this machine; they used {:.1} s of CPU during the lesson",
