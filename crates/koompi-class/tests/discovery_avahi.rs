@@ -35,16 +35,7 @@ const NEEDS: [&str; 7] = [
 ];
 
 fn can_run(test: &str) -> bool {
-    if !rustix::process::geteuid().is_root() {
-        if koompi_testutil::privileged_required() {
-            koompi_testutil::fail(&format!(
-                "{test}: privileged test required (KOOMPI_PRIVILEGED_TESTS=1) but not root"
-            ));
-        }
-        eprintln!("SKIP {test}: not root (set KOOMPI_PRIVILEGED_TESTS=1 as root to run it)");
-        return false;
-    }
-    koompi_testutil::require_programs(test, &NEEDS)
+    koompi_testutil::require_root_with(test, &NEEDS)
 }
 
 fn responder(net: &Net, i: usize, base: &Path, services: &[(&str, String)]) -> Responder {

@@ -323,9 +323,9 @@ fn event_json(ev: &JoinEvent, error: Option<&str>) -> serde_json::Value {
     }
 }
 
-/// `watch`: a pass every `interval` seconds; Syncthing not (yet) answering is waited for,
-/// said once, not fatal (the unit starts with the session, maybe before Syncthing is up).
-fn watch(paths: &Paths, gui_port: u16, interval: u64, once: bool, json: bool) -> Result<()> {
+/// A flag SIGTERM, SIGINT and SIGHUP set: how the long-running commands (`serve`,
+/// `watch`) learn to stop cleanly.
+fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGTERM,
@@ -335,6 +335,13 @@ fn watch(paths: &Paths, gui_port: u16, interval: u64, once: bool, json: bool) ->
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
             .context("cannot handle signals")?;
     }
+    Ok(stop)
+}
+
+/// `watch`: a pass every `interval` seconds; Syncthing not (yet) answering is waited for,
+/// said once, not fatal (the unit starts with the session, maybe before Syncthing is up).
+fn watch(paths: &Paths, gui_port: u16, interval: u64, once: bool, json: bool) -> Result<()> {
+    let stop = stop_flag()?;
     let mut last_error = String::new();
     loop {
         let pass = Engine::connect(paths, gui_port).and_then(|e| class::watch_pass(paths, &e));
@@ -473,15 +480,7 @@ fn run(cli: &Cli) -> Result<()> {
             }
             // Runs until SIGTERM, SIGINT or SIGHUP; then the announcement is withdrawn and
             // the join server stopped (dropping `serving`).
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            for sig in [
-                signal_hook::consts::SIGTERM,
-                signal_hook::consts::SIGINT,
-                signal_hook::consts::SIGHUP,
-            ] {
-                signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
-                    .context("cannot handle signals")?;
-            }
+            let stop = stop_flag()?;
             let mut refreshed = std::time::Instant::now();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // A student removed meanwhile frees their name (remove-student).

@@ -35,16 +35,7 @@ const NAMES: [&str; 6] = ["teacher", "dara", "sokha", "vichea", "chenda", "rithy
 const BIG: usize = 24 << 20;
 
 fn can_run(test: &str) -> bool {
-    if !rustix::process::geteuid().is_root() {
-        if koompi_testutil::privileged_required() {
-            koompi_testutil::fail(&format!(
-                "{test}: privileged test required (KOOMPI_PRIVILEGED_TESTS=1) but not root"
-            ));
-        }
-        eprintln!("SKIP {test}: not root (set KOOMPI_PRIVILEGED_TESTS=1 as root to run it)");
-        return false;
-    }
-    koompi_testutil::require_programs(test, &avahi::NEEDS)
+    koompi_testutil::require_root_with(test, &avahi::NEEDS)
         && koompi_testutil::require_programs(test, &["syncthing", "nft", "tc"])
 }
 

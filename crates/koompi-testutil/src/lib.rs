@@ -43,6 +43,22 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// True when this test runs as root and `programs` are installed; false (skip) when not
+/// root; panics when privileged tests were required (KOOMPI_PRIVILEGED_TESTS=1) but this
+/// is not root. For root tests that need no Btrfs tools (network namespaces).
+pub fn require_root_with(test: &str, programs: &[&str]) -> bool {
+    if !rustix::process::geteuid().is_root() {
+        if privileged_required() {
+            fail(&format!(
+                "{test}: privileged test required (KOOMPI_PRIVILEGED_TESTS=1) but not root"
+            ));
+        }
+        eprintln!("SKIP {test}: not root (set KOOMPI_PRIVILEGED_TESTS=1 as root to run it)");
+        return false;
+    }
+    require_programs(test, programs)
+}
+
 /// Runs a command, panicking with its stderr when it fails. Returns stdout.
 pub fn sh(prog: &str, args: &[&str]) -> String {
     let out = match Command::new(prog).args(args).output() {
